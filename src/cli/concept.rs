@@ -1,0 +1,86 @@
+//! `kgqa concept TEXT`: what a phrase grounds to, and the graph around it.
+
+use std::path::Path;
+
+use clap::Args;
+use kgqa::kg::query::{self, Neighbour};
+use serde::Serialize;
+
+/// Arguments of `kgqa concept`.
+#[derive(Args, Debug)]
+pub struct ConceptArgs {
+    /// A word, phrase or sentence.
+    pub text: String,
+    /// Neighbours shown per concept and direction.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Concepts shown per mention.
+    #[arg(long, default_value_t = 3)]
+    pub senses: usize,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct ConceptView {
+    iri: String,
+    definitions: Vec<String>,
+    neighbours: Vec<Neighbour>,
+}
+
+#[derive(Serialize)]
+struct MentionView {
+    text: String,
+    form: String,
+    start: usize,
+    end: usize,
+    concepts: Vec<ConceptView>,
+}
+
+/// Runs `kgqa concept`.
+pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
+    let graph = super::open_graph(store)?;
+    let (mentions, diagnostics) = graph.grounder().ground(&args.text);
+    let mut views = Vec::new();
+    for m in mentions {
+        let mut concepts = Vec::new();
+        for iri in m.concepts.iter().take(args.senses) {
+            concepts.push(ConceptView {
+                iri: iri.clone(),
+                definitions: query::definitions(&graph, iri)?,
+                neighbours: query::neighbours(&graph, iri, args.limit)?,
+            });
+        }
+        views.push(MentionView { text: m.text, form: m.form, start: m.start, end: m.end, concepts });
+    }
+    if args.json {
+        let out = serde_json::json!({ "mentions": views, "diagnostics": diagnostics });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if views.is_empty() {
+        println!("no concept found in {:?}", args.text);
+    }
+    for m in &views {
+        println!("{:?} -> {}", m.text, m.form);
+        for c in &m.concepts {
+            println!("  {}", c.iri);
+            for d in &c.definitions {
+                println!("    definition: {d}");
+            }
+            for n in &c.neighbours {
+                let rel = kgqa::kg::vocab::local_name(&n.relation);
+                if n.outgoing {
+                    println!("    --{rel}--> {} ({:.2})", n.label, n.weight);
+                } else {
+                    println!("    <--{rel}-- {} ({:.2})", n.label, n.weight);
+                }
+            }
+        }
+    }
+    for d in &diagnostics {
+        println!("(not grounded: {:?} at byte {}: {})", d.word, d.start, d.message);
+    }
+    Ok(())
+}

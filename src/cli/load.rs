@@ -1,0 +1,93 @@
+//! `kgqa load FILE... --store DIR`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use kgqa::kg::load::{Format, Languages, LoadOptions};
+
+/// Arguments of `kgqa load`.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Input files (`.gz` is read as it streams) or WordNet database folders.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Force the format of every input: ntriples, nquads, turtle, trig, rdfxml, conceptnet,
+    /// tsv, wordnet. By default it is told from the file name.
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// Languages kept from ConceptNet 5 dumps: a code, a comma-separated list, or `all`.
+    #[arg(long, default_value = "en")]
+    pub lang: String,
+    /// Skip malformed records (and report how many and why) instead of aborting.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Provenance name recorded on edges of inputs that carry none (default: file stem).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::from_name(name).ok_or_else(|| format!("unknown format {name:?}; expected one of {}", Format::NAMES))
+}
+
+/// Runs `kgqa load`.
+pub fn run(store: Option<&Path>, args: &LoadArgs) -> anyhow::Result<()> {
+    let Some(store) = store else {
+        anyhow::bail!("kgqa load needs --store DIR (the embedded default graph is read-only)");
+    };
+    let options = LoadOptions {
+        format: args.format,
+        languages: Languages::parse(&args.lang),
+        skip_invalid: args.skip_invalid,
+        dataset: args.dataset.clone(),
+        progress: !args.quiet && !args.json,
+    };
+    load_dir(store, &args.files, &options, args.json)
+}
+
+#[cfg(feature = "rocksdb")]
+fn load_dir(store: &Path, files: &[PathBuf], options: &LoadOptions, json: bool) -> anyhow::Result<()> {
+    let report = kgqa::kg::store::load_into_dir(store, files, options)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for file in &report.stats.files {
+        println!(
+            "{}: {:?}, {} statements, {} edges{}{}",
+            file.path.display(),
+            file.format,
+            file.statements,
+            file.edges,
+            if file.filtered > 0 { format!(", {} filtered by language", file.filtered) } else { String::new() },
+            if file.skipped > 0 { format!(", {} invalid records skipped", file.skipped) } else { String::new() },
+        );
+        for reason in &file.skip_reasons {
+            println!("  skipped: {reason}");
+        }
+    }
+    let s = &report.stats;
+    println!(
+        "loaded {} statements ({} new in the store, {} in all), {} concepts, {} relations in {:.2} s ({:.0} statements/s); lexicon: {} forms",
+        s.statements,
+        report.statements_added,
+        report.statements_after,
+        s.concepts,
+        s.relations,
+        report.total_seconds,
+        s.statements as f64 / report.total_seconds.max(1e-9),
+        report.lexicon_entries,
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "rocksdb"))]
+fn load_dir(store: &Path, _: &[PathBuf], _: &LoadOptions, _: bool) -> anyhow::Result<()> {
+    anyhow::bail!("{}: on-disk stores need the `rocksdb` feature", store.display())
+}

@@ -1,0 +1,62 @@
+//! Command-line types (clap) and dispatch; each subcommand has its own file.
+
+mod concept;
+mod load;
+mod query;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kgqa::kg::Graph;
+
+/// Knowledge-graph-augmented question answering.
+#[derive(Parser, Debug)]
+#[command(name = "kgqa", version, about)]
+pub struct Args {
+    /// The graph store folder (created by `kgqa load`). Without it, the embedded default
+    /// graph is used.
+    #[arg(long, global = true, env = "KGQA_STORE")]
+    pub store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load graph dumps (RDF, ConceptNet 5 CSV, TSV triples, WordNet) into a store.
+    Load(load::LoadArgs),
+    /// Run a read-only SPARQL query (SELECT/ASK as a table or JSON, CONSTRUCT/DESCRIBE as N-Triples).
+    Query(query::QueryArgs),
+    /// Show the concepts a phrase grounds to and their neighbours.
+    Concept(concept::ConceptArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match &args.command {
+        Command::Load(a) => load::run(args.store.as_deref(), a),
+        Command::Query(a) => query::run(args.store.as_deref(), a),
+        Command::Concept(a) => concept::run(args.store.as_deref(), a),
+    }
+}
+
+/// Opens the store at `store`, or the embedded default graph when none is given.
+pub fn open_graph(store: Option<&Path>) -> anyhow::Result<Graph> {
+    match store {
+        Some(dir) => open_dir(dir),
+        None => Graph::embedded().context("loading the embedded default graph"),
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+fn open_dir(dir: &Path) -> anyhow::Result<Graph> {
+    Ok(Graph::open(dir)?)
+}
+
+#[cfg(not(feature = "rocksdb"))]
+fn open_dir(dir: &Path) -> anyhow::Result<Graph> {
+    anyhow::bail!("{}: on-disk stores need the `rocksdb` feature", dir.display())
+}

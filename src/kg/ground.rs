@@ -1,0 +1,213 @@
+//! Grounding: text -> the concepts it mentions.
+//!
+//! Words are lower-cased and split on anything but letters, digits and inner apostrophes;
+//! the longest n-gram (stop words never start or end one) whose surface form, or a form
+//! with its last or first word lemmatized, is in the lexicon becomes a mention. Words that
+//! ground to nothing are reported as diagnostics, not errors.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::kg::lemma::Lemmatizer;
+use crate::kg::lexicon::Lexicon;
+
+const STOP_WORDS: &str = include_str!("../../kg/stopwords.txt");
+/// The longest n-gram tried, whatever the lexicon holds.
+const MAX_NGRAM: usize = 6;
+
+/// A span of text that names one or more concepts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mention {
+    /// The text as written.
+    pub text: String,
+    /// The lexicon form it matched (lemmatized).
+    pub form: String,
+    /// Byte offset of the first character.
+    pub start: usize,
+    /// Byte offset just past the last character.
+    pub end: usize,
+    /// Concept IRIs, ConceptNet concepts first.
+    pub concepts: Vec<String>,
+}
+
+/// A content word that grounded to nothing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnostic {
+    /// The word.
+    pub word: String,
+    /// Byte offset of the word.
+    pub start: usize,
+    /// What happened.
+    pub message: String,
+}
+
+/// A word of the input with its byte span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    /// Lower-cased text.
+    pub text: String,
+    /// Byte offset of the first character.
+    pub start: usize,
+    /// Byte offset just past the last character.
+    pub end: usize,
+}
+
+/// Splits text into lower-case words with their byte spans.
+pub fn tokenize(text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut start = None;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (i, &(pos, c)) in chars.iter().enumerate() {
+        let inner_apostrophe = (c == '\'' || c == '’')
+            && start.is_some()
+            && chars.get(i + 1).is_some_and(|(_, n)| n.is_alphanumeric());
+        if c.is_alphanumeric() || inner_apostrophe {
+            start.get_or_insert(pos);
+        } else if let Some(s) = start.take() {
+            tokens.push(Token { text: text[s..pos].to_lowercase().replace('’', "'"), start: s, end: pos });
+        }
+    }
+    if let Some(s) = start {
+        tokens.push(Token { text: text[s..].to_lowercase().replace('’', "'"), start: s, end: text.len() });
+    }
+    tokens
+}
+
+/// The lexicon key of a phrase: its words, lower-cased, joined by single spaces.
+pub fn normalize_phrase(text: &str) -> String {
+    let tokens = tokenize(text);
+    let mut out = String::with_capacity(text.len());
+    for (i, t) in tokens.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&t.text);
+    }
+    out
+}
+
+/// Whether a lower-case word is an English stop word.
+pub fn is_stop_word(word: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        STOP_WORDS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+    })
+    .contains(word)
+}
+
+/// Grounds text against a lexicon.
+pub struct Grounder<'a> {
+    lexicon: &'a Lexicon,
+    lemmatizer: &'a Lemmatizer,
+}
+
+impl<'a> Grounder<'a> {
+    /// A grounder over `lexicon`.
+    pub fn new(lexicon: &'a Lexicon, lemmatizer: &'a Lemmatizer) -> Self {
+        Grounder { lexicon, lemmatizer }
+    }
+
+    /// The mentions in `text`, left to right, and the content words that matched nothing.
+    pub fn ground(&self, text: &str) -> (Vec<Mention>, Vec<Diagnostic>) {
+        let tokens = tokenize(text);
+        let max = self.lexicon.max_words().clamp(1, MAX_NGRAM);
+        let mut mentions = Vec::new();
+        let mut diagnostics = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let longest = max.min(tokens.len() - i);
+            let found = (1..=longest).rev().find_map(|n| self.lookup(&tokens[i..i + n]).map(|m| (n, m)));
+            match found {
+                Some((n, (form, concepts))) => {
+                    let (start, end) = (tokens[i].start, tokens[i + n - 1].end);
+                    mentions.push(Mention { text: text[start..end].to_owned(), form, start, end, concepts });
+                    i += n;
+                }
+                None => {
+                    let t = &tokens[i];
+                    if !is_stop_word(&t.text) {
+                        diagnostics.push(Diagnostic {
+                            word: text[t.start..t.end].to_owned(),
+                            start: t.start,
+                            message: "no concept in the graph".into(),
+                        });
+                    }
+                    i += 1;
+                }
+            }
+        }
+        (mentions, diagnostics)
+    }
+
+    /// The form and concepts of an n-gram: base forms first, the surface form last.
+    fn lookup(&self, words: &[Token]) -> Option<(String, Vec<String>)> {
+        let first = &words[0].text;
+        let last = &words[words.len() - 1].text;
+        if is_stop_word(first) || is_stop_word(last) {
+            return None;
+        }
+        let surface: Vec<&str> = words.iter().map(|t| t.text.as_str()).collect();
+        let mut forms: Vec<String> = Vec::new();
+        for base in self.lemmatizer.candidates(last) {
+            let mut w = surface.clone();
+            let n = w.len();
+            w[n - 1] = &base;
+            forms.push(w.join(" "));
+        }
+        if words.len() > 1 {
+            for base in self.lemmatizer.candidates(first) {
+                let mut w = surface.clone();
+                w[0] = &base;
+                forms.push(w.join(" "));
+            }
+        }
+        let exact = surface.join(" ");
+        let mut concepts: Vec<String> = Vec::new();
+        let mut matched = None;
+        for form in forms.iter().chain(std::iter::once(&exact)) {
+            if let Some(iris) = self.lexicon.get(form) {
+                matched.get_or_insert_with(|| form.clone());
+                for iri in iris {
+                    if !concepts.contains(iri) {
+                        concepts.push(iri.clone());
+                    }
+                }
+                // The first base form that exists wins; the surface form adds its own
+                // concepts (e.g. "glasses" besides "glass").
+                if form != &exact {
+                    if let Some(iris) = self.lexicon.get(&exact) {
+                        for iri in iris {
+                            if !concepts.contains(iri) {
+                                concepts.push(iri.clone());
+                            }
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        matched.map(|form| (form, concepts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizes_with_spans() {
+        let t = tokenize("I dug holes, didn't I? T-shirt");
+        let words: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(words, ["i", "dug", "holes", "didn't", "i", "t", "shirt"]);
+        assert_eq!((t[1].start, t[1].end), (2, 5));
+        assert_eq!(normalize_phrase("  Ice   Cream! "), "ice cream");
+    }
+
+    #[test]
+    fn stop_words() {
+        assert!(is_stop_word("the"));
+        assert!(!is_stop_word("garden"));
+    }
+}

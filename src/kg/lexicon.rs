@@ -1,0 +1,147 @@
+//! The grounding lexicon: normalized surface forms -> concept IRIs.
+//!
+//! Built from the store's English (or untagged) `rdfs:label`s and from the terms of
+//! ConceptNet concept IRIs, so that graphs written without labels ground too. On-disk
+//! stores keep it beside each generation as `lexicon-N.tsv` (`form<TAB>iri<TAB>iri...`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use oxigraph::model::{NamedNodeRef, Subject, Term};
+use oxigraph::store::Store;
+
+use crate::kg::error::{Error, Result};
+use crate::kg::ground::normalize_phrase;
+use crate::kg::vocab;
+
+/// Surface forms to concepts.
+#[derive(Clone, Debug, Default)]
+pub struct Lexicon {
+    entries: HashMap<String, Vec<String>>,
+    max_words: usize,
+}
+
+impl Lexicon {
+    /// Builds the lexicon of everything in `store`.
+    pub fn build(store: &Store) -> Result<Self> {
+        let mut lexicon = Lexicon::default();
+        let label = NamedNodeRef::new_unchecked(vocab::RDFS_LABEL);
+        for quad in store.quads_for_pattern(None, Some(label), None, None) {
+            let quad = quad?;
+            let (Subject::NamedNode(subject), Term::Literal(literal)) = (&quad.subject, &quad.object)
+            else {
+                continue;
+            };
+            if literal.language().is_none_or(|l| l == "en" || l.starts_with("en-")) {
+                lexicon.add(literal.value(), subject.as_str());
+            }
+        }
+        // ConceptNet IRIs name their concept even without a label.
+        for quad in store.iter() {
+            let quad = quad?;
+            if let Subject::NamedNode(n) = &quad.subject {
+                lexicon.add_concept_iri(n.as_str());
+            }
+            if let Term::NamedNode(n) = &quad.object {
+                lexicon.add_concept_iri(n.as_str());
+            }
+        }
+        lexicon.finish();
+        Ok(lexicon)
+    }
+
+    /// Number of surface forms.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when there is no surface form at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The longest surface form, in words.
+    pub fn max_words(&self) -> usize {
+        self.max_words
+    }
+
+    /// The concepts of a normalized surface form.
+    pub fn get(&self, form: &str) -> Option<&[String]> {
+        self.entries.get(form).map(Vec::as_slice)
+    }
+
+    /// Writes the lexicon as sorted TSV and syncs it to disk.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut keys: Vec<&String> = self.entries.keys().collect();
+        keys.sort();
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut out = BufWriter::new(file);
+        let io = (|| {
+            for key in keys {
+                out.write_all(key.as_bytes())?;
+                for iri in &self.entries[key] {
+                    out.write_all(b"\t")?;
+                    out.write_all(iri.as_bytes())?;
+                }
+                out.write_all(b"\n")?;
+            }
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })();
+        io.map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a lexicon written by [`Lexicon::write`].
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut lexicon = Lexicon::default();
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| Error::io(path, e))?;
+            let mut parts = line.split('\t');
+            let key = parts.next().unwrap_or_default();
+            let iris: Vec<String> = parts.map(str::to_owned).collect();
+            if key.is_empty() || iris.is_empty() {
+                return Err(Error::Parse {
+                    file: path.to_path_buf(),
+                    line: i as u64 + 1,
+                    message: "expected `form<TAB>iri...`".into(),
+                });
+            }
+            lexicon.max_words = lexicon.max_words.max(key.split(' ').count());
+            lexicon.entries.insert(key.to_owned(), iris);
+        }
+        Ok(lexicon)
+    }
+
+    fn add_concept_iri(&mut self, iri: &str) {
+        if let Some((lang, term)) = vocab::concept_term(iri)
+            && lang == "en"
+        {
+            self.add(&term, iri);
+        }
+    }
+
+    fn add(&mut self, surface: &str, iri: &str) {
+        let key = normalize_phrase(surface);
+        if key.is_empty() {
+            return;
+        }
+        let iris = self.entries.entry(key).or_default();
+        if !iris.iter().any(|i| i == iri) {
+            iris.push(iri.to_owned());
+        }
+    }
+
+    /// Orders each entry: ConceptNet concepts first, then the rest, each sorted, so that
+    /// grounding is deterministic.
+    fn finish(&mut self) {
+        for (key, iris) in &mut self.entries {
+            iris.sort_by(|a, b| {
+                let rank = |s: &str| !s.starts_with(vocab::CN_CONCEPT);
+                (rank(a), a).cmp(&(rank(b), b))
+            });
+            self.max_words = self.max_words.max(key.split(' ').count());
+        }
+    }
+}

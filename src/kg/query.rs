@@ -1,0 +1,234 @@
+//! Read-only SPARQL over a [`Graph`] and the concept look-up behind `kgqa concept`.
+//!
+//! User queries get the [`vocab::PREFIXES`] predeclared; updates are refused. The project's
+//! own queries live as `.rq` files under `kg/queries/` and receive their inputs as bound
+//! variables (typed IRIs), never as spliced strings.
+
+use std::io::Write;
+
+use oxigraph::io::{RdfFormat, RdfSerializer};
+use oxigraph::model::{NamedNode, Term, Triple, Variable};
+use oxigraph::sparql::{QueryResults, SparqlEvaluator};
+use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
+use serde::Serialize;
+
+use crate::kg::error::{Error, Result};
+use crate::kg::store::Graph;
+use crate::kg::vocab;
+
+const NEIGHBOURS_OUT: &str = include_str!("../../kg/queries/neighbours_out.rq");
+const NEIGHBOURS_IN: &str = include_str!("../../kg/queries/neighbours_in.rq");
+const DEFINITIONS: &str = include_str!("../../kg/queries/definitions.rq");
+
+/// The materialized answer to a query.
+#[derive(Debug)]
+pub enum Answer {
+    /// SELECT: variable names and rows of optional terms.
+    Solutions {
+        /// The projected variables.
+        variables: Vec<Variable>,
+        /// One row per solution, aligned with `variables`.
+        rows: Vec<Vec<Option<Term>>>,
+    },
+    /// ASK.
+    Boolean(bool),
+    /// CONSTRUCT or DESCRIBE.
+    Graph(Vec<Triple>),
+}
+
+fn evaluator() -> SparqlEvaluator {
+    let mut evaluator = SparqlEvaluator::new();
+    for (prefix, iri) in vocab::PREFIXES {
+        evaluator = evaluator.with_prefix(*prefix, *iri).expect("static prefixes are valid");
+    }
+    evaluator
+}
+
+/// Runs a read-only SPARQL query on `graph`.
+pub fn run(graph: &Graph, sparql: &str) -> Result<Answer> {
+    let prepared = match evaluator().parse_query(sparql) {
+        Ok(p) => p,
+        Err(e) => {
+            if evaluator().parse_update(sparql).is_ok() {
+                return Err(Error::UpdateRefused);
+            }
+            return Err(e.into());
+        }
+    };
+    collect(prepared.on_store(graph.store()).execute()?)
+}
+
+fn collect(results: QueryResults<'_>) -> Result<Answer> {
+    Ok(match results {
+        QueryResults::Solutions(solutions) => {
+            let variables = solutions.variables().to_vec();
+            let mut rows = Vec::new();
+            for solution in solutions {
+                let solution = solution?;
+                rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
+            }
+            Answer::Solutions { variables, rows }
+        }
+        QueryResults::Boolean(b) => Answer::Boolean(b),
+        QueryResults::Graph(triples) => Answer::Graph(triples.collect::<Result<_, _>>()?),
+    })
+}
+
+/// Writes an answer for people: an aligned table, `true`/`false`, or N-Triples.
+pub fn write_text(answer: &Answer, out: &mut dyn Write) -> Result<()> {
+    let io = |e: std::io::Error| Error::Results(e.to_string());
+    match answer {
+        Answer::Solutions { variables, rows } => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| r.iter().map(|t| t.as_ref().map(short).unwrap_or_default()).collect())
+                .collect();
+            let mut widths: Vec<usize> = variables.iter().map(|v| v.as_str().len() + 1).collect();
+            for row in &cells {
+                for (w, c) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let header: Vec<String> = variables.iter().map(|v| format!("?{}", v.as_str())).collect();
+            write_row(out, &header, &widths).map_err(io)?;
+            for row in &cells {
+                write_row(out, row, &widths).map_err(io)?;
+            }
+            writeln!(out, "({} rows)", cells.len()).map_err(io)?;
+        }
+        Answer::Boolean(b) => writeln!(out, "{b}").map_err(io)?,
+        Answer::Graph(triples) => write_ntriples(triples, out)?,
+    }
+    Ok(())
+}
+
+fn write_row(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        if i + 1 < cells.len() {
+            line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+        }
+    }
+    writeln!(out, "{line}")
+}
+
+/// Writes an answer for machines: SPARQL 1.1 JSON results, or N-Triples for graphs.
+pub fn write_json(answer: &Answer, out: &mut dyn Write) -> Result<()> {
+    let io = |e: std::io::Error| Error::Results(e.to_string());
+    let serializer = QueryResultsSerializer::from_format(QueryResultsFormat::Json);
+    match answer {
+        Answer::Solutions { variables, rows } => {
+            let mut writer = serializer.serialize_solutions_to_writer(&mut *out, variables.clone()).map_err(io)?;
+            for row in rows {
+                writer
+                    .serialize(variables.iter().zip(row).filter_map(|(v, t)| Some((v, t.as_ref()?))))
+                    .map_err(io)?;
+            }
+            writer.finish().map_err(io)?;
+            writeln!(out).map_err(io)?;
+        }
+        Answer::Boolean(b) => {
+            serializer.serialize_boolean_to_writer(&mut *out, *b).map_err(io)?;
+            writeln!(out).map_err(io)?;
+        }
+        Answer::Graph(triples) => write_ntriples(triples, out)?,
+    }
+    Ok(())
+}
+
+fn write_ntriples(triples: &[Triple], out: &mut dyn Write) -> Result<()> {
+    let mut writer = RdfSerializer::from_format(RdfFormat::NTriples).for_writer(out);
+    for t in triples {
+        writer.serialize_triple(t).map_err(|e| Error::Results(e.to_string()))?;
+    }
+    writer.finish().map_err(|e| Error::Results(e.to_string()))?;
+    Ok(())
+}
+
+/// A term for people: IRIs with a known prefix as `prefix:local`, others as N-Triples.
+pub fn short(term: &Term) -> String {
+    if let Term::NamedNode(n) = term {
+        for (prefix, ns) in vocab::PREFIXES {
+            if let Some(local) = n.as_str().strip_prefix(ns)
+                && !local.is_empty()
+                && !local.contains(['/', '#'])
+            {
+                return format!("{prefix}:{local}");
+            }
+        }
+    }
+    term.to_string()
+}
+
+/// One edge at a concept.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Neighbour {
+    /// `true` when the edge leaves the concept (`concept relation neighbour`).
+    pub outgoing: bool,
+    /// The relation IRI.
+    pub relation: String,
+    /// The neighbour IRI.
+    pub neighbour: String,
+    /// A label of the neighbour (its ConceptNet term when it has none).
+    pub label: String,
+    /// The heaviest weight recorded for the edge, 1.0 when none is.
+    pub weight: f64,
+}
+
+/// The edges at `concept`, heaviest first, at most `limit` per direction.
+pub fn neighbours(graph: &Graph, concept: &str, limit: usize) -> Result<Vec<Neighbour>> {
+    let node = NamedNode::new(concept)
+        .map_err(|e| Error::Results(format!("invalid concept IRI {concept}: {e}")))?;
+    let mut out = Vec::new();
+    for (outgoing, query) in [(true, NEIGHBOURS_OUT), (false, NEIGHBOURS_IN)] {
+        let prepared = SparqlEvaluator::new().parse_query(query)?;
+        let results = prepared.on_store(graph.store()).substitute_variable(Variable::new_unchecked("concept"), node.clone()).execute()?;
+        let QueryResults::Solutions(solutions) = results else { continue };
+        for solution in solutions.take(limit) {
+            let s = solution?;
+            let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
+                (s.get("relation"), s.get("neighbour"))
+            else {
+                continue;
+            };
+            let label = match s.get("label") {
+                Some(Term::Literal(l)) => l.value().to_owned(),
+                _ => vocab::concept_term(neighbour.as_str())
+                    .map_or_else(|| vocab::local_name(neighbour.as_str()), |(_, t)| t),
+            };
+            let weight = match s.get("weight") {
+                Some(Term::Literal(l)) => l.value().parse().unwrap_or(1.0),
+                _ => 1.0,
+            };
+            out.push(Neighbour {
+                outgoing,
+                relation: relation.as_str().to_owned(),
+                neighbour: neighbour.as_str().to_owned(),
+                label,
+                weight,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The definitions of `concept` (its own and its WordNet senses').
+pub fn definitions(graph: &Graph, concept: &str) -> Result<Vec<String>> {
+    let node = NamedNode::new(concept)
+        .map_err(|e| Error::Results(format!("invalid concept IRI {concept}: {e}")))?;
+    let prepared = SparqlEvaluator::new().parse_query(DEFINITIONS)?;
+    let results = prepared.on_store(graph.store()).substitute_variable(Variable::new_unchecked("concept"), node).execute()?;
+    let mut out = Vec::new();
+    if let QueryResults::Solutions(solutions) = results {
+        for s in solutions {
+            if let Some(Term::Literal(l)) = s?.get("definition") {
+                out.push(l.value().to_owned());
+            }
+        }
+    }
+    Ok(out)
+}

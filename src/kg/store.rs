@@ -1,0 +1,240 @@
+//! The graph store: one type over oxigraph, in memory (the embedded default graph, tests)
+//! or on disk (RocksDB), with the grounding lexicon that belongs to its contents.
+//!
+//! An on-disk store is a folder of generations:
+//!
+//! ```text
+//! DIR/kgqa-current        "3\n": the live generation
+//! DIR/gen-3/              oxigraph RocksDB database
+//! DIR/lexicon-3.tsv       grounding lexicon built from gen-3
+//! DIR/kgqa.lock           held (flock) while a load runs
+//! ```
+//!
+//! A load copies the live generation (RocksDB checkpoint: hard links, cheap), bulk-loads
+//! into the copy, builds its lexicon, and only then switches `kgqa-current` by an atomic
+//! rename. A failed or killed load leaves the live generation untouched; its leftovers are
+//! removed by the next load.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oxigraph::store::Store;
+
+use crate::kg::error::{Error, Result};
+use crate::kg::ground::Grounder;
+use crate::kg::lemma::Lemmatizer;
+use crate::kg::lexicon::Lexicon;
+use crate::kg::load::{self, LoadOptions, LoadStats};
+
+const CURRENT: &str = "kgqa-current";
+const LOCK: &str = "kgqa.lock";
+
+/// The embedded default graph (Turtle), compiled into the binary.
+pub const DEFAULT_GRAPH: &str = include_str!("../../kg/default.ttl");
+
+/// A knowledge graph: an oxigraph store plus its grounding lexicon.
+pub struct Graph {
+    store: Store,
+    lexicon: Lexicon,
+    lemmatizer: Lemmatizer,
+    location: Option<PathBuf>,
+}
+
+/// What a load into an on-disk store did.
+#[derive(Debug, serde::Serialize)]
+pub struct LoadReport {
+    /// Parse and bulk-load statistics.
+    #[serde(flatten)]
+    pub stats: LoadStats,
+    /// Statements in the store before the load.
+    pub statements_before: u64,
+    /// Statements in the store after the load.
+    pub statements_after: u64,
+    /// Statements the load added (duplicates of stored ones are not counted).
+    pub statements_added: u64,
+    /// Entries of the rebuilt lexicon.
+    pub lexicon_entries: u64,
+    /// Wall time of the whole command, in seconds.
+    pub total_seconds: f64,
+}
+
+impl Graph {
+    /// The embedded default graph, in memory.
+    pub fn embedded() -> Result<Self> {
+        let store = Store::new()?;
+        store
+            .load_from_reader(oxigraph::io::RdfFormat::Turtle, DEFAULT_GRAPH.as_bytes())
+            .map_err(|e| Error::Invalid { file: "kg/default.ttl".into(), message: e.to_string() })?;
+        Self::from_store(store)
+    }
+
+    /// Wraps an in-memory store (tests, embedding), building its lexicon.
+    pub fn from_store(store: Store) -> Result<Self> {
+        let lexicon = Lexicon::build(&store)?;
+        Ok(Graph { store, lexicon, lemmatizer: Lemmatizer::new(), location: None })
+    }
+
+    /// Opens an on-disk store read-only.
+    #[cfg(feature = "rocksdb")]
+    pub fn open(dir: &Path) -> Result<Self> {
+        let Some(generation) = current_generation(dir)? else {
+            return Err(Error::Store {
+                path: dir.to_path_buf(),
+                message: "no kgqa store here (create one with `kgqa load FILE --store DIR`)".into(),
+            });
+        };
+        let store = Store::open_read_only(dir.join(gen_name(generation)))?;
+        let lexicon = Lexicon::read(&dir.join(lexicon_name(generation)))?;
+        Ok(Graph { store, lexicon, lemmatizer: Lemmatizer::new(), location: Some(dir.to_path_buf()) })
+    }
+
+    /// The oxigraph store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The grounding lexicon.
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    /// The lemmatizer grounding uses.
+    pub fn lemmatizer(&self) -> &Lemmatizer {
+        &self.lemmatizer
+    }
+
+    /// A grounder over this graph's lexicon.
+    pub fn grounder(&self) -> Grounder<'_> {
+        Grounder::new(&self.lexicon, &self.lemmatizer)
+    }
+
+    /// Where the store lives on disk, if it does.
+    pub fn location(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// Loads files into an in-memory graph and rebuilds its lexicon.
+    pub fn load_in_memory(&mut self, paths: &[PathBuf], options: &LoadOptions) -> Result<LoadStats> {
+        // Load into a copy so that a bad input leaves this graph unchanged.
+        let copy = Store::new()?;
+        copy.bulk_loader().load_quads(self.store.iter().collect::<Result<Vec<_>, _>>()?)?;
+        let stats = load::load_files(&copy, paths, options)?;
+        self.lexicon = Lexicon::build(&copy)?;
+        self.store = copy;
+        Ok(stats)
+    }
+}
+
+/// Loads `paths` into the on-disk store at `dir` (created if needed), atomically: either
+/// every input is loaded and the new contents become live, or the store is left as it was.
+#[cfg(feature = "rocksdb")]
+pub fn load_into_dir(dir: &Path, paths: &[PathBuf], options: &LoadOptions) -> Result<LoadReport> {
+    let start = std::time::Instant::now();
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if dir.join("CURRENT").exists() || dir.join("OPTIONS").exists() {
+        return Err(Error::Store {
+            path: dir.to_path_buf(),
+            message: "this folder holds a bare RocksDB/oxigraph database, not a kgqa store".into(),
+        });
+    }
+    let lock = File::create(dir.join(LOCK)).map_err(|e| Error::io(dir.join(LOCK), e))?;
+    lock.try_lock().map_err(|_| Error::Store {
+        path: dir.to_path_buf(),
+        message: "another load is running on this store".into(),
+    })?;
+    let live = current_generation(dir)?;
+    remove_leftovers(dir, live)?;
+    let next = live.map_or(1, |g| g + 1);
+    let next_dir = dir.join(gen_name(next));
+    let result = (|| {
+        let before = match live {
+            Some(g) => {
+                let old = Store::open(dir.join(gen_name(g)))?;
+                let before = old.len()? as u64;
+                old.backup(&next_dir)?;
+                before
+            }
+            None => 0,
+        };
+        let store = Store::open(&next_dir)?;
+        let stats = load::load_files(&store, paths, options)?;
+        let after = store.len()? as u64;
+        let lexicon = Lexicon::build(&store)?;
+        lexicon.write(&dir.join(lexicon_name(next)))?;
+        store.flush()?;
+        drop(store);
+        Ok((stats, before, after, lexicon.len() as u64))
+    })();
+    let (stats, before, after, lexicon_entries) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&next_dir);
+            let _ = fs::remove_file(dir.join(lexicon_name(next)));
+            return Err(e);
+        }
+    };
+    switch_generation(dir, next)?;
+    remove_leftovers(dir, Some(next))?;
+    Ok(LoadReport {
+        stats,
+        statements_before: before,
+        statements_after: after,
+        statements_added: after.saturating_sub(before),
+        lexicon_entries,
+        total_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn gen_name(generation: u64) -> String {
+    format!("gen-{generation}")
+}
+
+fn lexicon_name(generation: u64) -> String {
+    format!("lexicon-{generation}.tsv")
+}
+
+/// The live generation of the store at `dir`, if there is one.
+fn current_generation(dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(CURRENT);
+    match fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| Error::Store {
+            path: dir.to_path_buf(),
+            message: format!("{CURRENT} holds {text:?}, not a generation number"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Makes `generation` live: write a temporary pointer, sync it, rename it over the old one,
+/// sync the folder.
+fn switch_generation(dir: &Path, generation: u64) -> Result<()> {
+    let tmp = dir.join(format!("{CURRENT}.tmp"));
+    let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    writeln!(file, "{generation}").and_then(|()| file.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, dir.join(CURRENT)).map_err(|e| Error::io(dir.join(CURRENT), e))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
+    Ok(())
+}
+
+/// Removes every generation and lexicon but the live one (left by killed or older loads).
+fn remove_leftovers(dir: &Path, live: Option<u64>) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let generation = name
+            .strip_prefix("gen-")
+            .or_else(|| name.strip_prefix("lexicon-").and_then(|n| n.strip_suffix(".tsv")))
+            .and_then(|g| g.parse::<u64>().ok());
+        if let Some(g) = generation
+            && Some(g) != live
+        {
+            let path = entry.path();
+            let removed =
+                if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+            removed.map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! kgqa: knowledge-graph-augmented question answering with small distilled models.
+//!
+//! The knowledge graph ([`kg`]) is an oxigraph store of ConceptNet-style concepts and
+//! relations with a grounding lexicon; see `ARCHITECTURE.md` for the map of the crate.
+
+pub mod kg;

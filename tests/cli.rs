@@ -1,0 +1,173 @@
+//! The `kgqa` binary end to end: load, query, concept, exit codes, and a load killed
+//! with SIGKILL half-way.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::fixture;
+
+fn kgqa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kgqa")).args(args).env_remove("KGQA_STORE").output().expect("runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kgqa(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = kgqa(args);
+    assert!(!out.status.success(), "{args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn load_prints_a_summary_and_query_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let store = store.to_str().unwrap();
+    let out = ok(&["load", "-q", fixture("sample.tsv").to_str().unwrap(), "--store", store]);
+    assert!(out.contains("loaded 22 statements") && out.contains("4 concepts, 2 relations"), "{out}");
+    let json = ok(&["load", "--json", fixture("sample.ttl").to_str().unwrap(), "--store", store]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["statements_added"], 3);
+    assert_eq!(v["statements_after"], 25);
+
+    let table = ok(&["query", "SELECT ?t WHERE { cn:trowel r:UsedFor ?t }", "--store", store]);
+    assert!(table.contains("cn:dig") && table.contains("(1 rows)"), "{table}");
+    let json = ok(&["query", "--json", "SELECT ?t WHERE { cn:excavator r:UsedFor ?t } ORDER BY ?t", "--store", store]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let values: Vec<&str> =
+        v["results"]["bindings"].as_array().unwrap().iter().map(|b| b["t"]["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["http://conceptnet.io/c/en/build_house", "http://conceptnet.io/c/en/dig"]);
+    assert_eq!(ok(&["query", "ASK { cn:trowel r:UsedFor cn:dig }", "--store", store]).trim(), "true");
+    assert_eq!(
+        ok(&["query", "--json", "ASK { cn:trowel r:UsedFor cn:nothing }", "--store", store]).trim(),
+        r#"{"head":{},"boolean":false}"#
+    );
+    let nt = ok(&["query", "CONSTRUCT { ?s r:UsedFor ?o } WHERE { ?s r:UsedFor ?o . FILTER(?s = cn:excavator) }", "--store", store]);
+    assert_eq!(nt.lines().count(), 2);
+    assert!(nt.contains("<http://conceptnet.io/c/en/excavator> <http://conceptnet.io/r/UsedFor> <http://conceptnet.io/c/en/dig> ."));
+    let described = ok(&["query", "DESCRIBE cn:excavator", "--store", store]);
+    assert_eq!(described.lines().count(), 3, "{described}");
+}
+
+#[test]
+fn updates_and_bad_queries_are_refused() {
+    let err = fails(&["query", "INSERT DATA { cn:a r:IsA cn:b }"]);
+    assert!(err.contains("updates are refused"), "{err}");
+    let err = fails(&["query", "DELETE WHERE { ?s ?p ?o }"]);
+    assert!(err.contains("updates are refused"), "{err}");
+    let err = fails(&["query", "SELECT ?x WHERE { ?x"]);
+    assert!(err.contains("SPARQL syntax error"), "{err}");
+}
+
+#[test]
+fn query_reads_from_a_file_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = dir.path().join("q.rq");
+    std::fs::write(&q, "ASK { cn:trowel r:UsedFor cn:dig }").unwrap();
+    assert_eq!(ok(&["query", &format!("@{}", q.display())]).trim(), "true");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["query", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"ASK { cn:excavator r:UsedFor cn:dig }").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "true");
+}
+
+#[test]
+fn embedded_graph_answers_without_a_store() {
+    let n = ok(&["query", "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"]);
+    let count: u64 = n.lines().nth(1).unwrap().trim().trim_matches('"').split('"').next().unwrap().parse().unwrap();
+    assert!(count >= 300, "the default graph has {count} triples");
+    let out = ok(&["concept", "trowel"]);
+    assert!(out.contains("--UsedFor--> dig") && out.contains("definition: a small hand tool"), "{out}");
+}
+
+#[test]
+fn concept_json_lists_mentions_neighbours_and_misses() {
+    let out = ok(&["concept", "--json", "I dug holes in the garden to plant flowers with a zorblat"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let forms: Vec<&str> = v["mentions"].as_array().unwrap().iter().map(|m| m["form"].as_str().unwrap()).collect();
+    assert_eq!(forms, ["dig", "hole", "garden", "plant", "flower"]);
+    let dig = &v["mentions"][0]["concepts"][0];
+    assert_eq!(dig["iri"], "http://conceptnet.io/c/en/dig");
+    assert!(dig["neighbours"].as_array().unwrap().iter().any(|n| n["label"] == "trowel" && n["outgoing"] == false));
+    assert_eq!(v["diagnostics"][0]["word"], "zorblat");
+}
+
+#[test]
+fn load_errors_exit_nonzero_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.tsv");
+    std::fs::write(&bad, "UsedFor\ta\tb\nUsedFor\ta\n").unwrap();
+    let store = dir.path().join("s");
+    let err = fails(&["load", bad.to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    assert!(err.contains("bad.tsv:2:"), "{err}");
+    let out = ok(&["load", "--skip-invalid", "-q", bad.to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    assert!(out.contains("1 invalid records skipped") && out.contains("bad.tsv:2:"), "{out}");
+    let err = fails(&["load", bad.to_str().unwrap()]);
+    assert!(err.contains("--store"), "{err}");
+    let err = fails(&["load", bad.to_str().unwrap(), "--format", "jsonld", "--store", "x"]);
+    assert!(err.contains("unknown format"), "{err}");
+    let err = fails(&["query", "ASK {}", "--store", dir.path().join("none").to_str().unwrap()]);
+    assert!(err.contains("no kgqa store here"), "{err}");
+}
+
+/// A load killed with SIGKILL leaves the previous store openable and unchanged, and the
+/// next load cleans up after it.
+#[test]
+fn load_killed_midway_leaves_the_store_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    ok(&["load", "-q", fixture("sample.tsv").to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    let before = ok(&["query", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o", "--store", store.to_str().unwrap()]);
+
+    let big = dir.path().join("big.tsv");
+    let mut text = String::with_capacity(40 << 20);
+    for i in 0..600_000 {
+        text.push_str(&format!("RelatedTo\tconcept number {i}\tother concept {}\t{}\n", i * 7 % 1000, i % 5));
+    }
+    std::fs::write(&big, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["load", "-q", big.to_str().unwrap(), "--store", store.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the new generation exists and data is flowing into it, then kill.
+    let start = Instant::now();
+    while !store.join("gen-2").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the load never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the load finished before it could be killed");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let after = ok(&["query", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o", "--store", store.to_str().unwrap()]);
+    assert_eq!(before, after);
+    assert!(store.join("gen-2").exists(), "the killed load's leftovers are expected here");
+    ok(&["load", "-q", fixture("sample.ttl").to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    assert!(!store.join("gen-2").exists() && !store.join("gen-1").exists() && store.join("gen-3").exists());
+    assert_eq!(ok(&["query", "ASK { cn:excavator r:UsedFor cn:dig . cn:trowel r:UsedFor cn:dig }", "--store", store.to_str().unwrap()]).trim(), "true");
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = ok(&["--help"]);
+    for sub in ["load", "query", "concept"] {
+        assert!(out.contains(sub), "{out}");
+    }
+    let _ = Path::new(".");
+}

@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use kgqa::kg::Graph;
+use kgqa::kg::load::{Languages, LoadOptions};
+use kgqa::kg::query::{self, Answer};
+
+/// A project test fixture.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// Default load options (abort on bad input, English only, no progress bar).
+pub fn options() -> LoadOptions {
+    LoadOptions {
+        format: None,
+        languages: Languages::parse("en"),
+        skip_invalid: false,
+        dataset: None,
+        progress: false,
+    }
+}
+
+/// Runs an ASK query.
+pub fn ask(graph: &Graph, sparql: &str) -> bool {
+    match query::run(graph, sparql).expect("query runs") {
+        Answer::Boolean(b) => b,
+        other => panic!("not an ASK answer: {other:?}"),
+    }
+}
+
+/// Runs a SELECT query returning one number in its first column.
+pub fn count(graph: &Graph, sparql: &str) -> u64 {
+    match query::run(graph, sparql).expect("query runs") {
+        Answer::Solutions { rows, .. } => match &rows[0][0] {
+            Some(oxigraph::model::Term::Literal(l)) => l.value().parse().expect("a number"),
+            other => panic!("not a number: {other:?}"),
+        },
+        other => panic!("not a SELECT answer: {other:?}"),
+    }
+}
+
+/// Every statement of a graph as sorted N-Quads lines: the exact contents.
+pub fn snapshot(graph: &Graph) -> Vec<String> {
+    let mut lines: Vec<String> =
+        graph.store().iter().map(|q| q.expect("readable").to_string()).collect();
+    lines.sort();
+    lines
+}

@@ -1,0 +1,58 @@
+//! Grounding on the embedded default graph and on small in-memory graphs.
+
+mod common;
+
+use kgqa::kg::Graph;
+use kgqa::kg::lemma::Lemmatizer;
+
+fn forms(graph: &Graph, text: &str) -> Vec<String> {
+    graph.grounder().ground(text).0.into_iter().map(|m| m.form).collect()
+}
+
+fn check(text: &str, expected: &[&str]) {
+    let graph = Graph::embedded().unwrap();
+    assert_eq!(forms(&graph, text), expected, "{text}");
+}
+
+#[test]
+fn the_issue_example() {
+    check("I dug holes in the garden to plant flowers", &["dig", "hole", "garden", "plant", "flower"]);
+}
+
+#[test]
+fn cases() {
+    check("We dug the ground to build a house.", &["dig", "ground", "build", "house"]);
+    check("Where do you keep the knives?", &["knife"]);
+    check("The children were swimming in the lake", &["swim", "lake"]);
+    check("a frying pan and a cutting board", &["frying pan", "cutting board"]);
+    check("Watering cans in garden sheds", &["watering can", "garden shed"]);
+    check("", &[]);
+    check("the of and", &[]);
+}
+
+#[test]
+fn mentions_carry_spans_and_iris() {
+    let graph = Graph::embedded().unwrap();
+    let text = "We used the Excavator's bucket";
+    let (mentions, diagnostics) = graph.grounder().ground(text);
+    assert_eq!(mentions[0].form, "excavator");
+    assert_eq!(&text[mentions[0].start..mentions[0].end], "Excavator's");
+    assert_eq!(mentions[0].concepts, ["http://conceptnet.io/c/en/excavator"]);
+    assert_eq!(mentions[1].form, "bucket");
+    assert_eq!(diagnostics.iter().map(|d| d.word.as_str()).collect::<Vec<_>>(), ["used"]);
+}
+
+#[test]
+fn rules_alone_without_wordnet() {
+    let lem = Lemmatizer::with_wordnet(None);
+    assert!(lem.wordnet().is_none());
+    assert_eq!(lem.candidates("dug")[0], "dig");
+    assert_eq!(lem.candidates("holes")[0], "hole");
+}
+
+#[test]
+fn wordnet_exception_lists_are_used_when_present() {
+    let lem = Lemmatizer::with_wordnet(Some(&common::fixture("wordnet")));
+    assert!(lem.wordnet().is_some());
+    assert_eq!(lem.candidates("dug")[0], "dig");
+}

@@ -1,0 +1,103 @@
+//! Real-data tier: the public datasets in `../shared/datasets/` and WordNet 3.0 from
+//! Debian's `wordnet-base`. Runs when `KGQA_REAL_DATA=1` (as `.ci/run` sets); then
+//! missing data is a failure, not a skip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{ask, count, options};
+use kgqa::kg::Graph;
+use kgqa::kg::store::load_into_dir;
+
+fn enabled() -> bool {
+    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+}
+
+fn datasets() -> PathBuf {
+    let dir = std::env::var_os("KGQA_DATASETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
+    assert!(dir.is_dir(), "KGQA_REAL_DATA=1 but {} is missing", dir.display());
+    dir
+}
+
+fn wordnet() -> PathBuf {
+    let dir = std::env::var_os("KGQA_WORDNET").map(PathBuf::from).unwrap_or_else(|| "/usr/share/wordnet".into());
+    assert!(dir.join("data.noun").is_file(), "KGQA_REAL_DATA=1 but no WordNet at {} (apt-get install wordnet-base)", dir.display());
+    dir
+}
+
+#[test]
+fn conceptnet_100k() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = datasets().join("conceptnet-100k/train100k.txt.gz");
+    let report = load_into_dir(dir.path(), &[file], &options()).unwrap();
+    assert_eq!(report.stats.edges, 100_000);
+    assert_eq!(report.stats.relations, 34);
+    assert_eq!(report.stats.concepts, 78_093);
+    let g = Graph::open(dir.path()).unwrap();
+    assert_eq!(count(&g, "SELECT (COUNT(*) AS ?n) { ?e kgqa:dataset \"train100k\" }"), 100_000);
+    assert_eq!(count(&g, "SELECT (COUNT(DISTINCT ?p) AS ?n) { ?e rdf:predicate ?p }"), 34);
+    // The first line of the file, with its weight.
+    assert!(ask(
+        &g,
+        r#"ASK { cn:hockey r:ReceivesAction cn:play_on_ice .
+                 ?e rdf:subject cn:hockey ; rdf:predicate r:ReceivesAction ; rdf:object cn:play_on_ice ;
+                    kgqa:weight "3.4594316186372978"^^xsd:double }"#
+    ));
+    assert!(ask(&g, "ASK { cn:restroom r:AtLocation cn:rest_area }"));
+}
+
+#[test]
+fn conceptnet5_assertions_keep_english_edges() {
+    if !enabled() {
+        return;
+    }
+    let file = datasets().join("conceptnet5-format/assertions.csv");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let english = text
+        .lines()
+        .filter(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            c[2].starts_with("/c/en/") && c[3].starts_with("/c/en/")
+        })
+        .count();
+    assert!(english > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let report = load_into_dir(dir.path(), &[file], &options()).unwrap();
+    assert_eq!(report.stats.edges as usize, english);
+    assert_eq!(report.stats.files[0].filtered as usize, text.lines().count() - english);
+    let g = Graph::open(dir.path()).unwrap();
+    assert_eq!(count(&g, "SELECT (COUNT(*) AS ?n) { ?e kgqa:weight ?w }") as usize, english);
+    assert!(ask(
+        &g,
+        r#"ASK { cn:hard_questions r:AtLocation cn:test .
+                 ?e rdf:subject cn:hard_questions ; kgqa:dataset "/d/conceptnet/4/en" ;
+                    kgqa:surfaceText "*Something you find on [[a test]] is [[hard questions]]" }"#
+    ));
+    assert!(ask(&g, r#"ASK { cn:test r:Antonym cn:breeze . ?e rdf:object cn:breeze ; kgqa:subjectSense "/c/en/test/n/wikt/en_1" }"#));
+    assert!(!ask(&g, "ASK { ?s ?p ?o FILTER(STRSTARTS(STR(?s), \"http://conceptnet.io/c/ja/\")) }"));
+}
+
+#[test]
+fn wordnet_all_synsets_with_glosses() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = load_into_dir(dir.path(), &[wordnet()], &options()).unwrap();
+    assert_eq!(report.stats.files[0].skipped, 0);
+    let g = Graph::open(dir.path()).unwrap();
+    assert_eq!(count(&g, "SELECT (COUNT(DISTINCT ?s) AS ?n) { ?s skos:definition ?d }"), 117_659);
+    // dog.n.01 is a canine and a domestic animal; trowel is a hand tool.
+    assert!(ask(&g, "ASK { wnid:02084071-n r:IsA wnid:02083346-n ; rdfs:label \"dog\"@en }"));
+    assert!(ask(&g, "ASK { ?t rdfs:label \"trowel\"@en ; r:IsA ?h . ?h rdfs:label \"hand tool\"@en }"));
+    // Grounding uses WordNet's exception lists: "dug" -> dig.
+    let (mentions, _) = g.grounder().ground("I dug holes in the garden to plant flowers");
+    let forms: Vec<&str> = mentions.iter().map(|m| m.form.as_str()).collect();
+    assert_eq!(forms, ["dig", "hole", "garden", "plant", "flower"]);
+}
