@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use common::fixture;
 
 fn kgqa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kgqa")).args(args).env_remove("KGQA_STORE").output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(args)
+        .env_remove("KGQA_STORE")
+        .output()
+        .expect("runs")
 }
 
 fn ok(args: &[&str]) -> String {
@@ -31,25 +35,46 @@ fn load_prints_a_summary_and_query_reads_it() {
     let store = dir.path().join("s");
     let store = store.to_str().unwrap();
     let out = ok(&["load", "-q", fixture("sample.tsv").to_str().unwrap(), "--store", store]);
-    assert!(out.contains("loaded 22 statements") && out.contains("4 concepts, 2 relations"), "{out}");
+    assert!(
+        out.contains("loaded 23 statements") && out.contains("5 concepts, 3 relations"),
+        "{out}"
+    );
     let json = ok(&["load", "--json", fixture("sample.ttl").to_str().unwrap(), "--store", store]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["statements_added"], 3);
-    assert_eq!(v["statements_after"], 25);
+    assert_eq!(v["statements_after"], 26);
 
     let table = ok(&["query", "SELECT ?t WHERE { cn:trowel r:UsedFor ?t }", "--store", store]);
     assert!(table.contains("cn:dig") && table.contains("(1 rows)"), "{table}");
-    let json = ok(&["query", "--json", "SELECT ?t WHERE { cn:excavator r:UsedFor ?t } ORDER BY ?t", "--store", store]);
+    let json = ok(&[
+        "query",
+        "--json",
+        "SELECT ?t WHERE { cn:excavator r:UsedFor ?t } ORDER BY ?t",
+        "--store",
+        store,
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let values: Vec<&str> =
-        v["results"]["bindings"].as_array().unwrap().iter().map(|b| b["t"]["value"].as_str().unwrap()).collect();
+    let values: Vec<&str> = v["results"]["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["t"]["value"].as_str().unwrap())
+        .collect();
     assert_eq!(values, ["http://conceptnet.io/c/en/build_house", "http://conceptnet.io/c/en/dig"]);
-    assert_eq!(ok(&["query", "ASK { cn:trowel r:UsedFor cn:dig }", "--store", store]).trim(), "true");
+    assert_eq!(
+        ok(&["query", "ASK { cn:trowel r:UsedFor cn:dig }", "--store", store]).trim(),
+        "true"
+    );
     assert_eq!(
         ok(&["query", "--json", "ASK { cn:trowel r:UsedFor cn:nothing }", "--store", store]).trim(),
         r#"{"head":{},"boolean":false}"#
     );
-    let nt = ok(&["query", "CONSTRUCT { ?s r:UsedFor ?o } WHERE { ?s r:UsedFor ?o . FILTER(?s = cn:excavator) }", "--store", store]);
+    let nt = ok(&[
+        "query",
+        "CONSTRUCT { ?s r:UsedFor ?o } WHERE { ?s r:UsedFor ?o . FILTER(?s = cn:excavator) }",
+        "--store",
+        store,
+    ]);
     assert_eq!(nt.lines().count(), 2);
     assert!(nt.contains("<http://conceptnet.io/c/en/excavator> <http://conceptnet.io/r/UsedFor> <http://conceptnet.io/c/en/dig> ."));
     let described = ok(&["query", "DESCRIBE cn:excavator", "--store", store]);
@@ -87,21 +112,42 @@ fn query_reads_from_a_file_and_stdin() {
 #[test]
 fn embedded_graph_answers_without_a_store() {
     let n = ok(&["query", "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"]);
-    let count: u64 = n.lines().nth(1).unwrap().trim().trim_matches('"').split('"').next().unwrap().parse().unwrap();
+    let count: u64 = n
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_matches('"')
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(count >= 300, "the default graph has {count} triples");
     let out = ok(&["concept", "trowel"]);
-    assert!(out.contains("--UsedFor--> dig") && out.contains("definition: a small hand tool"), "{out}");
+    assert!(
+        out.contains("--UsedFor--> dig") && out.contains("definition: a small hand tool"),
+        "{out}"
+    );
 }
 
 #[test]
 fn concept_json_lists_mentions_neighbours_and_misses() {
-    let out = ok(&["concept", "--json", "I dug holes in the garden to plant flowers with a zorblat"]);
+    let out =
+        ok(&["concept", "--json", "I dug holes in the garden to plant flowers with a zorblat"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let forms: Vec<&str> = v["mentions"].as_array().unwrap().iter().map(|m| m["form"].as_str().unwrap()).collect();
+    let forms: Vec<&str> =
+        v["mentions"].as_array().unwrap().iter().map(|m| m["form"].as_str().unwrap()).collect();
     assert_eq!(forms, ["dig", "hole", "garden", "plant", "flower"]);
     let dig = &v["mentions"][0]["concepts"][0];
     assert_eq!(dig["iri"], "http://conceptnet.io/c/en/dig");
-    assert!(dig["neighbours"].as_array().unwrap().iter().any(|n| n["label"] == "trowel" && n["outgoing"] == false));
+    assert!(
+        dig["neighbours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["label"] == "trowel" && n["outgoing"] == false)
+    );
     assert_eq!(v["diagnostics"][0]["word"], "zorblat");
 }
 
@@ -113,7 +159,14 @@ fn load_errors_exit_nonzero_with_file_and_line() {
     let store = dir.path().join("s");
     let err = fails(&["load", bad.to_str().unwrap(), "--store", store.to_str().unwrap()]);
     assert!(err.contains("bad.tsv:2:"), "{err}");
-    let out = ok(&["load", "--skip-invalid", "-q", bad.to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    let out = ok(&[
+        "load",
+        "--skip-invalid",
+        "-q",
+        bad.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
     assert!(out.contains("1 invalid records skipped") && out.contains("bad.tsv:2:"), "{out}");
     let err = fails(&["load", bad.to_str().unwrap()]);
     assert!(err.contains("--store"), "{err}");
@@ -129,13 +182,28 @@ fn load_errors_exit_nonzero_with_file_and_line() {
 fn load_killed_midway_leaves_the_store_intact() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
-    ok(&["load", "-q", fixture("sample.tsv").to_str().unwrap(), "--store", store.to_str().unwrap()]);
-    let before = ok(&["query", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o", "--store", store.to_str().unwrap()]);
+    ok(&[
+        "load",
+        "-q",
+        fixture("sample.tsv").to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let before = ok(&[
+        "query",
+        "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
 
     let big = dir.path().join("big.tsv");
     let mut text = String::with_capacity(40 << 20);
     for i in 0..600_000 {
-        text.push_str(&format!("RelatedTo\tconcept number {i}\tother concept {}\t{}\n", i * 7 % 1000, i % 5));
+        text.push_str(&format!(
+            "RelatedTo\tconcept number {i}\tother concept {}\t{}\n",
+            i * 7 % 1000,
+            i % 5
+        ));
     }
     std::fs::write(&big, text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kgqa"))
@@ -155,12 +223,35 @@ fn load_killed_midway_leaves_the_store_intact() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    let after = ok(&["query", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o", "--store", store.to_str().unwrap()]);
+    let after = ok(&[
+        "query",
+        "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
     assert_eq!(before, after);
     assert!(store.join("gen-2").exists(), "the killed load's leftovers are expected here");
-    ok(&["load", "-q", fixture("sample.ttl").to_str().unwrap(), "--store", store.to_str().unwrap()]);
-    assert!(!store.join("gen-2").exists() && !store.join("gen-1").exists() && store.join("gen-3").exists());
-    assert_eq!(ok(&["query", "ASK { cn:excavator r:UsedFor cn:dig . cn:trowel r:UsedFor cn:dig }", "--store", store.to_str().unwrap()]).trim(), "true");
+    assert_eq!(std::fs::read_to_string(store.join("kgqa-current")).unwrap().trim(), "1");
+    // The next load replaces the leftovers with its own generation 2.
+    ok(&[
+        "load",
+        "-q",
+        fixture("sample.ttl").to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(store.join("kgqa-current")).unwrap().trim(), "2");
+    assert!(!store.join("gen-1").exists());
+    assert_eq!(
+        ok(&[
+            "query",
+            "ASK { cn:excavator r:UsedFor cn:dig . cn:trowel r:UsedFor cn:dig }",
+            "--store",
+            store.to_str().unwrap()
+        ])
+        .trim(),
+        "true"
+    );
 }
 
 #[test]

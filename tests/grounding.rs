@@ -16,7 +16,10 @@ fn check(text: &str, expected: &[&str]) {
 
 #[test]
 fn the_issue_example() {
-    check("I dug holes in the garden to plant flowers", &["dig", "hole", "garden", "plant", "flower"]);
+    check(
+        "I dug holes in the garden to plant flowers",
+        &["dig", "hole", "garden", "plant", "flower"],
+    );
 }
 
 #[test]

@@ -12,8 +12,12 @@ use kgqa::kg::store::load_into_dir;
 /// A store holding the TSV and Turtle fixtures.
 fn seeded() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    load_into_dir(&dir.path().join("store"), &[fixture("sample.tsv"), fixture("sample.ttl")], &options())
-        .unwrap();
+    load_into_dir(
+        &dir.path().join("store"),
+        &[fixture("sample.tsv"), fixture("sample.ttl")],
+        &options(),
+    )
+    .unwrap();
     dir
 }
 
@@ -40,7 +44,8 @@ fn check(name: &str, bytes: &[u8], format: Option<Format>, expected: &[&str]) {
     let graph = Graph::open(&store).unwrap();
     assert_eq!(snapshot(&graph), before, "{name}: the store changed");
     assert_eq!(graph.lexicon().len(), lexicon_before, "{name}: the lexicon changed");
-    let leftovers: Vec<_> = std::fs::read_dir(&store).unwrap().flatten().map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&store).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 4, "{name}: {leftovers:?}");
 }
 
@@ -53,7 +58,12 @@ fn truncated_lines() {
         None,
         &["t.nt:2:"],
     );
-    check("t.csv", b"/a/x\t/r/IsA\t/c/en/a\t/c/en/b\t{\"weight\": 1.0", None, &["t.csv:1:", "invalid JSON"]);
+    check(
+        "t.csv",
+        b"/a/x\t/r/IsA\t/c/en/a\t/c/en/b\t{\"weight\": 1.0",
+        None,
+        &["t.csv:1:", "invalid JSON"],
+    );
 }
 
 #[test]
@@ -73,13 +83,28 @@ fn invalid_iris() {
     );
     check("i.tsv", b"UsedFor\ta\tb\nUsed For\ta\tb\n", None, &["i.tsv:2:", "invalid relation"]);
     check("i.tsv", b"<not an iri>\ta\tb\n", None, &["i.tsv:1:", "invalid relation IRI"]);
-    check("i.ttl", b"@prefix c: <http://a.example/> .\nc:a c:b <http://bad iri> .\n", None, &["i.ttl:2:"]);
+    check(
+        "i.ttl",
+        b"@prefix c: <http://a.example/> .\nc:a c:b <http://bad iri> .\n",
+        None,
+        &["i.ttl:2:"],
+    );
 }
 
 #[test]
 fn invalid_utf8() {
-    check("u.tsv", b"UsedFor\ttrowel\tdig\nUsedFor\ttro\xffwel\tdig\n", None, &["u.tsv:2:", "invalid UTF-8"]);
-    check("u.csv", b"/a/x\t/r/IsA\t/c/en/\xfe\t/c/en/b\t{}\n", None, &["u.csv:1:", "invalid UTF-8"]);
+    check(
+        "u.tsv",
+        b"UsedFor\ttrowel\tdig\nUsedFor\ttro\xffwel\tdig\n",
+        None,
+        &["u.tsv:2:", "invalid UTF-8"],
+    );
+    check(
+        "u.csv",
+        b"/a/x\t/r/IsA\t/c/en/\xfe\t/c/en/b\t{}\n",
+        None,
+        &["u.csv:1:", "invalid UTF-8"],
+    );
     check("u.nt", b"<http://a.example/s> <http://a.example/p> \"\xff\" .\n", None, &["u.nt"]);
 }
 
@@ -107,7 +132,8 @@ fn missing_file() {
     let dir = seeded();
     let store = dir.path().join("store");
     let before = snapshot(&Graph::open(&store).unwrap());
-    let err = load_into_dir(&store, &[dir.path().join("nope.nt")], &options()).unwrap_err().to_string();
+    let err =
+        load_into_dir(&store, &[dir.path().join("nope.nt")], &options()).unwrap_err().to_string();
     assert!(err.contains("nope.nt") && err.contains("No such file"), "{err}");
     assert_eq!(snapshot(&Graph::open(&store).unwrap()), before);
 }
@@ -121,7 +147,10 @@ fn folder_that_is_not_wordnet() {
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("data.noun"), "").unwrap();
     let err = load_into_dir(&store, &[folder], &options()).unwrap_err().to_string();
-    assert!(err.contains("notwordnet") && err.contains("not a WordNet") && err.contains("data.verb"), "{err}");
+    assert!(
+        err.contains("notwordnet") && err.contains("not a WordNet") && err.contains("data.verb"),
+        "{err}"
+    );
     assert_eq!(snapshot(&Graph::open(&store).unwrap()), before);
 }
 

@@ -23,8 +23,14 @@ fn datasets() -> PathBuf {
 }
 
 fn wordnet() -> PathBuf {
-    let dir = std::env::var_os("KGQA_WORDNET").map(PathBuf::from).unwrap_or_else(|| "/usr/share/wordnet".into());
-    assert!(dir.join("data.noun").is_file(), "KGQA_REAL_DATA=1 but no WordNet at {} (apt-get install wordnet-base)", dir.display());
+    let dir = std::env::var_os("KGQA_WORDNET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/wordnet".into());
+    assert!(
+        dir.join("data.noun").is_file(),
+        "KGQA_REAL_DATA=1 but no WordNet at {} (apt-get install wordnet-base)",
+        dir.display()
+    );
     dir
 }
 
@@ -79,8 +85,14 @@ fn conceptnet5_assertions_keep_english_edges() {
                  ?e rdf:subject cn:hard_questions ; kgqa:dataset "/d/conceptnet/4/en" ;
                     kgqa:surfaceText "*Something you find on [[a test]] is [[hard questions]]" }"#
     ));
-    assert!(ask(&g, r#"ASK { cn:test r:Antonym cn:breeze . ?e rdf:object cn:breeze ; kgqa:subjectSense "/c/en/test/n/wikt/en_1" }"#));
-    assert!(!ask(&g, "ASK { ?s ?p ?o FILTER(STRSTARTS(STR(?s), \"http://conceptnet.io/c/ja/\")) }"));
+    assert!(ask(
+        &g,
+        r#"ASK { cn:test r:Antonym cn:breeze . ?e rdf:object cn:breeze ; kgqa:subjectSense "/c/en/test/n/wikt/en_1" }"#
+    ));
+    assert!(!ask(
+        &g,
+        "ASK { ?s ?p ?o FILTER(STRSTARTS(STR(?s), \"http://conceptnet.io/c/ja/\")) }"
+    ));
 }
 
 #[test]
@@ -95,7 +107,10 @@ fn wordnet_all_synsets_with_glosses() {
     assert_eq!(count(&g, "SELECT (COUNT(DISTINCT ?s) AS ?n) { ?s skos:definition ?d }"), 117_659);
     // dog.n.01 is a canine and a domestic animal; trowel is a hand tool.
     assert!(ask(&g, "ASK { wnid:02084071-n r:IsA wnid:02083346-n ; rdfs:label \"dog\"@en }"));
-    assert!(ask(&g, "ASK { ?t rdfs:label \"trowel\"@en ; r:IsA ?h . ?h rdfs:label \"hand tool\"@en }"));
+    assert!(ask(
+        &g,
+        "ASK { ?t rdfs:label \"trowel\"@en ; r:IsA ?h . ?h rdfs:label \"hand tool\"@en }"
+    ));
     // Grounding uses WordNet's exception lists: "dug" -> dig.
     let (mentions, _) = g.grounder().ground("I dug holes in the garden to plant flowers");
     let forms: Vec<&str> = mentions.iter().map(|m| m.form.as_str()).collect();

@@ -52,7 +52,13 @@ pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
                 neighbours: query::neighbours(&graph, iri, args.limit)?,
             });
         }
-        views.push(MentionView { text: m.text, form: m.form, start: m.start, end: m.end, concepts });
+        views.push(MentionView {
+            text: m.text,
+            form: m.form,
+            start: m.start,
+            end: m.end,
+            concepts,
+        });
     }
     if args.json {
         let out = serde_json::json!({ "mentions": views, "diagnostics": diagnostics });

@@ -33,7 +33,8 @@ pub struct LoadArgs {
 }
 
 fn parse_format(name: &str) -> Result<Format, String> {
-    Format::from_name(name).ok_or_else(|| format!("unknown format {name:?}; expected one of {}", Format::NAMES))
+    Format::from_name(name)
+        .ok_or_else(|| format!("unknown format {name:?}; expected one of {}", Format::NAMES))
 }
 
 /// Runs `kgqa load`.
@@ -52,7 +53,12 @@ pub fn run(store: Option<&Path>, args: &LoadArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "rocksdb")]
-fn load_dir(store: &Path, files: &[PathBuf], options: &LoadOptions, json: bool) -> anyhow::Result<()> {
+fn load_dir(
+    store: &Path,
+    files: &[PathBuf],
+    options: &LoadOptions,
+    json: bool,
+) -> anyhow::Result<()> {
     let report = kgqa::kg::store::load_into_dir(store, files, options)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -65,8 +71,16 @@ fn load_dir(store: &Path, files: &[PathBuf], options: &LoadOptions, json: bool) 
             file.format,
             file.statements,
             file.edges,
-            if file.filtered > 0 { format!(", {} filtered by language", file.filtered) } else { String::new() },
-            if file.skipped > 0 { format!(", {} invalid records skipped", file.skipped) } else { String::new() },
+            if file.filtered > 0 {
+                format!(", {} filtered by language", file.filtered)
+            } else {
+                String::new()
+            },
+            if file.skipped > 0 {
+                format!(", {} invalid records skipped", file.skipped)
+            } else {
+                String::new()
+            },
         );
         for reason in &file.skip_reasons {
             println!("  skipped: {reason}");

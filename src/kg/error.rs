@@ -65,7 +65,9 @@ pub enum Error {
     #[error("SPARQL evaluation: {0}")]
     SparqlEvaluation(#[from] oxigraph::sparql::QueryEvaluationError),
     /// A SPARQL update was given where only queries are allowed.
-    #[error("SPARQL updates are refused: the graph is read-only here (use `kgqa load` to add data)")]
+    #[error(
+        "SPARQL updates are refused: the graph is read-only here (use `kgqa load` to add data)"
+    )]
     UpdateRefused,
     /// Query results could not be serialized.
     #[error("writing results: {0}")]

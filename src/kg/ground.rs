@@ -66,11 +66,19 @@ pub fn tokenize(text: &str) -> Vec<Token> {
         if c.is_alphanumeric() || inner_apostrophe {
             start.get_or_insert(pos);
         } else if let Some(s) = start.take() {
-            tokens.push(Token { text: text[s..pos].to_lowercase().replace('’', "'"), start: s, end: pos });
+            tokens.push(Token {
+                text: text[s..pos].to_lowercase().replace('’', "'"),
+                start: s,
+                end: pos,
+            });
         }
     }
     if let Some(s) = start {
-        tokens.push(Token { text: text[s..].to_lowercase().replace('’', "'"), start: s, end: text.len() });
+        tokens.push(Token {
+            text: text[s..].to_lowercase().replace('’', "'"),
+            start: s,
+            end: text.len(),
+        });
     }
     tokens
 }
@@ -118,11 +126,18 @@ impl<'a> Grounder<'a> {
         let mut i = 0;
         while i < tokens.len() {
             let longest = max.min(tokens.len() - i);
-            let found = (1..=longest).rev().find_map(|n| self.lookup(&tokens[i..i + n]).map(|m| (n, m)));
+            let found =
+                (1..=longest).rev().find_map(|n| self.lookup(&tokens[i..i + n]).map(|m| (n, m)));
             match found {
                 Some((n, (form, concepts))) => {
                     let (start, end) = (tokens[i].start, tokens[i + n - 1].end);
-                    mentions.push(Mention { text: text[start..end].to_owned(), form, start, end, concepts });
+                    mentions.push(Mention {
+                        text: text[start..end].to_owned(),
+                        form,
+                        start,
+                        end,
+                        concepts,
+                    });
                     i += n;
                 }
                 None => {

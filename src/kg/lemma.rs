@@ -77,7 +77,7 @@ impl Lemmatizer {
     /// Candidate base forms of a lower-case word, most likely first, excluding the word.
     pub fn candidates(&self, word: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let mut add = |s: String, out: &mut Vec<String>| {
+        let add = |s: String, out: &mut Vec<String>| {
             if !s.is_empty() && s != word && !out.contains(&s) {
                 out.push(s);
             }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-use oxigraph::model::{NamedNodeRef, Subject, Term};
+use oxigraph::model::{NamedNodeRef, NamedOrBlankNode, Term};
 use oxigraph::store::Store;
 
 use crate::kg::error::{Error, Result};
@@ -24,24 +24,14 @@ pub struct Lexicon {
 }
 
 impl Lexicon {
-    /// Builds the lexicon of everything in `store`.
+    /// Builds the lexicon of everything in `store` (a full scan: for small stores).
     pub fn build(store: &Store) -> Result<Self> {
         let mut lexicon = Lexicon::default();
-        let label = NamedNodeRef::new_unchecked(vocab::RDFS_LABEL);
-        for quad in store.quads_for_pattern(None, Some(label), None, None) {
-            let quad = quad?;
-            let (Subject::NamedNode(subject), Term::Literal(literal)) = (&quad.subject, &quad.object)
-            else {
-                continue;
-            };
-            if literal.language().is_none_or(|l| l == "en" || l.starts_with("en-")) {
-                lexicon.add(literal.value(), subject.as_str());
-            }
-        }
+        lexicon.add_labels(store)?;
         // ConceptNet IRIs name their concept even without a label.
         for quad in store.iter() {
             let quad = quad?;
-            if let Subject::NamedNode(n) = &quad.subject {
+            if let NamedOrBlankNode::NamedNode(n) = &quad.subject {
                 lexicon.add_concept_iri(n.as_str());
             }
             if let Term::NamedNode(n) = &quad.object {
@@ -50,6 +40,46 @@ impl Lexicon {
         }
         lexicon.finish();
         Ok(lexicon)
+    }
+
+    /// Builds the lexicon after a load without scanning the whole store: every label (by
+    /// the predicate index), the unlabeled ConceptNet concepts of the previous lexicon, and
+    /// those the load met.
+    pub fn rebuild(
+        store: &Store,
+        previous: Option<&Lexicon>,
+        unlabeled: &[String],
+    ) -> Result<Self> {
+        let mut lexicon = Lexicon::default();
+        lexicon.add_labels(store)?;
+        if let Some(previous) = previous {
+            for iris in previous.entries.values() {
+                for iri in iris {
+                    lexicon.add_concept_iri(iri);
+                }
+            }
+        }
+        for iri in unlabeled {
+            lexicon.add_concept_iri(iri);
+        }
+        lexicon.finish();
+        Ok(lexicon)
+    }
+
+    fn add_labels(&mut self, store: &Store) -> Result<()> {
+        let label = NamedNodeRef::new_unchecked(vocab::RDFS_LABEL);
+        for quad in store.quads_for_pattern(None, Some(label), None, None) {
+            let quad = quad?;
+            let (NamedOrBlankNode::NamedNode(subject), Term::Literal(literal)) =
+                (&quad.subject, &quad.object)
+            else {
+                continue;
+            };
+            if literal.language().is_none_or(|l| l == "en" || l.starts_with("en-")) {
+                self.add(literal.value(), subject.as_str());
+            }
+        }
+        Ok(())
     }
 
     /// Number of surface forms.

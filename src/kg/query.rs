@@ -8,8 +8,8 @@ use std::io::Write;
 
 use oxigraph::io::{RdfFormat, RdfSerializer};
 use oxigraph::model::{NamedNode, Term, Triple, Variable};
-use oxigraph::sparql::{QueryResults, SparqlEvaluator};
 use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
+use oxigraph::sparql::{QueryResults, SparqlEvaluator};
 use serde::Serialize;
 
 use crate::kg::error::{Error, Result};
@@ -89,7 +89,8 @@ pub fn write_text(answer: &Answer, out: &mut dyn Write) -> Result<()> {
                     *w = (*w).max(c.chars().count());
                 }
             }
-            let header: Vec<String> = variables.iter().map(|v| format!("?{}", v.as_str())).collect();
+            let header: Vec<String> =
+                variables.iter().map(|v| format!("?{}", v.as_str())).collect();
             write_row(out, &header, &widths).map_err(io)?;
             for row in &cells {
                 write_row(out, row, &widths).map_err(io)?;
@@ -122,10 +123,14 @@ pub fn write_json(answer: &Answer, out: &mut dyn Write) -> Result<()> {
     let serializer = QueryResultsSerializer::from_format(QueryResultsFormat::Json);
     match answer {
         Answer::Solutions { variables, rows } => {
-            let mut writer = serializer.serialize_solutions_to_writer(&mut *out, variables.clone()).map_err(io)?;
+            let mut writer = serializer
+                .serialize_solutions_to_writer(&mut *out, variables.clone())
+                .map_err(io)?;
             for row in rows {
                 writer
-                    .serialize(variables.iter().zip(row).filter_map(|(v, t)| Some((v, t.as_ref()?))))
+                    .serialize(
+                        variables.iter().zip(row).filter_map(|(v, t)| Some((v, t.as_ref()?))),
+                    )
                     .map_err(io)?;
             }
             writer.finish().map_err(io)?;
@@ -179,41 +184,75 @@ pub struct Neighbour {
     pub weight: f64,
 }
 
-/// The edges at `concept`, heaviest first, at most `limit` per direction.
+/// The edges at `concept`, heaviest first (then by relation and neighbour IRI), at most
+/// `limit` per direction.
 pub fn neighbours(graph: &Graph, concept: &str, limit: usize) -> Result<Vec<Neighbour>> {
     let node = NamedNode::new(concept)
         .map_err(|e| Error::Results(format!("invalid concept IRI {concept}: {e}")))?;
     let mut out = Vec::new();
     for (outgoing, query) in [(true, NEIGHBOURS_OUT), (false, NEIGHBOURS_IN)] {
         let prepared = SparqlEvaluator::new().parse_query(query)?;
-        let results = prepared.on_store(graph.store()).substitute_variable(Variable::new_unchecked("concept"), node.clone()).execute()?;
+        let results = prepared
+            .on_store(graph.store())
+            .substitute_variable(Variable::new_unchecked("concept"), node.clone())
+            .execute()?;
         let QueryResults::Solutions(solutions) = results else { continue };
-        for solution in solutions.take(limit) {
+        // One row per (edge, label, weight): keep the heaviest weight and first label.
+        let mut edges: Vec<Neighbour> = Vec::new();
+        let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
+        for solution in solutions {
             let s = solution?;
             let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
                 (s.get("relation"), s.get("neighbour"))
             else {
                 continue;
             };
-            let label = match s.get("label") {
-                Some(Term::Literal(l)) => l.value().to_owned(),
-                _ => vocab::concept_term(neighbour.as_str())
-                    .map_or_else(|| vocab::local_name(neighbour.as_str()), |(_, t)| t),
-            };
             let weight = match s.get("weight") {
                 Some(Term::Literal(l)) => l.value().parse().unwrap_or(1.0),
                 _ => 1.0,
             };
-            out.push(Neighbour {
-                outgoing,
-                relation: relation.as_str().to_owned(),
-                neighbour: neighbour.as_str().to_owned(),
-                label,
-                weight,
-            });
+            let label = match s.get("label") {
+                Some(Term::Literal(l)) => Some(l.value().to_owned()),
+                _ => None,
+            };
+            let key = (relation.as_str().to_owned(), neighbour.as_str().to_owned());
+            match index.get(&key) {
+                Some(&i) => {
+                    let edge = &mut edges[i];
+                    edge.weight = edge.weight.max(weight);
+                    if let Some(label) = label
+                        && label < edge.label
+                    {
+                        edge.label = label;
+                    }
+                }
+                None => {
+                    index.insert(key, edges.len());
+                    edges.push(Neighbour {
+                        outgoing,
+                        relation: relation.as_str().to_owned(),
+                        neighbour: neighbour.as_str().to_owned(),
+                        label: label.unwrap_or_else(|| display_name(neighbour.as_str())),
+                        weight,
+                    });
+                }
+            }
         }
+        edges.sort_by(|a, b| {
+            b.weight
+                .total_cmp(&a.weight)
+                .then_with(|| a.relation.cmp(&b.relation))
+                .then_with(|| a.neighbour.cmp(&b.neighbour))
+        });
+        edges.truncate(limit);
+        out.extend(edges);
     }
     Ok(out)
+}
+
+/// A readable name for an IRI: its ConceptNet term, or its local name.
+pub fn display_name(iri: &str) -> String {
+    vocab::concept_term(iri).map_or_else(|| vocab::local_name(iri), |(_, t)| t)
 }
 
 /// The definitions of `concept` (its own and its WordNet senses').
@@ -221,7 +260,10 @@ pub fn definitions(graph: &Graph, concept: &str) -> Result<Vec<String>> {
     let node = NamedNode::new(concept)
         .map_err(|e| Error::Results(format!("invalid concept IRI {concept}: {e}")))?;
     let prepared = SparqlEvaluator::new().parse_query(DEFINITIONS)?;
-    let results = prepared.on_store(graph.store()).substitute_variable(Variable::new_unchecked("concept"), node).execute()?;
+    let results = prepared
+        .on_store(graph.store())
+        .substitute_variable(Variable::new_unchecked("concept"), node)
+        .execute()?;
     let mut out = Vec::new();
     if let QueryResults::Solutions(solutions) = results {
         for s in solutions {

@@ -63,9 +63,9 @@ impl Graph {
     /// The embedded default graph, in memory.
     pub fn embedded() -> Result<Self> {
         let store = Store::new()?;
-        store
-            .load_from_reader(oxigraph::io::RdfFormat::Turtle, DEFAULT_GRAPH.as_bytes())
-            .map_err(|e| Error::Invalid { file: "kg/default.ttl".into(), message: e.to_string() })?;
+        store.load_from_reader(oxigraph::io::RdfFormat::Turtle, DEFAULT_GRAPH.as_bytes()).map_err(
+            |e| Error::Invalid { file: "kg/default.ttl".into(), message: e.to_string() },
+        )?;
         Self::from_store(store)
     }
 
@@ -86,7 +86,12 @@ impl Graph {
         };
         let store = Store::open_read_only(dir.join(gen_name(generation)))?;
         let lexicon = Lexicon::read(&dir.join(lexicon_name(generation)))?;
-        Ok(Graph { store, lexicon, lemmatizer: Lemmatizer::new(), location: Some(dir.to_path_buf()) })
+        Ok(Graph {
+            store,
+            lexicon,
+            lemmatizer: Lemmatizer::new(),
+            location: Some(dir.to_path_buf()),
+        })
     }
 
     /// The oxigraph store.
@@ -113,17 +118,6 @@ impl Graph {
     pub fn location(&self) -> Option<&Path> {
         self.location.as_deref()
     }
-
-    /// Loads files into an in-memory graph and rebuilds its lexicon.
-    pub fn load_in_memory(&mut self, paths: &[PathBuf], options: &LoadOptions) -> Result<LoadStats> {
-        // Load into a copy so that a bad input leaves this graph unchanged.
-        let copy = Store::new()?;
-        copy.bulk_loader().load_quads(self.store.iter().collect::<Result<Vec<_>, _>>()?)?;
-        let stats = load::load_files(&copy, paths, options)?;
-        self.lexicon = Lexicon::build(&copy)?;
-        self.store = copy;
-        Ok(stats)
-    }
 }
 
 /// Loads `paths` into the on-disk store at `dir` (created if needed), atomically: either
@@ -148,19 +142,19 @@ pub fn load_into_dir(dir: &Path, paths: &[PathBuf], options: &LoadOptions) -> Re
     let next = live.map_or(1, |g| g + 1);
     let next_dir = dir.join(gen_name(next));
     let result = (|| {
-        let before = match live {
+        let (before, previous) = match live {
             Some(g) => {
                 let old = Store::open(dir.join(gen_name(g)))?;
                 let before = old.len()? as u64;
                 old.backup(&next_dir)?;
-                before
+                (before, Some(Lexicon::read(&dir.join(lexicon_name(g)))?))
             }
-            None => 0,
+            None => (0, None),
         };
         let store = Store::open(&next_dir)?;
         let stats = load::load_files(&store, paths, options)?;
         let after = store.len()? as u64;
-        let lexicon = Lexicon::build(&store)?;
+        let lexicon = Lexicon::rebuild(&store, previous.as_ref(), &stats.unlabeled_concepts)?;
         lexicon.write(&dir.join(lexicon_name(next)))?;
         store.flush()?;
         drop(store);
@@ -212,7 +206,9 @@ fn current_generation(dir: &Path) -> Result<Option<u64>> {
 fn switch_generation(dir: &Path, generation: u64) -> Result<()> {
     let tmp = dir.join(format!("{CURRENT}.tmp"));
     let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    writeln!(file, "{generation}").and_then(|()| file.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    writeln!(file, "{generation}")
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, dir.join(CURRENT)).map_err(|e| Error::io(dir.join(CURRENT), e))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
     Ok(())

@@ -108,8 +108,23 @@ pub fn relation_iri(name: &str) -> NamedNode {
 pub fn encode_segment(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
-            '\u{0}'..='\u{20}' | '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`' | '#'
-            | '?' | '%' | '/' | '[' | ']' | '\u{7f}' => {
+            '\u{0}'..='\u{20}'
+            | '<'
+            | '>'
+            | '"'
+            | '{'
+            | '}'
+            | '|'
+            | '\\'
+            | '^'
+            | '`'
+            | '#'
+            | '?'
+            | '%'
+            | '/'
+            | '['
+            | ']'
+            | '\u{7f}' => {
                 let mut buf = [0; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
                     out.push_str(&format!("%{b:02X}"));

@@ -1,8 +1,8 @@
 //! Emission of one ConceptNet-style edge: the triple itself, its edge node with weight
 //! and provenance, and a label for each concept seen for the first time.
 
-use oxigraph::model::{GraphName, Literal, NamedNode, Quad};
 use oxigraph::model::vocab::xsd;
+use oxigraph::model::{GraphName, Literal, NamedNode, Quad};
 
 use super::Sink;
 use crate::kg::error::Result;
@@ -66,7 +66,11 @@ pub(crate) fn emit(sink: &mut Sink<'_>, edge: Edge<'_>) -> Result<()> {
         sink.push(quad(id.clone(), vocab::kgqa("surfaceText"), Literal::new_simple_literal(text)))?;
     }
     if let Some(sense) = edge.head.sense {
-        sink.push(quad(id.clone(), vocab::kgqa("subjectSense"), Literal::new_simple_literal(sense)))?;
+        sink.push(quad(
+            id.clone(),
+            vocab::kgqa("subjectSense"),
+            Literal::new_simple_literal(sense),
+        ))?;
     }
     if let Some(sense) = edge.tail.sense {
         sink.push(quad(id, vocab::kgqa("objectSense"), Literal::new_simple_literal(sense)))?;
@@ -75,10 +79,6 @@ pub(crate) fn emit(sink: &mut Sink<'_>, edge: Edge<'_>) -> Result<()> {
 }
 
 /// A statement in the default graph.
-pub(crate) fn quad(
-    s: NamedNode,
-    p: NamedNode,
-    o: impl Into<oxigraph::model::Term>,
-) -> Quad {
+pub(crate) fn quad(s: NamedNode, p: NamedNode, o: impl Into<oxigraph::model::Term>) -> Quad {
     Quad::new(s, p, o, GraphName::DefaultGraph)
 }

@@ -6,9 +6,10 @@
 //! on-disk store is the job of [`crate::kg::store`], which loads into a fresh generation.
 
 mod conceptnet;
+mod edge;
 mod rdf;
 mod tsv;
-mod wordnet;
+pub mod wordnet;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -48,7 +49,8 @@ pub enum Format {
 
 impl Format {
     /// The names accepted by `--format`.
-    pub const NAMES: &'static str = "ntriples, nquads, turtle, trig, rdfxml, conceptnet, tsv, wordnet";
+    pub const NAMES: &'static str =
+        "ntriples, nquads, turtle, trig, rdfxml, conceptnet, tsv, wordnet";
 
     /// Parses a `--format` name.
     pub fn from_name(name: &str) -> Option<Self> {
@@ -71,7 +73,8 @@ impl Format {
         if path.is_dir() {
             return Ok(Format::WordNet);
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+        let name =
+            path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
         let name = name.strip_suffix(".gz").unwrap_or(&name);
         let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
         Ok(match ext {
@@ -163,6 +166,10 @@ pub struct LoadStats {
     pub relations: u64,
     /// Wall time of the parse and bulk load, in seconds.
     pub seconds: f64,
+    /// English ConceptNet concept IRIs met without a label of their own (the lexicon
+    /// names them after their term).
+    #[serde(skip)]
+    pub unlabeled_concepts: Vec<String>,
 }
 
 /// Loads every input into `store` with its bulk loader and commits.
@@ -202,6 +209,7 @@ pub fn load_files(store: &Store, paths: &[PathBuf], options: &LoadOptions) -> Re
     stats.edges = sink.edges;
     stats.concepts = sink.concepts.len() as u64;
     stats.relations = sink.relations.len() as u64;
+    stats.unlabeled_concepts = std::mem::take(&mut sink.unlabeled);
     sink.commit()?;
     stats.seconds = start.elapsed().as_secs_f64();
     Ok(stats)
@@ -331,9 +339,12 @@ pub(crate) struct Sink<'s> {
     edges: u64,
     concepts: HashSet<u64, BuildHasherDefault<IdHasher>>,
     relations: HashSet<u64, BuildHasherDefault<IdHasher>>,
+    unlabeled: Vec<String>,
+    unlabeled_seen: HashSet<u64, BuildHasherDefault<IdHasher>>,
 }
 
 const BATCH: usize = 1_000_000;
+const CN_EN: &str = "http://conceptnet.io/c/en/";
 
 impl<'s> Sink<'s> {
     fn new(store: &'s Store) -> Self {
@@ -344,6 +355,8 @@ impl<'s> Sink<'s> {
             edges: 0,
             concepts: HashSet::default(),
             relations: HashSet::default(),
+            unlabeled: Vec::new(),
+            unlabeled_seen: HashSet::default(),
         }
     }
 
@@ -366,6 +379,13 @@ impl<'s> Sink<'s> {
     /// Records a concept given by any term text (blank nodes included).
     pub fn concept_str(&mut self, text: &str) {
         self.concepts.insert(fnv(text));
+    }
+
+    /// Records an IRI that may be an English ConceptNet concept without a label.
+    pub fn maybe_unlabeled(&mut self, iri: &str) {
+        if iri.starts_with(CN_EN) && self.unlabeled_seen.insert(fnv(iri)) {
+            self.unlabeled.push(iri.to_owned());
+        }
     }
 
     /// Records a relation and counts an edge.

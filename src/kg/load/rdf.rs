@@ -4,7 +4,7 @@
 //! counts as a concept and every predicate as a relation for the load summary.
 
 use oxigraph::io::{RdfFormat, RdfParseError, RdfParser};
-use oxigraph::model::{Subject, Term};
+use oxigraph::model::{NamedOrBlankNode, Term};
 
 use super::{FileCtx, Format, Sink};
 use crate::kg::error::{Error, Result};
@@ -29,14 +29,16 @@ pub(crate) fn load(ctx: &mut FileCtx<'_>, sink: &mut Sink<'_>, format: Format) -
         match result {
             Ok(quad) => {
                 match &quad.subject {
-                    Subject::NamedNode(n) => sink.concept_str(n.as_str()),
-                    Subject::BlankNode(b) => sink.concept_str(b.as_str()),
-                    #[allow(unreachable_patterns)]
-                    _ => {}
+                    NamedOrBlankNode::NamedNode(n) => {
+                        sink.concept_str(n.as_str());
+                        sink.maybe_unlabeled(n.as_str());
+                    }
+                    NamedOrBlankNode::BlankNode(b) => sink.concept_str(b.as_str()),
                 }
                 match &quad.object {
                     Term::NamedNode(n) => {
                         sink.concept_str(n.as_str());
+                        sink.maybe_unlabeled(n.as_str());
                         sink.edge(&quad.predicate);
                     }
                     Term::BlankNode(b) => {
@@ -51,7 +53,11 @@ pub(crate) fn load(ctx: &mut FileCtx<'_>, sink: &mut Sink<'_>, format: Format) -
                 let err = match e.location() {
                     Some(range) => ctx.error(
                         range.start.line + 1,
-                        format!("column {}: {}", range.start.column + 1, strip_position(&e.to_string())),
+                        format!(
+                            "column {}: {}",
+                            range.start.column + 1,
+                            strip_position(&e.to_string())
+                        ),
                     ),
                     None => Error::Invalid { file: ctx.path.clone(), message: e.to_string() },
                 };

@@ -77,8 +77,10 @@ pub(crate) fn relation(text: &str) -> std::result::Result<NamedNode, String> {
 }
 
 fn emit(ctx: &FileCtx<'_>, sink: &mut Sink<'_>, r: Record) -> Result<()> {
-    let head = End { node: vocab::concept_iri("en", &r.head), lang: "en", term: &r.head, sense: None };
-    let tail = End { node: vocab::concept_iri("en", &r.tail), lang: "en", term: &r.tail, sense: None };
+    let head =
+        End { node: vocab::concept_iri("en", &r.head), lang: "en", term: &r.head, sense: None };
+    let tail =
+        End { node: vocab::concept_iri("en", &r.tail), lang: "en", term: &r.tail, sense: None };
     edge::emit(
         sink,
         Edge {

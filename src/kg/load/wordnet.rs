@@ -130,7 +130,9 @@ fn synset(
             Literal::new_language_tagged_literal_unchecked(label, "en"),
         ))?;
         let term = vocab::normalize_term(word);
-        sink.push(quad(vocab::concept_iri("en", &term), vocab::kgqa("sense"), node.clone()))?;
+        let concept = vocab::concept_iri("en", &term);
+        sink.maybe_unlabeled(concept.as_str());
+        sink.push(quad(concept, vocab::kgqa("sense"), node.clone()))?;
     }
     let (definition, examples) = split_gloss(parsed.gloss);
     if !definition.is_empty() {
@@ -194,7 +196,8 @@ fn parse(line: &str, file_pos: char) -> std::result::Result<Parsed<'_>, String> 
         words.push(word);
     }
     let p_cnt = next("pointer count")?;
-    let p_cnt: usize = p_cnt.parse().map_err(|_| format!("pointer count {p_cnt:?} is not a number"))?;
+    let p_cnt: usize =
+        p_cnt.parse().map_err(|_| format!("pointer count {p_cnt:?} is not a number"))?;
     let mut pointers = Vec::with_capacity(p_cnt);
     for _ in 0..p_cnt {
         let symbol = next("pointer symbol")?;
