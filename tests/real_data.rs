@@ -44,9 +44,30 @@ fn conceptnet_100k() {
     let report = load_into_dir(dir.path(), &[file], &options()).unwrap();
     assert_eq!(report.stats.edges, 100_000);
     assert_eq!(report.stats.relations, 34);
-    assert_eq!(report.stats.concepts, 78_093);
+    // 78,093 distinct head/tail strings, of which five differ from another only by a
+    // trailing space ("airport " / "airport"): whitespace normalization merges those.
+    let text = {
+        use std::io::Read;
+        let mut s = String::new();
+        let file =
+            std::fs::File::open(datasets().join("conceptnet-100k/train100k.txt.gz")).unwrap();
+        flate2::read::GzDecoder::new(file).read_to_string(&mut s).unwrap();
+        s
+    };
+    let raw: std::collections::HashSet<&str> =
+        text.lines().flat_map(|l| l.split('\t').skip(1).take(2)).collect();
+    assert_eq!(raw.len(), 78_093);
+    let trimmed: std::collections::HashSet<&str> = raw.iter().map(|t| t.trim()).collect();
+    assert_eq!(trimmed.len(), 78_088);
+    assert_eq!(report.stats.concepts, 78_088);
     let g = Graph::open(dir.path()).unwrap();
-    assert_eq!(count(&g, "SELECT (COUNT(*) AS ?n) { ?e kgqa:dataset \"train100k\" }"), 100_000);
+    // Three lines repeat another line but for a trailing space; they become one edge each.
+    let distinct: std::collections::HashSet<Vec<String>> = text
+        .lines()
+        .map(|l| l.split('\t').take(3).map(kgqa::kg::vocab::normalize_term).collect())
+        .collect();
+    assert_eq!(distinct.len(), 99_997);
+    assert_eq!(count(&g, "SELECT (COUNT(*) AS ?n) { ?e kgqa:dataset \"train100k\" }"), 99_997);
     assert_eq!(count(&g, "SELECT (COUNT(DISTINCT ?p) AS ?n) { ?e rdf:predicate ?p }"), 34);
     // The first line of the file, with its weight.
     assert!(ask(
@@ -69,7 +90,7 @@ fn conceptnet5_assertions_keep_english_edges() {
         .lines()
         .filter(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            c[2].starts_with("/c/en/") && c[3].starts_with("/c/en/")
+            c[2].starts_with("/c/en/") && (c[3].starts_with("/c/en/") || c[3].starts_with("http"))
         })
         .count();
     assert!(english > 0);

@@ -1,5 +1,6 @@
 //! `kgqa concept TEXT`: what a phrase grounds to, and the graph around it.
 
+use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
@@ -41,6 +42,8 @@ struct MentionView {
 /// Runs `kgqa concept`.
 pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
     let graph = super::open_graph(store)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let (mentions, diagnostics) = graph.grounder().ground(&args.text);
     let mut views = Vec::new();
     for m in mentions {
@@ -61,32 +64,32 @@ pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
         });
     }
     if args.json {
-        let out = serde_json::json!({ "mentions": views, "diagnostics": diagnostics });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        let doc = serde_json::json!({ "mentions": views, "diagnostics": diagnostics });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
     if views.is_empty() {
-        println!("no concept found in {:?}", args.text);
+        writeln!(out, "no concept found in {:?}", args.text)?;
     }
     for m in &views {
-        println!("{:?} -> {}", m.text, m.form);
+        writeln!(out, "{:?} -> {}", m.text, m.form)?;
         for c in &m.concepts {
-            println!("  {}", c.iri);
+            writeln!(out, "  {}", c.iri)?;
             for d in &c.definitions {
-                println!("    definition: {d}");
+                writeln!(out, "    definition: {d}")?;
             }
             for n in &c.neighbours {
                 let rel = kgqa::kg::vocab::local_name(&n.relation);
                 if n.outgoing {
-                    println!("    --{rel}--> {} ({:.2})", n.label, n.weight);
+                    writeln!(out, "    --{rel}--> {} ({:.2})", n.label, n.weight)?;
                 } else {
-                    println!("    <--{rel}-- {} ({:.2})", n.label, n.weight);
+                    writeln!(out, "    <--{rel}-- {} ({:.2})", n.label, n.weight)?;
                 }
             }
         }
     }
     for d in &diagnostics {
-        println!("(not grounded: {:?} at byte {}: {})", d.word, d.start, d.message);
+        writeln!(out, "(not grounded: {:?} at byte {}: {})", d.word, d.start, d.message)?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `kgqa load FILE... --store DIR`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -60,12 +61,15 @@ fn load_dir(
     json: bool,
 ) -> anyhow::Result<()> {
     let report = kgqa::kg::store::load_into_dir(store, files, options)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
     for file in &report.stats.files {
-        println!(
+        writeln!(
+            out,
             "{}: {:?}, {} statements, {} edges{}{}",
             file.path.display(),
             file.format,
@@ -81,13 +85,14 @@ fn load_dir(
             } else {
                 String::new()
             },
-        );
+        )?;
         for reason in &file.skip_reasons {
-            println!("  skipped: {reason}");
+            writeln!(out, "  skipped: {reason}")?;
         }
     }
     let s = &report.stats;
-    println!(
+    writeln!(
+        out,
         "loaded {} statements ({} new in the store, {} in all), {} concepts, {} relations in {:.2} s ({:.0} statements/s); lexicon: {} forms",
         s.statements,
         report.statements_added,
@@ -97,7 +102,7 @@ fn load_dir(
         report.total_seconds,
         s.statements as f64 / report.total_seconds.max(1e-9),
         report.lexicon_entries,
-    );
+    )?;
     Ok(())
 }
 

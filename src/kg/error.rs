@@ -69,9 +69,17 @@ pub enum Error {
         "SPARQL updates are refused: the graph is read-only here (use `kgqa load` to add data)"
     )]
     UpdateRefused,
-    /// Query results could not be serialized.
-    #[error("writing results: {0}")]
-    Results(String),
+    /// Results could not be written out.
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+    /// A string that should be an IRI is not one.
+    #[error("invalid IRI {iri:?}: {message}")]
+    InvalidIri {
+        /// The text.
+        iri: String,
+        /// Why it is not an IRI.
+        message: String,
+    },
 }
 
 /// The knowledge-graph layer's result type.

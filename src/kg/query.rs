@@ -76,7 +76,7 @@ fn collect(results: QueryResults<'_>) -> Result<Answer> {
 
 /// Writes an answer for people: an aligned table, `true`/`false`, or N-Triples.
 pub fn write_text(answer: &Answer, out: &mut dyn Write) -> Result<()> {
-    let io = |e: std::io::Error| Error::Results(e.to_string());
+    let io = Error::Output;
     match answer {
         Answer::Solutions { variables, rows } => {
             let cells: Vec<Vec<String>> = rows
@@ -119,7 +119,7 @@ fn write_row(out: &mut dyn Write, cells: &[String], widths: &[usize]) -> std::io
 
 /// Writes an answer for machines: SPARQL 1.1 JSON results, or N-Triples for graphs.
 pub fn write_json(answer: &Answer, out: &mut dyn Write) -> Result<()> {
-    let io = |e: std::io::Error| Error::Results(e.to_string());
+    let io = Error::Output;
     let serializer = QueryResultsSerializer::from_format(QueryResultsFormat::Json);
     match answer {
         Answer::Solutions { variables, rows } => {
@@ -148,9 +148,9 @@ pub fn write_json(answer: &Answer, out: &mut dyn Write) -> Result<()> {
 fn write_ntriples(triples: &[Triple], out: &mut dyn Write) -> Result<()> {
     let mut writer = RdfSerializer::from_format(RdfFormat::NTriples).for_writer(out);
     for t in triples {
-        writer.serialize_triple(t).map_err(|e| Error::Results(e.to_string()))?;
+        writer.serialize_triple(t).map_err(Error::Output)?;
     }
-    writer.finish().map_err(|e| Error::Results(e.to_string()))?;
+    writer.finish().map_err(Error::Output)?;
     Ok(())
 }
 
@@ -188,7 +188,7 @@ pub struct Neighbour {
 /// `limit` per direction.
 pub fn neighbours(graph: &Graph, concept: &str, limit: usize) -> Result<Vec<Neighbour>> {
     let node = NamedNode::new(concept)
-        .map_err(|e| Error::Results(format!("invalid concept IRI {concept}: {e}")))?;
+        .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
     let mut out = Vec::new();
     for (outgoing, query) in [(true, NEIGHBOURS_OUT), (false, NEIGHBOURS_IN)] {
         let prepared = SparqlEvaluator::new().parse_query(query)?;
@@ -258,7 +258,7 @@ pub fn display_name(iri: &str) -> String {
 /// The definitions of `concept` (its own and its WordNet senses').
 pub fn definitions(graph: &Graph, concept: &str) -> Result<Vec<String>> {
     let node = NamedNode::new(concept)
-        .map_err(|e| Error::Results(format!("invalid concept IRI {concept}: {e}")))?;
+        .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
     let prepared = SparqlEvaluator::new().parse_query(DEFINITIONS)?;
     let results = prepared
         .on_store(graph.store())

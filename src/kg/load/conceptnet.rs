@@ -5,6 +5,7 @@
 //! Sense suffixes are folded into the concept and kept on the edge node; weight, dataset,
 //! license and surface text come from the JSON column.
 
+use oxigraph::model::NamedNode;
 use serde::Deserialize;
 
 use super::edge::{self, Edge, End};
@@ -60,6 +61,43 @@ fn concept_path(text: &str) -> std::result::Result<ConceptPath<'_>, String> {
     Ok(ConceptPath { lang, term, sense })
 }
 
+/// An edge end: a ConceptNet concept, or an external URL (as in `/r/ExternalURL` edges).
+enum Node<'a> {
+    Concept(ConceptPath<'a>),
+    Url(NamedNode),
+}
+
+fn node(text: &str) -> std::result::Result<Node<'_>, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return NamedNode::new(text)
+            .map(Node::Url)
+            .map_err(|e| format!("invalid IRI <{text}>: {e}"));
+    }
+    concept_path(text).map(Node::Concept)
+}
+
+impl<'a> Node<'a> {
+    /// The normalized term of a concept (empty for URLs).
+    fn term(&self) -> String {
+        match self {
+            Node::Concept(c) => vocab::normalize_term(c.term),
+            Node::Url(_) => String::new(),
+        }
+    }
+
+    /// The edge end; `original` is the column text, kept when a sense was folded away.
+    fn end(&self, term: &'a str, original: &'a str) -> End<'a> {
+        match self {
+            Node::Concept(c) => End {
+                node: vocab::concept_iri(c.lang, term),
+                label: Some((c.lang, term)),
+                sense: c.sense.map(|_| original),
+            },
+            Node::Url(url) => End { node: url.clone(), label: None, sense: None },
+        }
+    }
+}
+
 /// Parses and emits one line. The outer `Result` is a storage failure; the inner one a
 /// malformed record.
 fn line(
@@ -81,7 +119,7 @@ fn line(
     let Some(rel) = cols[1].strip_prefix("/r/").filter(|r| !r.is_empty()) else {
         return Ok(Err(format!("relation {:?} does not start with /r/", cols[1])));
     };
-    let (start, end) = match (concept_path(cols[2]), concept_path(cols[3])) {
+    let (start, end) = match (node(cols[2]), node(cols[3])) {
         (Ok(s), Ok(e)) => (s, e),
         (Err(m), _) | (_, Err(m)) => return Ok(Err(m)),
     };
@@ -100,31 +138,26 @@ fn line(
     if !cols[0].starts_with("/a/") {
         return Ok(Err(format!("assertion {:?} does not start with /a/", cols[0])));
     }
-    if !(ctx.options.languages.keeps(start.lang) && ctx.options.languages.keeps(end.lang)) {
+    // Concepts must be in a kept language; external URLs have none.
+    let kept = |n: &Node<'_>| match n {
+        Node::Concept(c) => ctx.options.languages.keeps(c.lang),
+        Node::Url(_) => true,
+    };
+    if !(kept(&start) && kept(&end)) || matches!((&start, &end), (Node::Url(_), Node::Url(_))) {
         ctx.filtered += 1;
         return Ok(Ok(()));
     }
-    let head_term = vocab::normalize_term(start.term);
-    let tail_term = vocab::normalize_term(end.term);
+    let head_term = start.term();
+    let tail_term = end.term();
     let mut id = String::from(vocab::CN_ASSERTION);
     vocab::encode_segment(&cols[0][3..], &mut id);
     let dataset = info.dataset.as_deref().unwrap_or(&ctx.dataset).to_owned();
     edge::emit(
         sink,
         Edge {
-            head: End {
-                node: vocab::concept_iri(start.lang, &head_term),
-                lang: start.lang,
-                term: &head_term,
-                sense: start.sense.map(|_| cols[2]),
-            },
+            head: start.end(&head_term, cols[2]),
             relation: vocab::relation_iri(rel),
-            tail: End {
-                node: vocab::concept_iri(end.lang, &tail_term),
-                lang: end.lang,
-                term: &tail_term,
-                sense: end.sense.map(|_| cols[3]),
-            },
+            tail: end.end(&tail_term, cols[3]),
             weight,
             id: Some(iri(id)),
             dataset: &dataset,

@@ -8,11 +8,11 @@ use super::Sink;
 use crate::kg::error::Result;
 use crate::kg::vocab::{self, iri};
 
-/// One end of an edge: its concept, language and display term.
+/// One end of an edge: its node and, for concepts, language and display term.
 pub(crate) struct End<'a> {
     pub node: NamedNode,
-    pub lang: &'a str,
-    pub term: &'a str,
+    /// `(language, term)` of a concept; `None` for other nodes (external URLs).
+    pub label: Option<(&'a str, &'a str)>,
     /// The sense suffix folded away (`/n/wn/food`), kept as provenance.
     pub sense: Option<&'a str>,
 }
@@ -33,10 +33,12 @@ pub(crate) struct Edge<'a> {
 /// Pushes every statement of `edge` into `sink`.
 pub(crate) fn emit(sink: &mut Sink<'_>, edge: Edge<'_>) -> Result<()> {
     for end in [&edge.head, &edge.tail] {
-        if sink.concept(&end.node) {
+        if let Some((lang, term)) = end.label
+            && sink.concept(&end.node)
+        {
             let label = Literal::new_language_tagged_literal_unchecked(
-                end.term.replace('_', " "),
-                end.lang.to_ascii_lowercase(),
+                term.replace('_', " "),
+                lang.to_ascii_lowercase(),
             );
             sink.push(quad(end.node.clone(), iri(vocab::RDFS_LABEL), label))?;
         }

@@ -78,9 +78,9 @@ pub(crate) fn relation(text: &str) -> std::result::Result<NamedNode, String> {
 
 fn emit(ctx: &FileCtx<'_>, sink: &mut Sink<'_>, r: Record) -> Result<()> {
     let head =
-        End { node: vocab::concept_iri("en", &r.head), lang: "en", term: &r.head, sense: None };
+        End { node: vocab::concept_iri("en", &r.head), label: Some(("en", &r.head)), sense: None };
     let tail =
-        End { node: vocab::concept_iri("en", &r.tail), lang: "en", term: &r.tail, sense: None };
+        End { node: vocab::concept_iri("en", &r.tail), label: Some(("en", &r.tail)), sense: None };
     edge::emit(
         sink,
         Edge {
