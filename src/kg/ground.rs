@@ -85,6 +85,16 @@ pub fn tokenize(text: &str) -> Vec<Token> {
 
 /// The lexicon key of a phrase: its words, lower-cased, joined by single spaces.
 pub fn normalize_phrase(text: &str) -> String {
+    // Fast path for what most graph labels already are: lower-case ASCII words.
+    let b = text.as_bytes();
+    let simple = !b.is_empty()
+        && b[0] != b' '
+        && b[b.len() - 1] != b' '
+        && !text.contains("  ")
+        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b' ');
+    if simple {
+        return text.to_owned();
+    }
     let tokens = tokenize(text);
     let mut out = String::with_capacity(text.len());
     for (i, t) in tokens.iter().enumerate() {

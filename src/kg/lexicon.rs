@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-use oxigraph::model::{NamedNodeRef, NamedOrBlankNode, Term};
+use oxigraph::model::{NamedNodeRef, NamedOrBlankNode, Quad, Term};
 use oxigraph::store::Store;
 
 use crate::kg::error::{Error, Result};
@@ -37,30 +37,6 @@ impl Lexicon {
             if let Term::NamedNode(n) = &quad.object {
                 lexicon.add_concept_iri(n.as_str());
             }
-        }
-        lexicon.finish();
-        Ok(lexicon)
-    }
-
-    /// Builds the lexicon after a load without scanning the whole store: every label (by
-    /// the predicate index), the unlabeled ConceptNet concepts of the previous lexicon, and
-    /// those the load met.
-    pub fn rebuild(
-        store: &Store,
-        previous: Option<&Lexicon>,
-        unlabeled: &[String],
-    ) -> Result<Self> {
-        let mut lexicon = Lexicon::default();
-        lexicon.add_labels(store)?;
-        if let Some(previous) = previous {
-            for iris in previous.entries.values() {
-                for iri in iris {
-                    lexicon.add_concept_iri(iri);
-                }
-            }
-        }
-        for iri in unlabeled {
-            lexicon.add_concept_iri(iri);
         }
         lexicon.finish();
         Ok(lexicon)
@@ -144,7 +120,21 @@ impl Lexicon {
         Ok(lexicon)
     }
 
-    fn add_concept_iri(&mut self, iri: &str) {
+    /// Adds the label in `quad`, if it is an English or untagged `rdfs:label` of an IRI.
+    pub fn add_from_quad(&mut self, quad: &Quad) {
+        if quad.predicate.as_str() != vocab::RDFS_LABEL {
+            return;
+        }
+        if let (NamedOrBlankNode::NamedNode(subject), Term::Literal(literal)) =
+            (&quad.subject, &quad.object)
+            && literal.language().is_none_or(|l| l == "en" || l.starts_with("en-"))
+        {
+            self.add(literal.value(), subject.as_str());
+        }
+    }
+
+    /// Adds an English ConceptNet concept IRI under its term.
+    pub fn add_concept_iri(&mut self, iri: &str) {
         if let Some((lang, term)) = vocab::concept_term(iri)
             && lang == "en"
         {
@@ -164,8 +154,8 @@ impl Lexicon {
     }
 
     /// Orders each entry: ConceptNet concepts first, then the rest, each sorted, so that
-    /// grounding is deterministic.
-    fn finish(&mut self) {
+    /// grounding is deterministic. Call after adding.
+    pub fn finish(&mut self) {
         for (key, iris) in &mut self.entries {
             iris.sort_by(|a, b| {
                 let rank = |s: &str| !s.starts_with(vocab::CN_CONCEPT);

@@ -24,6 +24,7 @@ use oxigraph::store::{BulkLoader, Store};
 use serde::Serialize;
 
 use crate::kg::error::{Error, Result};
+use crate::kg::lexicon::Lexicon;
 
 /// An input format `kgqa load` understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -166,16 +167,18 @@ pub struct LoadStats {
     pub relations: u64,
     /// Wall time of the parse and bulk load, in seconds.
     pub seconds: f64,
-    /// English ConceptNet concept IRIs met without a label of their own (the lexicon
-    /// names them after their term).
-    #[serde(skip)]
-    pub unlabeled_concepts: Vec<String>,
 }
 
-/// Loads every input into `store` with its bulk loader and commits.
-pub fn load_files(store: &Store, paths: &[PathBuf], options: &LoadOptions) -> Result<LoadStats> {
+/// Loads every input into `store` with its bulk loader and commits; the labels and
+/// ConceptNet concepts met are added to `lexicon` (call [`Lexicon::finish`] after).
+pub fn load_files(
+    store: &Store,
+    paths: &[PathBuf],
+    options: &LoadOptions,
+    lexicon: &mut Lexicon,
+) -> Result<LoadStats> {
     let start = Instant::now();
-    let mut sink = Sink::new(store);
+    let mut sink = Sink::new(store, lexicon);
     let mut stats = LoadStats::default();
     for path in paths {
         let format = match options.format {
@@ -209,7 +212,6 @@ pub fn load_files(store: &Store, paths: &[PathBuf], options: &LoadOptions) -> Re
     stats.edges = sink.edges;
     stats.concepts = sink.concepts.len() as u64;
     stats.relations = sink.relations.len() as u64;
-    stats.unlabeled_concepts = std::mem::take(&mut sink.unlabeled);
     sink.commit()?;
     stats.seconds = start.elapsed().as_secs_f64();
     Ok(stats)
@@ -331,15 +333,15 @@ pub(crate) fn read_to_string(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Batches quads into the bulk loader and keeps the statistics.
+/// Batches quads into the bulk loader, keeps the statistics and feeds the lexicon.
 pub(crate) struct Sink<'s> {
     loader: BulkLoader<'s>,
+    lexicon: &'s mut Lexicon,
     batch: Vec<Quad>,
     statements: u64,
     edges: u64,
     concepts: HashSet<u64, BuildHasherDefault<IdHasher>>,
     relations: HashSet<u64, BuildHasherDefault<IdHasher>>,
-    unlabeled: Vec<String>,
     unlabeled_seen: HashSet<u64, BuildHasherDefault<IdHasher>>,
 }
 
@@ -347,21 +349,22 @@ const BATCH: usize = 1_000_000;
 const CN_EN: &str = "http://conceptnet.io/c/en/";
 
 impl<'s> Sink<'s> {
-    fn new(store: &'s Store) -> Self {
+    fn new(store: &'s Store, lexicon: &'s mut Lexicon) -> Self {
         Sink {
             loader: store.bulk_loader(),
+            lexicon,
             batch: Vec::with_capacity(BATCH),
             statements: 0,
             edges: 0,
             concepts: HashSet::default(),
             relations: HashSet::default(),
-            unlabeled: Vec::new(),
             unlabeled_seen: HashSet::default(),
         }
     }
 
     /// Adds one statement.
     pub fn push(&mut self, quad: Quad) -> Result<()> {
+        self.lexicon.add_from_quad(&quad);
         self.batch.push(quad);
         self.statements += 1;
         if self.batch.len() >= BATCH {
@@ -384,7 +387,7 @@ impl<'s> Sink<'s> {
     /// Records an IRI that may be an English ConceptNet concept without a label.
     pub fn maybe_unlabeled(&mut self, iri: &str) {
         if iri.starts_with(CN_EN) && self.unlabeled_seen.insert(fnv(iri)) {
-            self.unlabeled.push(iri.to_owned());
+            self.lexicon.add_concept_iri(iri);
         }
     }
 
