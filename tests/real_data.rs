@@ -124,6 +124,7 @@ fn wordnet_all_synsets_with_glosses() {
     let dir = tempfile::tempdir().unwrap();
     let report = load_into_dir(dir.path(), &[wordnet()], &options()).unwrap();
     assert_eq!(report.stats.files[0].skipped, 0);
+    assert_eq!(report.stats.concepts, 117_659);
     let g = Graph::open(dir.path()).unwrap();
     assert_eq!(count(&g, "SELECT (COUNT(DISTINCT ?s) AS ?n) { ?s skos:definition ?d }"), 117_659);
     // dog.n.01 is a canine and a domestic animal; trowel is a hand tool.

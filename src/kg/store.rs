@@ -159,16 +159,26 @@ pub fn load_into_dir(dir: &Path, paths: &[PathBuf], options: &LoadOptions) -> Re
         let store = Store::open(&next_dir)?;
         let mut lexicon = previous.unwrap_or_default();
         let stats = load::load_files(&store, paths, options, &mut lexicon)?;
-        let t = Instant::now();
-        let after = store.len()? as u64;
-        let count_seconds = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        lexicon.finish();
-        lexicon.write(&dir.join(lexicon_name(next)))?;
-        let lexicon_seconds = t.elapsed().as_secs_f64();
-        store.flush()?;
+        // Sorting and writing the lexicon overlaps with counting and flushing the store.
+        let lexicon_path = dir.join(lexicon_name(next));
+        let (after, count_seconds, flushed, lexicon) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                let t = Instant::now();
+                lexicon.finish();
+                lexicon.write(&lexicon_path).map(|()| (lexicon.len() as u64, t.elapsed()))
+            });
+            let t = Instant::now();
+            let after = store.len();
+            let count_seconds = t.elapsed().as_secs_f64();
+            let flushed = store.flush();
+            (after, count_seconds, flushed, writer.join().expect("lexicon writer panicked"))
+        });
+        let after = after? as u64;
+        flushed?;
+        let (lexicon_entries, lexicon_time) = lexicon?;
+        let lexicon_seconds = lexicon_time.as_secs_f64();
         drop(store);
-        Ok((stats, before, after, lexicon.len() as u64, count_seconds, lexicon_seconds))
+        Ok((stats, before, after, lexicon_entries, count_seconds, lexicon_seconds))
     })();
     let (stats, before, after, lexicon_entries, count_seconds, lexicon_seconds) = match result {
         Ok(r) => r,

@@ -376,17 +376,20 @@ impl<'s> Sink<'s> {
 
     /// Records a concept; `true` the first time it is seen in this load.
     pub fn concept(&mut self, node: &NamedNode) -> bool {
-        self.concepts.insert(fnv(node.as_str()))
+        self.concepts.insert(fast_hash(node.as_str()))
     }
 
-    /// Records a concept given by any term text (blank nodes included).
-    pub fn concept_str(&mut self, text: &str) {
-        self.concepts.insert(fnv(text));
+    /// Records a node of an RDF input (IRI or blank node label); an English ConceptNet
+    /// IRI seen for the first time also enters the lexicon under its term.
+    pub fn rdf_node(&mut self, text: &str) {
+        if self.concepts.insert(fast_hash(text)) && text.starts_with(CN_EN) {
+            self.lexicon.add_concept_iri(text);
+        }
     }
 
     /// Records an IRI that may be an English ConceptNet concept without a label.
     pub fn maybe_unlabeled(&mut self, iri: &str) {
-        if iri.starts_with(CN_EN) && self.unlabeled_seen.insert(fnv(iri)) {
+        if iri.starts_with(CN_EN) && self.unlabeled_seen.insert(fast_hash(iri)) {
             self.lexicon.add_concept_iri(iri);
         }
     }
@@ -394,7 +397,7 @@ impl<'s> Sink<'s> {
     /// Records a relation and counts an edge.
     pub fn edge(&mut self, relation: &NamedNode) {
         self.edges += 1;
-        self.relations.insert(fnv(relation.as_str()));
+        self.relations.insert(fast_hash(relation.as_str()));
     }
 
     fn commit(mut self) -> Result<()> {
@@ -405,7 +408,16 @@ impl<'s> Sink<'s> {
     }
 }
 
-/// FNV-1a, 64 bits: cheap, stable identifiers for statistics and minted edge IRIs.
+/// The 64-bit hash of the load statistics' sets (SipHash-1-3 with fixed keys: fast on
+/// long IRIs and well mixed, so distinct terms do not collide in practice).
+fn fast_hash(text: &str) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(text.as_bytes());
+    h.finish()
+}
+
+/// FNV-1a, 64 bits: stable identifiers for minted edge IRIs (their format must not change).
 pub(crate) fn fnv(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {

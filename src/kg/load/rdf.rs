@@ -30,19 +30,17 @@ pub(crate) fn load(ctx: &mut FileCtx<'_>, sink: &mut Sink<'_>, format: Format) -
             Ok(quad) => {
                 match &quad.subject {
                     NamedOrBlankNode::NamedNode(n) => {
-                        sink.concept_str(n.as_str());
-                        sink.maybe_unlabeled(n.as_str());
+                        sink.rdf_node(n.as_str());
                     }
-                    NamedOrBlankNode::BlankNode(b) => sink.concept_str(b.as_str()),
+                    NamedOrBlankNode::BlankNode(b) => sink.rdf_node(b.as_str()),
                 }
                 match &quad.object {
                     Term::NamedNode(n) => {
-                        sink.concept_str(n.as_str());
-                        sink.maybe_unlabeled(n.as_str());
+                        sink.rdf_node(n.as_str());
                         sink.edge(&quad.predicate);
                     }
                     Term::BlankNode(b) => {
-                        sink.concept_str(b.as_str());
+                        sink.rdf_node(b.as_str());
                         sink.edge(&quad.predicate);
                     }
                     _ => {}
