@@ -333,11 +333,17 @@ pub(crate) fn read_to_string(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Batches quads into the bulk loader, keeps the statistics and feeds the lexicon.
+/// Batches quads into the bulk loader; its [`Tally`] keeps the statistics and feeds the
+/// lexicon.
 pub(crate) struct Sink<'s> {
     loader: BulkLoader<'s>,
-    lexicon: &'s mut Lexicon,
     batch: Vec<Quad>,
+    tally: Tally<'s>,
+}
+
+/// What a load has seen so far.
+pub(crate) struct Tally<'s> {
+    lexicon: &'s mut Lexicon,
     statements: u64,
     edges: u64,
     concepts: HashSet<u64, BuildHasherDefault<IdHasher>>,
@@ -352,26 +358,78 @@ impl<'s> Sink<'s> {
     fn new(store: &'s Store, lexicon: &'s mut Lexicon) -> Self {
         Sink {
             loader: store.bulk_loader(),
-            lexicon,
             batch: Vec::with_capacity(BATCH),
-            statements: 0,
-            edges: 0,
-            concepts: HashSet::default(),
-            relations: HashSet::default(),
-            unlabeled_seen: HashSet::default(),
+            tally: Tally {
+                lexicon,
+                statements: 0,
+                edges: 0,
+                concepts: HashSet::default(),
+                relations: HashSet::default(),
+                unlabeled_seen: HashSet::default(),
+            },
         }
     }
 
     /// Adds one statement.
     pub fn push(&mut self, quad: Quad) -> Result<()> {
-        self.lexicon.add_from_quad(&quad);
+        self.tally.statement(&quad);
         self.batch.push(quad);
-        self.statements += 1;
         if self.batch.len() >= BATCH {
             let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
             self.loader.load_quads(batch)?;
         }
         Ok(())
+    }
+
+    /// Streams statements straight into the bulk loader, without a batch of our own;
+    /// `inspect` sees each one first. The first error from `quads` aborts the load.
+    pub fn stream(
+        &mut self,
+        quads: impl Iterator<Item = Result<Quad>>,
+        mut inspect: impl FnMut(&mut Tally<'s>, &Quad),
+    ) -> Result<()> {
+        self.flush_batch()?;
+        let tally = &mut self.tally;
+        self.loader.load_ok_quads::<Error, Error>(quads.map(|quad| {
+            let quad = quad?;
+            tally.statement(&quad);
+            inspect(tally, &quad);
+            Ok(quad)
+        }))
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.loader.load_quads(batch)?;
+        }
+        Ok(())
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.flush_batch()?;
+        self.loader.commit()?;
+        Ok(())
+    }
+}
+
+impl<'s> std::ops::Deref for Sink<'s> {
+    type Target = Tally<'s>;
+    fn deref(&self) -> &Tally<'s> {
+        &self.tally
+    }
+}
+
+impl<'s> std::ops::DerefMut for Sink<'s> {
+    fn deref_mut(&mut self) -> &mut Tally<'s> {
+        &mut self.tally
+    }
+}
+
+impl Tally<'_> {
+    fn statement(&mut self, quad: &Quad) {
+        self.statements += 1;
+        self.lexicon.add_from_quad(quad);
     }
 
     /// Records a concept; `true` the first time it is seen in this load.
@@ -398,13 +456,6 @@ impl<'s> Sink<'s> {
     pub fn edge(&mut self, relation: &NamedNode) {
         self.edges += 1;
         self.relations.insert(fast_hash(relation.as_str()));
-    }
-
-    fn commit(mut self) -> Result<()> {
-        let batch = std::mem::take(&mut self.batch);
-        self.loader.load_quads(batch)?;
-        self.loader.commit()?;
-        Ok(())
     }
 }
 

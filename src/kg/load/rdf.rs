@@ -25,54 +25,60 @@ pub(crate) fn load(ctx: &mut FileCtx<'_>, sink: &mut Sink<'_>, format: Format) -
     if let Ok(p) = parser.clone().with_base_iri(base) {
         parser = p;
     }
-    for result in parser.for_reader(reader) {
-        match result {
-            Ok(quad) => {
-                match &quad.subject {
-                    NamedOrBlankNode::NamedNode(n) => {
-                        sink.rdf_node(n.as_str());
-                    }
-                    NamedOrBlankNode::BlankNode(b) => sink.rdf_node(b.as_str()),
-                }
-                match &quad.object {
-                    Term::NamedNode(n) => {
-                        sink.rdf_node(n.as_str());
-                        sink.edge(&quad.predicate);
-                    }
-                    Term::BlankNode(b) => {
-                        sink.rdf_node(b.as_str());
-                        sink.edge(&quad.predicate);
-                    }
-                    _ => {}
-                }
-                sink.push(quad)?;
+    let mut results = parser.for_reader(reader);
+    let mut stopped = false;
+    let quads = std::iter::from_fn(|| {
+        loop {
+            if stopped {
+                return None;
             }
-            Err(RdfParseError::Syntax(e)) => {
-                let err = match e.location() {
-                    Some(range) => ctx.error(
-                        range.start.line + 1,
-                        format!(
-                            "column {}: {}",
-                            range.start.column + 1,
-                            strip_position(&e.to_string())
+            match results.next()? {
+                Ok(quad) => return Some(Ok(quad)),
+                Err(RdfParseError::Syntax(e)) => {
+                    let err = match e.location() {
+                        Some(range) => ctx.error(
+                            range.start.line + 1,
+                            format!(
+                                "column {}: {}",
+                                range.start.column + 1,
+                                strip_position(&e.to_string())
+                            ),
                         ),
-                    ),
-                    None => Error::Invalid { file: ctx.path.clone(), message: e.to_string() },
-                };
-                ctx.issue(err)?;
-                if format == Format::RdfXml {
+                        None => Error::Invalid { file: ctx.path.clone(), message: e.to_string() },
+                    };
+                    if let Err(err) = ctx.issue(err) {
+                        return Some(Err(err));
+                    }
                     // The RDF/XML parser cannot resynchronise after an error.
-                    break;
+                    stopped = format == Format::RdfXml;
                 }
-            }
-            Err(RdfParseError::Io(e)) => {
                 // Invalid UTF-8 surfaces as an I/O error of kind InvalidData.
-                let err = Error::Invalid { file: ctx.path.clone(), message: e.to_string() };
-                return Err(err);
+                Err(RdfParseError::Io(e)) => {
+                    return Some(Err(Error::Invalid {
+                        file: ctx.path.clone(),
+                        message: e.to_string(),
+                    }));
+                }
             }
         }
-    }
-    Ok(())
+    });
+    sink.stream(quads, |tally, quad| {
+        match &quad.subject {
+            NamedOrBlankNode::NamedNode(n) => tally.rdf_node(n.as_str()),
+            NamedOrBlankNode::BlankNode(b) => tally.rdf_node(b.as_str()),
+        }
+        match &quad.object {
+            Term::NamedNode(n) => {
+                tally.rdf_node(n.as_str());
+                tally.edge(&quad.predicate);
+            }
+            Term::BlankNode(b) => {
+                tally.rdf_node(b.as_str());
+                tally.edge(&quad.predicate);
+            }
+            Term::Literal(_) => {}
+        }
+    })
 }
 
 /// Drops the "Parser error at line L column C: " prefix oxttl puts on its messages.
