@@ -1,8 +1,10 @@
 //! The grounding lexicon: normalized surface forms -> concept IRIs.
 //!
-//! Built from the store's English (or untagged) `rdfs:label`s and from the terms of
-//! ConceptNet concept IRIs, so that graphs written without labels ground too. On-disk
-//! stores keep it beside each generation as `lexicon-N.tsv` (`form<TAB>iri<TAB>iri...`).
+//! Forms come from English (or untagged) `rdfs:label`s and from the terms of ConceptNet
+//! concept IRIs, so that graphs written without labels ground too. In-memory graphs build
+//! it by scanning the store ([`Lexicon::build`]); on-disk stores extend the previous
+//! generation's lexicon with what a load emits (no scan) and keep it beside each
+//! generation as `lexicon-N.tsv` (`form<TAB>iri<TAB>iri...`).
 
 use std::collections::HashMap;
 use std::fs::File;
