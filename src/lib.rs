@@ -4,3 +4,4 @@
 //! relations with a grounding lexicon; see `ARCHITECTURE.md` for the map of the crate.
 
 pub mod kg;
+pub mod model;

@@ -1,0 +1,253 @@
+//! A BERT encoder on candle that returns what distillation and fusion need: every layer's
+//! hidden states, attention scores before and after the softmax, and a hook that adds
+//! extra vectors to the token embeddings (entity-embedding fusion).
+//!
+//! Tensor names follow the original checkpoints (`embeddings.word_embeddings.weight`,
+//! `encoder.layer.N.attention.self.query.weight`, ...; an optional `bert.` prefix and an
+//! optional pooler), as in Hugging Face's `modeling_bert.py` and candle-transformers'
+//! `models/bert.rs`.
+
+use candle_core::{D, DType, Device, Module, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+
+use crate::model::config::Config;
+use crate::model::error::{Error, Result};
+
+/// Token ids and masks of a batch, all `[batch, seq]`.
+pub struct Inputs<'a> {
+    /// Word-piece ids (u32).
+    pub input_ids: &'a Tensor,
+    /// Segment ids (u32).
+    pub token_type_ids: &'a Tensor,
+    /// 1 for real tokens, 0 for padding (u32 or f32).
+    pub attention_mask: &'a Tensor,
+    /// Vectors `[batch, seq, hidden]` added to the word embeddings (zero where nothing is
+    /// fused): the entity-embedding fusion hook.
+    pub extra_embeddings: Option<&'a Tensor>,
+}
+
+/// What a forward pass should return besides the last layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Collect {
+    /// Every hidden state: the embedding output, then each layer's output.
+    pub hidden_states: bool,
+    /// Every layer's attention scores (scaled, masked, before softmax) and probabilities.
+    pub attentions: bool,
+}
+
+/// The outputs of a forward pass.
+#[derive(Debug)]
+pub struct Outputs {
+    /// The last layer `[batch, seq, hidden]`.
+    pub last_hidden_state: Tensor,
+    /// `hidden_states[0]` is the embedding output, `hidden_states[i]` layer i's output.
+    pub hidden_states: Vec<Tensor>,
+    /// Per layer, `[batch, heads, seq, seq]`, before the softmax (mask added).
+    pub attention_scores: Vec<Tensor>,
+    /// Per layer, `[batch, heads, seq, seq]`, after the softmax.
+    pub attention_probs: Vec<Tensor>,
+}
+
+struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// A BERT encoder.
+pub struct Bert {
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    pooler: Option<Linear>,
+    config: Config,
+    device: Device,
+}
+
+impl Bert {
+    /// Builds the encoder from a var builder rooted at the checkpoint's top level.
+    pub fn load(vb: VarBuilder<'_>, config: &Config) -> Result<Self> {
+        config.check()?;
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+        let e = vb.pp("embeddings");
+        let embeddings = Embeddings {
+            word: candle_nn::embedding(config.vocab_size, h, e.pp("word_embeddings"))?,
+            position: candle_nn::embedding(
+                config.max_position_embeddings,
+                h,
+                e.pp("position_embeddings"),
+            )?,
+            token_type: candle_nn::embedding(
+                config.type_vocab_size,
+                h,
+                e.pp("token_type_embeddings"),
+            )?,
+            norm: candle_nn::layer_norm(h, eps, e.pp("LayerNorm"))?,
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let l = vb.pp(format!("encoder.layer.{i}"));
+            let a = l.pp("attention");
+            layers.push(Layer {
+                query: candle_nn::linear(h, h, a.pp("self.query"))?,
+                key: candle_nn::linear(h, h, a.pp("self.key"))?,
+                value: candle_nn::linear(h, h, a.pp("self.value"))?,
+                attention_out: candle_nn::linear(h, h, a.pp("output.dense"))?,
+                attention_norm: candle_nn::layer_norm(h, eps, a.pp("output.LayerNorm"))?,
+                intermediate: candle_nn::linear(
+                    h,
+                    config.intermediate_size,
+                    l.pp("intermediate.dense"),
+                )?,
+                output: candle_nn::linear(config.intermediate_size, h, l.pp("output.dense"))?,
+                output_norm: candle_nn::layer_norm(h, eps, l.pp("output.LayerNorm"))?,
+            });
+        }
+        let pooler = if vb.contains_tensor("pooler.dense.weight") {
+            Some(candle_nn::linear(h, h, vb.pp("pooler.dense"))?)
+        } else {
+            None
+        };
+        Ok(Bert { embeddings, layers, pooler, config: config.clone(), device: vb.device().clone() })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs the encoder. `train` turns dropout on.
+    pub fn forward(&self, inputs: &Inputs<'_>, collect: Collect, train: bool) -> Result<Outputs> {
+        let (batch, seq) = inputs.input_ids.dims2()?;
+        if seq > self.config.max_position_embeddings {
+            return Err(Error::Unsupported(format!(
+                "sequence of {seq} tokens, longer than max_position_embeddings {}",
+                self.config.max_position_embeddings
+            )));
+        }
+        let mut x = self.embed(inputs, seq, train)?;
+        let mut out = Outputs {
+            last_hidden_state: x.clone(),
+            hidden_states: Vec::new(),
+            attention_scores: Vec::new(),
+            attention_probs: Vec::new(),
+        };
+        if collect.hidden_states {
+            out.hidden_states.push(x.clone());
+        }
+        // [batch, 1, 1, seq]: 0 where attended, a large negative number where padded.
+        let mask = inputs.attention_mask.to_dtype(DType::F32)?;
+        let mask = ((mask.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?
+            .reshape((batch, 1, 1, seq))?
+            .contiguous()?;
+        for layer in &self.layers {
+            x = self.layer(layer, &x, &mask, collect, &mut out, train)?;
+            if collect.hidden_states {
+                out.hidden_states.push(x.clone());
+            }
+        }
+        out.last_hidden_state = x;
+        Ok(out)
+    }
+
+    /// The pooler's output (`tanh(W h_cls + b)`), if the checkpoint has a pooler.
+    pub fn pool(&self, last_hidden_state: &Tensor) -> Result<Option<Tensor>> {
+        let Some(pooler) = &self.pooler else { return Ok(None) };
+        let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;
+        Ok(Some(pooler.forward(&cls)?.tanh()?))
+    }
+
+    fn embed(&self, inputs: &Inputs<'_>, seq: usize, train: bool) -> Result<Tensor> {
+        let e = &self.embeddings;
+        let mut words = e.word.forward(inputs.input_ids)?;
+        if let Some(extra) = inputs.extra_embeddings {
+            words = (words + extra)?;
+        }
+        let positions = Tensor::arange(0u32, seq as u32, &self.device)?;
+        let positions = e.position.forward(&positions)?.unsqueeze(0)?;
+        let types = e.token_type.forward(inputs.token_type_ids)?;
+        let x = words.broadcast_add(&positions)?.add(&types)?;
+        let x = e.norm.forward(&x)?;
+        self.dropout(&x, self.config.hidden_dropout_prob, train)
+    }
+
+    fn layer(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        mask: &Tensor,
+        collect: Collect,
+        out: &mut Outputs,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (batch, seq, hidden) = x.dims3()?;
+        let heads = self.config.num_attention_heads;
+        let head = self.config.head_size();
+        let split = |t: Tensor| -> Result<Tensor> {
+            Ok(t.reshape((batch, seq, heads, head))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = split(l.query.forward(x)?)?;
+        let k = split(l.key.forward(x)?)?;
+        let v = split(l.value.forward(x)?)?;
+        let scale = 1.0 / (head as f64).sqrt();
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        if collect.attentions {
+            out.attention_scores.push(scores);
+            out.attention_probs.push(probs.clone());
+        }
+        let probs = self.dropout(&probs, self.config.attention_probs_dropout_prob, train)?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let attended = l.attention_out.forward(&context)?;
+        let attended = self.dropout(&attended, self.config.hidden_dropout_prob, train)?;
+        let attended = l.attention_norm.forward(&(attended + x)?)?;
+        let inner = l.intermediate.forward(&attended)?;
+        let inner = match self.config.hidden_act.as_str() {
+            "gelu" => inner.gelu_erf()?,
+            "gelu_new" => inner.gelu()?,
+            _ => inner.relu()?,
+        };
+        let output = l.output.forward(&inner)?;
+        let output = self.dropout(&output, self.config.hidden_dropout_prob, train)?;
+        Ok(l.output_norm.forward(&(output + attended)?)?)
+    }
+
+    fn dropout(&self, x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
+        if train && p > 0.0 { Ok(candle_nn::ops::dropout(x, p)?) } else { Ok(x.clone()) }
+    }
+}
+
+/// Mean of the hidden states over real tokens, `[batch, hidden]`.
+pub fn mean_pool(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+    let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+    Ok(summed.broadcast_div(&counts)?)
+}
+
+/// Rows divided by their L2 norm.
+pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+    let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    Ok(x.broadcast_div(&norm)?)
+}

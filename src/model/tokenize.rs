@@ -1,0 +1,80 @@
+//! Tokenization with the `tokenizers` crate from a model folder's `tokenizer.json`:
+//! `[CLS] question [SEP] choice ; facts [SEP]` pairs, truncating the second segment first.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy};
+
+use crate::model::error::{Error, Result};
+
+/// A batch of encoded pairs as `[batch, seq]` u32 tensors.
+#[derive(Debug)]
+pub struct Batch {
+    /// Word-piece ids.
+    pub input_ids: Tensor,
+    /// Segment ids (0 for the first text, 1 for the second).
+    pub token_type_ids: Tensor,
+    /// 1 for tokens, 0 for padding.
+    pub attention_mask: Tensor,
+}
+
+/// Encodes text pairs for a BERT model.
+pub struct PairEncoder {
+    tokenizer: Tokenizer,
+}
+
+impl PairEncoder {
+    /// Reads `tokenizer.json` and sets truncation (`only_second`, then longest-first if the
+    /// first text alone is too long) to `max_length` and padding to the longest pair.
+    pub fn from_file(path: &Path, max_length: usize) -> Result<Self> {
+        let mut tokenizer = Tokenizer::from_file(path).map_err(Error::Tokenizer)?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::OnlySecond,
+                ..Default::default()
+            }))
+            .map_err(Error::Tokenizer)?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        Ok(PairEncoder { tokenizer })
+    }
+
+    /// Encodes `(first, second)` pairs into one padded batch.
+    pub fn encode(&self, pairs: &[(String, String)], device: &Device) -> Result<Batch> {
+        let inputs: Vec<tokenizers::EncodeInput<'_>> =
+            pairs.iter().map(|(a, b)| (a.as_str(), b.as_str()).into()).collect();
+        let encodings = match self.tokenizer.encode_batch(inputs.clone(), true) {
+            Ok(e) => e,
+            // The first text alone is over the limit: cut both, longest first.
+            Err(_) => {
+                let mut t = self.tokenizer.clone();
+                let max_length = t.get_truncation().map_or(512, |p| p.max_length);
+                t.with_truncation(Some(TruncationParams {
+                    max_length,
+                    strategy: TruncationStrategy::LongestFirst,
+                    ..Default::default()
+                }))
+                .map_err(Error::Tokenizer)?;
+                t.encode_batch(inputs, true).map_err(Error::Tokenizer)?
+            }
+        };
+        let rows = encodings.len();
+        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
+        };
+        Ok(Batch {
+            input_ids: Tensor::from_vec(flat(&|e| e.get_ids()), (rows, seq), device)?,
+            token_type_ids: Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, seq), device)?,
+            attention_mask: Tensor::from_vec(
+                flat(&|e| e.get_attention_mask()),
+                (rows, seq),
+                device,
+            )?,
+        })
+    }
+}

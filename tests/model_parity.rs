@@ -1,0 +1,112 @@
+//! Real-data tier: our BERT against PyTorch + transformers reference outputs for
+//! all-MiniLM-L6-v2 (`../shared/fixtures/minilm-parity/`). Runs when `KGQA_REAL_DATA=1`;
+//! the model comes from `scripts/fetch-model.sh` (or `KGQA_BASE_MODEL`).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Tensor};
+use kgqa::model::bert::{l2_normalize, mean_pool};
+use kgqa::model::tokenize::PairEncoder;
+use kgqa::model::{Collect, Inputs, device, load_bert};
+
+fn enabled() -> bool {
+    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+}
+
+fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("KGQA_BASE_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        std::env::var_os("KGQA_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or(home.join(".cache/kgqa"))
+            .join("models/all-MiniLM-L6-v2")
+    });
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "no base model at {} (run scripts/fetch-model.sh)",
+        dir.display()
+    );
+    dir
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/minilm-parity")
+}
+
+/// Largest absolute difference over the rows where `mask` (`[batch, seq]`) is 1; `a` and
+/// `b` are `[batch, seq, ...]`.
+fn max_diff_masked(a: &Tensor, b: &Tensor, mask: &Tensor) -> f32 {
+    let mut m = mask.to_dtype(DType::F32).unwrap();
+    while m.rank() < a.rank() {
+        m = m.unsqueeze(m.rank()).unwrap();
+    }
+    let d = (a - b).unwrap().abs().unwrap().broadcast_mul(&m).unwrap();
+    d.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn minilm_matches_pytorch() {
+    if !enabled() {
+        return;
+    }
+    let dev = device();
+    let reference =
+        candle_core::safetensors::load(fixtures().join("reference.safetensors"), &dev).unwrap();
+    let inputs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("inputs.json")).unwrap())
+            .unwrap();
+    let pairs: Vec<(String, String)> = inputs["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (p["text"].as_str().unwrap().to_owned(), p["text_pair"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let dir = model_dir();
+    let encoder = PairEncoder::from_file(&dir.join("tokenizer.json"), 64).unwrap();
+    let batch = encoder.encode(&pairs, &dev).unwrap();
+
+    let ids = |name: &str| reference[name].to_dtype(DType::U32).unwrap().to_vec2::<u32>().unwrap();
+    assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), ids("input_ids"));
+    assert_eq!(batch.token_type_ids.to_vec2::<u32>().unwrap(), ids("token_type_ids"));
+    assert_eq!(batch.attention_mask.to_vec2::<u32>().unwrap(), ids("attention_mask"));
+
+    let bert = load_bert(&dir, &dev).unwrap();
+    let out = bert
+        .forward(
+            &Inputs {
+                input_ids: &batch.input_ids,
+                token_type_ids: &batch.token_type_ids,
+                attention_mask: &batch.attention_mask,
+                extra_embeddings: None,
+            },
+            Collect { hidden_states: true, attentions: true },
+            false,
+        )
+        .unwrap();
+    assert_eq!(out.hidden_states.len(), 7);
+    assert_eq!(out.attention_probs.len(), 6);
+    let mut worst = 0f32;
+    for (i, h) in out.hidden_states.iter().enumerate() {
+        let d =
+            max_diff_masked(h, &reference[&format!("hidden_states.{i}")], &batch.attention_mask);
+        assert!(d < 1e-4, "hidden_states.{i}: max |diff| {d}");
+        worst = worst.max(d);
+    }
+    for (i, p) in out.attention_probs.iter().enumerate() {
+        // Compare every head's rows for real query tokens: [batch, heads, seq, seq].
+        let p = p.transpose(1, 2).unwrap();
+        let r = reference[&format!("attentions.{i}")].transpose(1, 2).unwrap();
+        let d = max_diff_masked(&p, &r, &batch.attention_mask);
+        assert!(d < 1e-4, "attentions.{i}: max |diff| {d}");
+        worst = worst.max(d);
+    }
+    let pooled =
+        l2_normalize(&mean_pool(&out.last_hidden_state, &batch.attention_mask).unwrap()).unwrap();
+    let d = (pooled - &reference["mean_pooled_normalized"]).unwrap().abs().unwrap();
+    let d = d.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(d < 1e-4, "mean_pooled_normalized: max |diff| {d}");
+    eprintln!("parity: worst max |diff| over hidden states and attentions {worst:e}; pooled {d:e}");
+    assert_eq!(out.attention_scores[0].dims(), [5, 12, 44, 44]);
+}

@@ -1,0 +1,115 @@
+//! The BERT encoder on a tiny random configuration: shapes, masking, determinism, the
+//! fusion hook, dropout.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use kgqa::model::{Bert, Collect, Config, Inputs};
+
+fn tiny() -> (Bert, VarMap) {
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "intermediate_size": 32, "max_position_embeddings": 32
+    }))
+    .unwrap();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    (Bert::load(vb, &config).unwrap(), varmap)
+}
+
+fn t(rows: &[&[u32]]) -> Tensor {
+    let seq = rows[0].len();
+    Tensor::from_vec(rows.concat(), (rows.len(), seq), &Device::Cpu).unwrap()
+}
+
+fn run(
+    bert: &Bert,
+    ids: &Tensor,
+    mask: &Tensor,
+    extra: Option<&Tensor>,
+    train: bool,
+) -> kgqa::model::Outputs {
+    let types = ids.zeros_like().unwrap();
+    bert.forward(
+        &Inputs {
+            input_ids: ids,
+            token_type_ids: &types,
+            attention_mask: mask,
+            extra_embeddings: extra,
+        },
+        Collect { hidden_states: true, attentions: true },
+        train,
+    )
+    .unwrap()
+}
+
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn shapes_of_every_output() {
+    let (bert, _) = tiny();
+    let ids = t(&[&[1, 5, 7, 2, 0], &[1, 9, 2, 0, 0]]);
+    let mask = t(&[&[1, 1, 1, 1, 0], &[1, 1, 1, 0, 0]]);
+    let out = run(&bert, &ids, &mask, None, false);
+    assert_eq!(out.last_hidden_state.dims(), [2, 5, 16]);
+    assert_eq!(out.hidden_states.len(), 4);
+    assert_eq!(out.attention_scores.len(), 3);
+    assert_eq!(out.attention_probs[0].dims(), [2, 4, 5, 5]);
+    // Probabilities of padded keys are zero; rows sum to one.
+    let row_sums = out.attention_probs[2].sum(3).unwrap();
+    assert!(max_abs(&(row_sums - 1.0).unwrap()) < 1e-5);
+    let padded = out.attention_probs[1].narrow(3, 4, 1).unwrap().narrow(0, 0, 1).unwrap();
+    assert!(max_abs(&padded) < 1e-6);
+}
+
+#[test]
+fn padding_does_not_change_real_positions() {
+    let (bert, _) = tiny();
+    let short = run(&bert, &t(&[&[1, 5, 7, 2]]), &t(&[&[1, 1, 1, 1]]), None, false);
+    let padded = run(&bert, &t(&[&[1, 5, 7, 2, 0, 0]]), &t(&[&[1, 1, 1, 1, 0, 0]]), None, false);
+    let real = padded.last_hidden_state.narrow(1, 0, 4).unwrap();
+    assert!(max_abs(&(real - &short.last_hidden_state).unwrap()) < 1e-5);
+}
+
+#[test]
+fn deterministic_in_eval_and_random_in_training() {
+    let (bert, _) = tiny();
+    let ids = t(&[&[1, 5, 7, 2]]);
+    let mask = t(&[&[1, 1, 1, 1]]);
+    let a = run(&bert, &ids, &mask, None, false).last_hidden_state;
+    let b = run(&bert, &ids, &mask, None, false).last_hidden_state;
+    assert_eq!(max_abs(&(&a - &b).unwrap()), 0.0);
+    let c = run(&bert, &ids, &mask, None, true).last_hidden_state;
+    assert!(max_abs(&(&a - &c).unwrap()) > 1e-4, "dropout must change training outputs");
+}
+
+#[test]
+fn extra_embeddings_change_the_input_exactly_where_given() {
+    let (bert, _) = tiny();
+    let ids = t(&[&[1, 5, 7, 2]]);
+    let mask = t(&[&[1, 1, 1, 1]]);
+    let base = run(&bert, &ids, &mask, None, false);
+    // A vector at position 2 only.
+    let mut extra = vec![0f32; 4 * 16];
+    for v in &mut extra[2 * 16..3 * 16] {
+        *v = 0.5;
+    }
+    let extra = Tensor::from_vec(extra, (1, 4, 16), &Device::Cpu).unwrap();
+    let fused = run(&bert, &ids, &mask, Some(&extra), false);
+    let diff =
+        (&fused.hidden_states[0] - &base.hidden_states[0]).unwrap().abs().unwrap().sum(2).unwrap();
+    let diff = diff.squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(diff[0], 0.0);
+    assert_eq!(diff[1], 0.0);
+    assert!(diff[2] > 0.0);
+    assert_eq!(diff[3], 0.0);
+    // Attention spreads it to every position in the layers above.
+    let above = (&fused.last_hidden_state - &base.last_hidden_state)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .sum(2)
+        .unwrap();
+    assert!(above.squeeze(0).unwrap().to_vec1::<f32>().unwrap().iter().all(|d| *d > 0.0));
+}
