@@ -110,3 +110,67 @@ fn minilm_matches_pytorch() {
     eprintln!("parity: worst max |diff| over hidden states and attentions {worst:e}; pooled {d:e}");
     assert_eq!(out.attention_scores[0].dims(), [5, 12, 44, 44]);
 }
+
+/// Save -> load keeps every weight: the same scores, bit for bit.
+#[test]
+fn multiple_choice_save_load_round_trip() {
+    use kgqa::model::head::{MultipleChoice, Question};
+    if !enabled() {
+        return;
+    }
+    let dev = device();
+    let dir = model_dir();
+    let mut model = MultipleChoice::load(&dir, &dev).unwrap();
+    let choices: Vec<String> = ["garden shed", "kitchen", "ocean"].map(String::from).to_vec();
+    let q = Question {
+        question: "Where would you find a trowel?",
+        passage: None,
+        choices: &choices,
+        facts: &[],
+    };
+    // The untrained head scores every choice alike.
+    let uniform = model.score(&q).unwrap();
+    assert!(uniform.iter().all(|p| (p - 1.0 / 3.0).abs() < 1e-6), "{uniform:?}");
+    let w = Tensor::randn(0f32, 0.5, (1, 384), &dev).unwrap();
+    let b = Tensor::new(&[0.1f32], &dev).unwrap();
+    model.set_classifier(w, b).unwrap();
+    let before = model.score(&q).unwrap();
+    assert!((before.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    let saved = tempfile::tempdir().unwrap();
+    model.save(saved.path(), &dir.join("tokenizer.json")).unwrap();
+    let loaded = MultipleChoice::load(saved.path(), &dev).unwrap();
+    assert_eq!(loaded.score(&q).unwrap(), before);
+    // Facts go into the second segment and change the scores.
+    let facts = vec![vec!["trowel is used for dig".to_owned()], vec![], vec![]];
+    let with_facts = Question { facts: &facts, ..q };
+    assert_ne!(loaded.score(&with_facts).unwrap(), before);
+}
+
+/// `kgqa ask --json` with the base encoder answers with one probability per choice.
+#[test]
+fn ask_cli_json() {
+    if !enabled() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["ask", "--json", "We dug the ground to plant flowers. What did we dig with?"])
+        .args(["--choices", "trowel, excavator,spoon"])
+        .arg("--model")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    assert_eq!(choices[1]["text"], "excavator");
+    assert_eq!(v["answer"], "trowel"); // untrained head: uniform, the first wins ties
+    assert_eq!(v["trained_head"], false);
+    let err = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["ask", "Q?", "--choices", "only one", "--model"])
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("at least two"));
+}

@@ -1,5 +1,6 @@
 //! Command-line types (clap) and dispatch; each subcommand has its own file.
 
+mod ask;
 mod concept;
 mod load;
 mod query;
@@ -32,6 +33,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Show the concepts a phrase grounds to and their neighbours.
     Concept(concept::ConceptArgs),
+    /// Score answer choices for a question with a multiple-choice model.
+    Ask(ask::AskArgs),
 }
 
 /// Runs the parsed command.
@@ -40,6 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Load(a) => load::run(args.store.as_deref(), a),
         Command::Query(a) => query::run(args.store.as_deref(), a),
         Command::Concept(a) => concept::run(args.store.as_deref(), a),
+        Command::Ask(a) => ask::run(args.store.as_deref(), a),
     }
 }
 
