@@ -1,0 +1,54 @@
+"""PyTorch side of benches/mc_speed.sh: the same model, inputs and cases as mc_speed.rs,
+torch.set_num_threads(2), fp32, eager attention. Set-up (once):
+python3 -m venv ~/.cache/kgqa/bench-venv && ~/.cache/kgqa/bench-venv/bin/pip install torch transformers
+Usage: mc_speed_torch.py MODEL_DIR [REPEATS]"""
+import statistics
+import sys
+import time
+
+import torch
+from transformers import AutoModel
+
+
+def ids(rows, length):
+    out = []
+    for r in range(rows):
+        row = []
+        for i in range(length):
+            if i == 0:
+                row.append(101)
+            elif i + 1 == length:
+                row.append(102)
+            else:
+                row.append(1000 + (r * 7919 + i * 104729) % 28000)
+        out.append(row)
+    return torch.tensor(out)
+
+
+def main():
+    model_dir, repeats = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    torch.set_num_threads(2)
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+    classifier = torch.nn.Linear(model.config.hidden_size, 1)
+    for questions, length in ((1, 32), (1, 64), (1, 128), (32, 64)):
+        rows = questions * 5
+        x = ids(rows, length)
+        mask = torch.ones_like(x)
+        types = torch.zeros_like(x)
+
+        def run():
+            with torch.inference_mode():
+                h = model(input_ids=x, attention_mask=mask, token_type_ids=types).last_hidden_state
+                return torch.softmax(classifier(h[:, 0]).reshape(questions, 5), -1)
+
+        run()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t) * 1e3)
+        print(f"torch questions={questions} len={length} median_ms={statistics.median(times):.2f}")
+
+
+if __name__ == "__main__":
+    main()
