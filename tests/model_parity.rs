@@ -14,13 +14,9 @@ fn enabled() -> bool {
 }
 
 fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("KGQA_BASE_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        std::env::var_os("KGQA_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or(home.join(".cache/kgqa"))
-            .join("models/all-MiniLM-L6-v2")
-    });
+    let dir = std::env::var_os("KGQA_BASE_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(kgqa::model::default_base_model);
     assert!(
         dir.join("model.safetensors").is_file(),
         "no base model at {} (run scripts/fetch-model.sh)",

@@ -46,13 +46,6 @@ struct Answer<'a> {
     score_ms: f64,
 }
 
-fn default_model() -> PathBuf {
-    let cache = std::env::var_os("KGQA_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/kgqa")
-    });
-    cache.join("models/all-MiniLM-L6-v2")
-}
-
 /// Runs `kgqa ask`.
 pub fn run(_store: Option<&Path>, args: &AskArgs) -> anyhow::Result<()> {
     let choices: Vec<String> =
@@ -60,7 +53,7 @@ pub fn run(_store: Option<&Path>, args: &AskArgs) -> anyhow::Result<()> {
     if choices.len() < 2 {
         anyhow::bail!("--choices needs at least two non-empty answers, comma-separated");
     }
-    let dir = args.model.clone().unwrap_or_else(default_model);
+    let dir = args.model.clone().unwrap_or_else(kgqa::model::default_base_model);
     if !dir.join("model.safetensors").is_file() {
         anyhow::bail!(
             "no model at {} (run scripts/fetch-model.sh for the base encoder, or pass --model DIR)",

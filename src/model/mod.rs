@@ -20,6 +20,18 @@ pub fn device() -> Device {
     Device::Cpu
 }
 
+/// Where `scripts/fetch-model.sh` puts the base encoder:
+/// `${KGQA_CACHE:-~/.cache/kgqa}/models/all-MiniLM-L6-v2`.
+pub fn default_base_model() -> std::path::PathBuf {
+    let cache = std::env::var_os("KGQA_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache/kgqa")
+    });
+    cache.join("models/all-MiniLM-L6-v2")
+}
+
 /// Loads a BERT checkpoint folder (`config.json` + `model.safetensors`) in fp32.
 pub fn load_bert(dir: &Path, device: &Device) -> Result<Bert> {
     let config = Config::read(&dir.join("config.json"))?;
