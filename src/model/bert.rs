@@ -207,9 +207,9 @@ impl Bert {
         let split = |t: Tensor| -> Result<Tensor> {
             Ok(t.reshape((batch, seq, heads, head))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = split(l.query.forward(x)?)?;
-        let k = split(l.key.forward(x)?)?;
-        let v = split(l.value.forward(x)?)?;
+        let q = split(flat(&l.query, x)?)?;
+        let k = split(flat(&l.key, x)?)?;
+        let v = split(flat(&l.value, x)?)?;
         let scale = 1.0 / (head as f64).sqrt();
         let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
@@ -219,16 +219,16 @@ impl Bert {
         }
         let probs = self.dropout(&probs, self.config.attention_probs_dropout_prob, train)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        let attended = l.attention_out.forward(&context)?;
+        let attended = flat(&l.attention_out, &context)?;
         let attended = self.dropout(&attended, self.config.hidden_dropout_prob, train)?;
         let attended = l.attention_norm.forward(&(attended + x)?)?;
-        let inner = l.intermediate.forward(&attended)?;
+        let inner = flat(&l.intermediate, &attended)?;
         let inner = match self.config.hidden_act.as_str() {
             "gelu" => inner.gelu_erf()?,
             "gelu_new" => inner.gelu()?,
             _ => inner.relu()?,
         };
-        let output = l.output.forward(&inner)?;
+        let output = flat(&l.output, &inner)?;
         let output = self.dropout(&output, self.config.hidden_dropout_prob, train)?;
         Ok(l.output_norm.forward(&(output + attended)?)?)
     }
@@ -236,6 +236,15 @@ impl Bert {
     fn dropout(&self, x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
         if train && p > 0.0 { Ok(candle_nn::ops::dropout(x, p)?) } else { Ok(x.clone()) }
     }
+}
+
+/// A linear layer on `[batch, seq, in]` as one 2-D matrix product over `batch * seq` rows
+/// (one large gemm instead of `batch` small ones).
+fn flat(linear: &Linear, x: &Tensor) -> Result<Tensor> {
+    let (batch, seq, width) = x.dims3()?;
+    let y = linear.forward(&x.reshape((batch * seq, width))?)?;
+    let out = y.dim(1)?;
+    Ok(y.reshape((batch, seq, out))?)
 }
 
 /// Mean of the hidden states over real tokens, `[batch, hidden]`.
