@@ -224,7 +224,8 @@ impl Bert {
         let attended = l.attention_norm.forward(&(attended + x)?)?;
         let inner = flat(&l.intermediate, &attended)?;
         let inner = match self.config.hidden_act.as_str() {
-            "gelu" => inner.gelu_erf()?,
+            "gelu" if train => inner.gelu_erf()?,
+            "gelu" => crate::model::gelu::gelu_erf(&inner)?,
             "gelu_new" => inner.gelu()?,
             _ => inner.relu()?,
         };

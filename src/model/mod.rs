@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod config;
 pub mod error;
+pub mod gelu;
 pub mod head;
 pub mod tokenize;
 
