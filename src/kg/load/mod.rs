@@ -326,8 +326,8 @@ pub(crate) fn parse_weight(text: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// Reads a whole small file into a string (used for WordNet files).
-pub(crate) fn read_to_string(path: &Path) -> Result<Vec<u8>> {
+/// Reads a whole file into memory (WordNet data files).
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     File::open(path).and_then(|mut f| f.read_to_end(&mut out)).map_err(|e| Error::io(path, e))?;
     Ok(out)

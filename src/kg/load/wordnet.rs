@@ -13,7 +13,7 @@ use std::path::Path;
 use oxigraph::model::{Literal, NamedNode};
 
 use super::edge::quad;
-use super::{FileCtx, Sink, read_to_string, utf8};
+use super::{FileCtx, Sink, read_bytes, utf8};
 use crate::kg::error::{Error, Result};
 use crate::kg::vocab::{self, iri};
 
@@ -75,7 +75,7 @@ pub(crate) fn load(ctx: &mut FileCtx<'_>, sink: &mut Sink<'_>) -> Result<()> {
         POINTERS.iter().map(|(s, _)| (*s, pointer_relation(s).expect("in table"))).collect();
     for (name, pos) in FILES {
         let path = dir.join(name);
-        let bytes = read_to_string(&path)?;
+        let bytes = read_bytes(&path)?;
         ctx.progress.inc_length(bytes.len() as u64);
         for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
             ctx.progress.inc(line.len() as u64 + 1);
