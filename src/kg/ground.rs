@@ -189,31 +189,20 @@ impl<'a> Grounder<'a> {
             }
         }
         let exact = surface.join(" ");
+        // The first base form the lexicon knows wins, else the surface form; the surface
+        // form adds its own concepts either way (e.g. "glasses" besides "glass").
+        let form = forms
+            .into_iter()
+            .find(|f| self.lexicon.get(f).is_some())
+            .or_else(|| self.lexicon.get(&exact).map(|_| exact.clone()))?;
         let mut concepts: Vec<String> = Vec::new();
-        let mut matched = None;
-        for form in forms.iter().chain(std::iter::once(&exact)) {
-            if let Some(iris) = self.lexicon.get(form) {
-                matched.get_or_insert_with(|| form.clone());
-                for iri in iris {
-                    if !concepts.contains(iri) {
-                        concepts.push(iri.clone());
-                    }
-                }
-                // The first base form that exists wins; the surface form adds its own
-                // concepts (e.g. "glasses" besides "glass").
-                if form != &exact {
-                    if let Some(iris) = self.lexicon.get(&exact) {
-                        for iri in iris {
-                            if !concepts.contains(iri) {
-                                concepts.push(iri.clone());
-                            }
-                        }
-                    }
-                    break;
-                }
+        for iri in [&form, &exact].into_iter().flat_map(|f| self.lexicon.get(f).unwrap_or_default())
+        {
+            if !concepts.contains(iri) {
+                concepts.push(iri.clone());
             }
         }
-        matched.map(|form| (form, concepts))
+        Some((form, concepts))
     }
 }
 

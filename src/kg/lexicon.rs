@@ -47,15 +47,7 @@ impl Lexicon {
     fn add_labels(&mut self, store: &Store) -> Result<()> {
         let label = NamedNodeRef::new_unchecked(vocab::RDFS_LABEL);
         for quad in store.quads_for_pattern(None, Some(label), None, None) {
-            let quad = quad?;
-            let (NamedOrBlankNode::NamedNode(subject), Term::Literal(literal)) =
-                (&quad.subject, &quad.object)
-            else {
-                continue;
-            };
-            if literal.language().is_none_or(|l| l == "en" || l.starts_with("en-")) {
-                self.add(literal.value(), subject.as_str());
-            }
+            self.add_from_quad(&quad?);
         }
         Ok(())
     }
