@@ -3,5 +3,6 @@
 //! The knowledge graph ([`kg`]) is an oxigraph store of ConceptNet-style concepts and
 //! relations with a grounding lexicon; see `ARCHITECTURE.md` for the map of the crate.
 
+pub mod engine;
 pub mod kg;
 pub mod model;

@@ -24,7 +24,8 @@ fn the_issue_example() {
 
 #[test]
 fn cases() {
-    check("We dug the ground to build a house.", &["dig", "ground", "build", "house"]);
+    // Inner articles are dropped when looking n-grams up: "build a house" -> "build house".
+    check("We dug the ground to build a house.", &["dig", "ground", "build house"]);
     check("Where do you keep the knives?", &["knife"]);
     check("The children were swimming in the lake", &["swim", "lake"]);
     check("a frying pan and a cutting board", &["frying pan", "cutting board"]);

@@ -123,6 +123,8 @@ fn multiple_choice_save_load_round_trip() {
         passage: None,
         choices: &choices,
         facts: &[],
+        concept_texts: &[],
+        mentions: &[],
     };
     // The untrained head scores every choice alike.
     let uniform = model.score(&q).unwrap();

@@ -1,21 +1,21 @@
-//! `kgqa ask QUESTION --choices a,b,c`: scores each choice with a multiple-choice model.
+//! `kgqa ask QUESTION [--choices a,b,c]`: answers with the engine and explains the answer.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use kgqa::model::head::{MultipleChoice, Question};
-use serde::Serialize;
+use kgqa::engine::{Engine, Options, Request, Response};
+use kgqa::model::head::MultipleChoice;
 
 /// Arguments of `kgqa ask`.
 #[derive(Args, Debug)]
 pub struct AskArgs {
     /// The question.
     pub question: String,
-    /// The candidate answers, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// The candidate answers, comma-separated. Without them the graph proposes candidates
+    /// and the model re-ranks them.
+    #[arg(long, value_delimiter = ',')]
     pub choices: Vec<String>,
     /// Context put before the question.
     #[arg(long)]
@@ -24,80 +24,88 @@ pub struct AskArgs {
     /// default the base encoder fetched by scripts/fetch-model.sh.
     #[arg(long, env = "KGQA_MODEL")]
     pub model: Option<PathBuf>,
-    /// JSON output.
+    /// Answer with the language model alone (no graph).
+    #[arg(long)]
+    pub no_kg: bool,
+    /// Facts kept per choice.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Candidates proposed for open-ended questions.
+    #[arg(long, default_value_t = 10)]
+    pub candidates: usize,
+    /// JSON output (everything, with per-stage timings).
     #[arg(long)]
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct Choice<'a> {
-    text: &'a str,
-    probability: f32,
-}
-
-#[derive(Serialize)]
-struct Answer<'a> {
-    question: &'a str,
-    answer: &'a str,
-    choices: Vec<Choice<'a>>,
-    model: String,
-    trained_head: bool,
-    load_ms: f64,
-    score_ms: f64,
-}
-
-/// Runs `kgqa ask`.
-pub fn run(_store: Option<&Path>, args: &AskArgs) -> anyhow::Result<()> {
-    let choices: Vec<String> =
-        args.choices.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
-    if choices.len() < 2 {
-        anyhow::bail!("--choices needs at least two non-empty answers, comma-separated");
-    }
-    let dir = args.model.clone().unwrap_or_else(kgqa::model::default_base_model);
+/// Loads the model folder `dir`, or `None` when it is absent and `optional` is set.
+pub fn load_model(dir: &Path, optional: bool) -> anyhow::Result<Option<(PathBuf, MultipleChoice)>> {
     if !dir.join("model.safetensors").is_file() {
+        if optional {
+            return Ok(None);
+        }
         anyhow::bail!(
             "no model at {} (run scripts/fetch-model.sh for the base encoder, or pass --model DIR)",
             dir.display()
         );
     }
-    let t = Instant::now();
-    let model = MultipleChoice::load(&dir, &kgqa::model::device())
+    let model = MultipleChoice::load(dir, &kgqa::model::device())
         .with_context(|| format!("loading the model in {}", dir.display()))?;
-    let load_ms = t.elapsed().as_secs_f64() * 1e3;
-    let t = Instant::now();
-    let probs = model.score(&Question {
-        question: &args.question,
-        passage: args.passage.as_deref(),
-        choices: &choices,
-        facts: &[],
+    Ok(Some((dir.to_path_buf(), model)))
+}
+
+/// Runs `kgqa ask`.
+pub fn run(store: Option<&Path>, args: &AskArgs) -> anyhow::Result<()> {
+    let choices: Vec<String> =
+        args.choices.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+    let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
+    // Open-ended questions can be answered from the graph alone.
+    let model = load_model(&dir, choices.is_empty() && args.model.is_none())?;
+    let graph = super::open_graph(store)?;
+    let mut options = Options::default();
+    options.retrieve.top_k = args.top_k;
+    options.candidates = args.candidates;
+    let engine = Engine::new(graph, model, options)?;
+    let response = engine.ask(&Request {
+        question: args.question.clone(),
+        passage: args.passage.clone(),
+        choices,
+        no_kg: args.no_kg,
     })?;
-    let score_ms = t.elapsed().as_secs_f64() * 1e3;
-    // The first of the most probable choices.
-    let best = (0..probs.len()).fold(0, |best, i| if probs[i] > probs[best] { i } else { best });
-    let answer = Answer {
-        question: &args.question,
-        answer: &choices[best],
-        choices: choices
-            .iter()
-            .zip(&probs)
-            .map(|(c, p)| Choice { text: c, probability: *p })
-            .collect(),
-        model: dir.display().to_string(),
-        trained_head: model.head().trained,
-        load_ms,
-        score_ms,
-    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&response)?)?;
         return Ok(());
     }
-    writeln!(out, "answer: {}", answer.answer)?;
-    for c in &answer.choices {
-        writeln!(out, "  {:>6.2}%  {}", c.probability * 100.0, c.text)?;
+    write_text(&response, &mut out)?;
+    Ok(())
+}
+
+fn write_text(r: &Response, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "answer: {}", r.answer)?;
+    let concepts: Vec<&str> = r.question_concepts.iter().map(|m| m.form.as_str()).collect();
+    writeln!(out, "question concepts: {}", concepts.join(", "))?;
+    for c in &r.choices {
+        match c.graph_score {
+            Some(s) => writeln!(
+                out,
+                "  {:>6.2}%  {}  (graph score {s:.3})",
+                c.probability * 100.0,
+                c.text
+            )?,
+            None => writeln!(out, "  {:>6.2}%  {}", c.probability * 100.0, c.text)?,
+        }
+        for f in &c.facts {
+            writeln!(out, "            - {} ({:.3})", f.text, f.score)?;
+        }
+        for d in c.definitions.iter().take(1) {
+            writeln!(out, "            = {}", d.text)?;
+        }
     }
-    if !answer.trained_head {
+    if r.model.is_none() {
+        writeln!(out, "(no model: candidates ranked by the graph alone)")?;
+    } else if !r.trained_head {
         writeln!(out, "(untrained answer head: the probabilities mean nothing yet)")?;
     }
     Ok(())

@@ -4,6 +4,7 @@ mod ask;
 mod concept;
 mod load;
 mod query;
+mod retrieve;
 
 use std::path::{Path, PathBuf};
 
@@ -33,8 +34,10 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Show the concepts a phrase grounds to and their neighbours.
     Concept(concept::ConceptArgs),
-    /// Score answer choices for a question with a multiple-choice model.
+    /// Answer a question: ground, retrieve facts, score the choices (or propose candidates).
     Ask(ask::AskArgs),
+    /// Compute the facts of every question of a dataset once (a cache for train/eval).
+    Retrieve(retrieve::RetrieveArgs),
 }
 
 /// Runs the parsed command.
@@ -44,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Query(a) => query::run(args.store.as_deref(), a),
         Command::Concept(a) => concept::run(args.store.as_deref(), a),
         Command::Ask(a) => ask::run(args.store.as_deref(), a),
+        Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
     }
 }
 

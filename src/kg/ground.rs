@@ -8,17 +8,19 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kg::lemma::Lemmatizer;
 use crate::kg::lexicon::Lexicon;
 
 const STOP_WORDS: &str = include_str!("../../kg/stopwords.txt");
+/// Words dropped inside an n-gram when looking it up ("build a house" -> "build house").
+const ARTICLES: [&str; 3] = ["a", "an", "the"];
 /// The longest n-gram tried, whatever the lexicon holds.
 const MAX_NGRAM: usize = 6;
 
 /// A span of text that names one or more concepts.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Mention {
     /// The text as written.
     pub text: String,
@@ -33,7 +35,7 @@ pub struct Mention {
 }
 
 /// A content word that grounded to nothing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// The word.
     pub word: String,
@@ -186,6 +188,18 @@ impl<'a> Grounder<'a> {
                 let mut w = surface.clone();
                 w[0] = &base;
                 forms.push(w.join(" "));
+            }
+        }
+        // "build a house" also reads as the concept "build house": inner articles dropped.
+        if words.len() > 2 {
+            let kept: Vec<&str> = surface
+                .iter()
+                .enumerate()
+                .filter(|&(i, w)| i == 0 || i + 1 == surface.len() || !ARTICLES.contains(w))
+                .map(|(_, w)| *w)
+                .collect();
+            if kept.len() < surface.len() {
+                forms.push(kept.join(" "));
             }
         }
         let exact = surface.join(" ");

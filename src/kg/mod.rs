@@ -1,13 +1,17 @@
 //! The knowledge-graph layer: loading dumps into oxigraph, the IRI vocabulary, the
 //! grounding lexicon and lemmatizer, and read-only SPARQL.
 
+pub mod candidates;
 pub mod error;
 pub mod ground;
 pub mod lemma;
 pub mod lexicon;
 pub mod load;
+pub mod paths;
 pub mod query;
+pub mod retrieve;
 pub mod store;
+pub mod verbalize;
 pub mod vocab;
 
 pub use error::{Error, Result};

@@ -7,18 +7,15 @@
 use std::io::Write;
 
 use oxigraph::io::{RdfFormat, RdfSerializer};
-use oxigraph::model::{NamedNode, Term, Triple, Variable};
+use oxigraph::model::{Term, Triple, Variable};
 use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
 use oxigraph::sparql::{QueryResults, SparqlEvaluator};
 use serde::Serialize;
 
 use crate::kg::error::{Error, Result};
+use crate::kg::retrieve::Retriever;
 use crate::kg::store::Graph;
 use crate::kg::vocab;
-
-const NEIGHBOURS_OUT: &str = include_str!("../../kg/queries/neighbours_out.rq");
-const NEIGHBOURS_IN: &str = include_str!("../../kg/queries/neighbours_in.rq");
-const DEFINITIONS: &str = include_str!("../../kg/queries/definitions.rq");
 
 /// The materialized answer to a query.
 #[derive(Debug)]
@@ -184,68 +181,34 @@ pub struct Neighbour {
     pub weight: f64,
 }
 
-/// The edges at `concept`, heaviest first (then by relation and neighbour IRI), at most
-/// `limit` per direction.
+/// The edges at `concept` (WordNet links lifted to concepts, see [`Retriever`]), heaviest
+/// first (then by relation and neighbour IRI), at most `limit` per direction.
 pub fn neighbours(graph: &Graph, concept: &str, limit: usize) -> Result<Vec<Neighbour>> {
-    let node = NamedNode::new(concept)
-        .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
+    let edges = Retriever::new(Default::default())?.neighbourhood(graph, concept)?;
     let mut out = Vec::new();
-    for (outgoing, query) in [(true, NEIGHBOURS_OUT), (false, NEIGHBOURS_IN)] {
-        let prepared = SparqlEvaluator::new().parse_query(query)?;
-        let results = prepared
-            .on_store(graph.store())
-            .substitute_variable(Variable::new_unchecked("concept"), node.clone())
-            .execute()?;
-        let QueryResults::Solutions(solutions) = results else { continue };
-        // One row per (edge, label, weight): keep the heaviest weight and first label.
-        let mut edges: Vec<Neighbour> = Vec::new();
-        let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
-        for solution in solutions {
-            let s = solution?;
-            let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
-                (s.get("relation"), s.get("neighbour"))
-            else {
-                continue;
-            };
-            let weight = match s.get("weight") {
-                Some(Term::Literal(l)) => l.value().parse().unwrap_or(1.0),
-                _ => 1.0,
-            };
-            let label = match s.get("label") {
-                Some(Term::Literal(l)) => Some(l.value().to_owned()),
-                _ => None,
-            };
-            let key = (relation.as_str().to_owned(), neighbour.as_str().to_owned());
-            match index.get(&key) {
-                Some(&i) => {
-                    let edge = &mut edges[i];
-                    edge.weight = edge.weight.max(weight);
-                    if let Some(label) = label
-                        && label < edge.label
-                    {
-                        edge.label = label;
-                    }
+    for outgoing in [true, false] {
+        let mut side: Vec<Neighbour> = edges
+            .iter()
+            .filter(|e| (e.head == concept) == outgoing)
+            .map(|e| {
+                let neighbour = if outgoing { &e.tail } else { &e.head };
+                Neighbour {
+                    outgoing,
+                    relation: e.relation.clone(),
+                    neighbour: neighbour.clone(),
+                    label: display_name(neighbour),
+                    weight: e.weight,
                 }
-                None => {
-                    index.insert(key, edges.len());
-                    edges.push(Neighbour {
-                        outgoing,
-                        relation: relation.as_str().to_owned(),
-                        neighbour: neighbour.as_str().to_owned(),
-                        label: label.unwrap_or_else(|| display_name(neighbour.as_str())),
-                        weight,
-                    });
-                }
-            }
-        }
-        edges.sort_by(|a, b| {
+            })
+            .collect();
+        side.sort_by(|a, b| {
             b.weight
                 .total_cmp(&a.weight)
                 .then_with(|| a.relation.cmp(&b.relation))
                 .then_with(|| a.neighbour.cmp(&b.neighbour))
         });
-        edges.truncate(limit);
-        out.extend(edges);
+        side.truncate(limit);
+        out.extend(side);
     }
     Ok(out)
 }
@@ -257,20 +220,5 @@ pub fn display_name(iri: &str) -> String {
 
 /// The definitions of `concept` (its own and its WordNet senses').
 pub fn definitions(graph: &Graph, concept: &str) -> Result<Vec<String>> {
-    let node = NamedNode::new(concept)
-        .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
-    let prepared = SparqlEvaluator::new().parse_query(DEFINITIONS)?;
-    let results = prepared
-        .on_store(graph.store())
-        .substitute_variable(Variable::new_unchecked("concept"), node)
-        .execute()?;
-    let mut out = Vec::new();
-    if let QueryResults::Solutions(solutions) = results {
-        for s in solutions {
-            if let Some(Term::Literal(l)) = s?.get("definition") {
-                out.push(l.value().to_owned());
-            }
-        }
-    }
-    Ok(out)
+    Retriever::new(Default::default())?.definitions(graph, concept, usize::MAX)
 }

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::bert::{Bert, Collect, Inputs, mean_pool};
 use crate::model::config::Config;
 use crate::model::error::{Error, Result};
-use crate::model::tokenize::PairEncoder;
+use crate::model::fusion::{EntityMention, Fusion, assignment};
+use crate::model::tokenize::{Batch, PairEncoder};
 
 /// How a sequence becomes one vector.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct HeadConfig {
     /// `false` until the head has been trained (its answers mean nothing).
     #[serde(default)]
     pub trained: bool,
+    /// The knowledge fusions the model was trained with.
+    #[serde(default)]
+    pub fusion: Fusion,
 }
 
 fn default_max_length() -> usize {
@@ -46,7 +50,12 @@ fn default_max_length() -> usize {
 
 impl Default for HeadConfig {
     fn default() -> Self {
-        HeadConfig { pooling: Pooling::Cls, max_length: default_max_length(), trained: false }
+        HeadConfig {
+            pooling: Pooling::Cls,
+            max_length: default_max_length(),
+            trained: false,
+            fusion: Fusion::default(),
+        }
     }
 }
 
@@ -60,12 +69,27 @@ pub struct Question<'a> {
     pub choices: &'a [String],
     /// Verbalized facts per choice (input fusion), aligned with `choices`; may be empty.
     pub facts: &'a [Vec<String>],
+    /// Texts of the concepts that entity fusion adds (term and definition); may be empty.
+    pub concept_texts: &'a [String],
+    /// Grounded mentions per choice (question and choice), aligned with `choices`; used
+    /// when the model has entity fusion, may be empty.
+    pub mentions: &'a [Vec<EntityMention>],
+}
+
+/// A question encoded for the encoder: the batch of (question, choice) pairs and, with
+/// entity fusion, the vectors added to their token embeddings.
+pub struct Encoded {
+    /// Token ids and masks, one row per choice.
+    pub batch: Batch,
+    /// `[choices, seq, hidden]` entity-fusion input, if any.
+    pub extra: Option<Tensor>,
 }
 
 /// A multiple-choice model.
 pub struct MultipleChoice {
     bert: Bert,
     classifier: Linear,
+    entity_projection: Option<Linear>,
     encoder: PairEncoder,
     head: HeadConfig,
     tensors: HashMap<String, Tensor>,
@@ -96,11 +120,29 @@ impl MultipleChoice {
             device,
         )?);
         tensors.entry("classifier.bias".into()).or_insert(Tensor::zeros(1, DType::F32, device)?);
+        if head.fusion.entity {
+            // A new projection starts at zero: fusion begins as a no-op and is learned.
+            tensors.entry("entity_projection.weight".into()).or_insert(Tensor::zeros(
+                (h, h),
+                DType::F32,
+                device,
+            )?);
+            tensors.entry("entity_projection.bias".into()).or_insert(Tensor::zeros(
+                h,
+                DType::F32,
+                device,
+            )?);
+        }
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
         let bert = Bert::load(vb.clone(), &config)?;
         let classifier = candle_nn::linear(h, 1, vb.pp("classifier"))?;
+        let entity_projection = if head.fusion.entity {
+            Some(candle_nn::linear(h, h, vb.pp("entity_projection"))?)
+        } else {
+            None
+        };
         let encoder = PairEncoder::from_file(&dir.join("tokenizer.json"), head.max_length)?;
-        Ok(MultipleChoice { bert, classifier, encoder, head, tensors })
+        Ok(MultipleChoice { bert, classifier, entity_projection, encoder, head, tensors })
     }
 
     /// Writes the model folder (weights, configuration, tokenizer, head settings).
@@ -135,11 +177,45 @@ impl MultipleChoice {
         Ok(())
     }
 
-    /// Probabilities over the choices of one question.
-    pub fn score(&self, q: &Question<'_>) -> Result<Vec<f32>> {
-        let first = match q.passage {
-            Some(p) if !p.trim().is_empty() => format!("{} {}", p.trim(), q.question),
-            _ => q.question.to_owned(),
+    /// Replaces the entity projection (`[hidden, hidden]` and `[hidden]`), turning entity
+    /// fusion on.
+    pub fn set_entity_projection(&mut self, weight: Tensor, bias: Tensor) {
+        self.entity_projection = Some(Linear::new(weight.clone(), Some(bias.clone())));
+        self.tensors.insert("entity_projection.weight".into(), weight);
+        self.tensors.insert("entity_projection.bias".into(), bias);
+        self.head.fusion.entity = true;
+    }
+
+    /// The encoder.
+    pub fn bert(&self) -> &Bert {
+        &self.bert
+    }
+
+    /// One vector per text: the mean-pooled last layer, in inference mode (no dropout, no
+    /// gradient). Entity fusion's concept embeddings.
+    pub fn concept_vectors(&self, texts: &[String]) -> Result<Tensor> {
+        let batch = self.encoder.encode_single(texts, self.bert.device())?;
+        let out = self.bert.forward(
+            &Inputs {
+                input_ids: &batch.input_ids,
+                token_type_ids: &batch.token_type_ids,
+                attention_mask: &batch.attention_mask,
+                extra_embeddings: None,
+            },
+            Collect::default(),
+            false,
+        )?;
+        Ok(mean_pool(&out.last_hidden_state, &batch.attention_mask)?.detach())
+    }
+
+    /// Tokenizes a question's (question, choice; facts) pairs and, when the model has entity
+    /// fusion and the question carries mentions, builds the vectors to add.
+    pub fn encode(&self, q: &Question<'_>) -> Result<Encoded> {
+        let (first, shift) = match q.passage {
+            Some(p) if !p.trim().is_empty() => {
+                (format!("{} {}", p.trim(), q.question), p.trim().len() + 1)
+            }
+            _ => (q.question.to_owned(), 0),
         };
         let pairs: Vec<(String, String)> = q
             .choices
@@ -155,21 +231,49 @@ impl MultipleChoice {
             })
             .collect();
         let batch = self.encoder.encode(&pairs, self.bert.device())?;
+        let extra = match &self.entity_projection {
+            Some(projection) if !q.concept_texts.is_empty() && !q.mentions.is_empty() => {
+                let vectors = self.concept_vectors(q.concept_texts)?;
+                let projected = projection.forward(&vectors)?;
+                let a = assignment(
+                    &batch.pieces,
+                    q.mentions,
+                    q.concept_texts.len(),
+                    shift,
+                    self.bert.device(),
+                )?;
+                let (rows, seq) = batch.input_ids.dims2()?;
+                let hidden = self.bert.config().hidden_size;
+                Some(a.matmul(&projected)?.reshape((rows, seq, hidden))?)
+            }
+            _ => None,
+        };
+        Ok(Encoded { batch, extra })
+    }
+
+    /// One logit per choice, `[choices]`. `train` turns dropout on.
+    pub fn logits(&self, encoded: &Encoded, train: bool) -> Result<Tensor> {
+        let batch = &encoded.batch;
         let out = self.bert.forward(
             &Inputs {
                 input_ids: &batch.input_ids,
                 token_type_ids: &batch.token_type_ids,
                 attention_mask: &batch.attention_mask,
-                extra_embeddings: None,
+                extra_embeddings: encoded.extra.as_ref(),
             },
             Collect::default(),
-            false,
+            train,
         )?;
         let pooled = match self.head.pooling {
             Pooling::Cls => out.last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?,
             Pooling::Mean => mean_pool(&out.last_hidden_state, &batch.attention_mask)?,
         };
-        let logits = self.classifier.forward(&pooled)?.squeeze(1)?;
+        Ok(self.classifier.forward(&pooled)?.squeeze(1)?)
+    }
+
+    /// Probabilities over the choices of one question.
+    pub fn score(&self, q: &Question<'_>) -> Result<Vec<f32>> {
+        let logits = self.logits(&self.encode(q)?, false)?;
         let probs = candle_nn::ops::softmax_last_dim(&logits)?;
         Ok(probs.to_vec1::<f32>()?)
     }

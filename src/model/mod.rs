@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod config;
 pub mod error;
+pub mod fusion;
 pub mod gelu;
 pub mod head;
 pub mod tokenize;
@@ -31,6 +32,13 @@ pub fn default_base_model() -> std::path::PathBuf {
             .join(".cache/kgqa")
     });
     cache.join("models/all-MiniLM-L6-v2")
+}
+
+/// The model `kgqa ask` and the server use by default: the shipped student under
+/// `data/models/student` when this build's source tree has one, else the base encoder.
+pub fn default_model() -> std::path::PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/models/student");
+    if shipped.join("model.safetensors").is_file() { shipped } else { default_base_model() }
 }
 
 /// Loads a BERT checkpoint folder (`config.json` + `model.safetensors`) in fp32.

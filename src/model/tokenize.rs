@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy};
 
 use crate::model::error::{Error, Result};
+use crate::model::fusion::PieceSpan;
 
 /// A batch of encoded pairs as `[batch, seq]` u32 tensors.
 #[derive(Debug)]
@@ -17,12 +18,18 @@ pub struct Batch {
     pub token_type_ids: Tensor,
     /// 1 for tokens, 0 for padding.
     pub attention_mask: Tensor,
+    /// Where each word piece comes from, per row (entity fusion maps mentions with it).
+    pub pieces: Vec<Vec<PieceSpan>>,
 }
 
 /// Encodes text pairs for a BERT model.
 pub struct PairEncoder {
     tokenizer: Tokenizer,
+    single: Tokenizer,
 }
+
+/// Longest single text [`PairEncoder::encode_single`] keeps, in word pieces.
+pub const SINGLE_MAX_LENGTH: usize = 64;
 
 impl PairEncoder {
     /// Reads `tokenizer.json` and sets truncation (`only_second`, then longest-first if the
@@ -40,7 +47,23 @@ impl PairEncoder {
             strategy: PaddingStrategy::BatchLongest,
             ..Default::default()
         }));
-        Ok(PairEncoder { tokenizer })
+        let mut single = tokenizer.clone();
+        single
+            .with_truncation(Some(TruncationParams {
+                max_length: SINGLE_MAX_LENGTH,
+                strategy: TruncationStrategy::LongestFirst,
+                ..Default::default()
+            }))
+            .map_err(Error::Tokenizer)?;
+        Ok(PairEncoder { tokenizer, single })
+    }
+
+    /// Encodes single texts (`[CLS] text [SEP]`, at most [`SINGLE_MAX_LENGTH`] pieces).
+    pub fn encode_single(&self, texts: &[String], device: &Device) -> Result<Batch> {
+        let inputs: Vec<tokenizers::EncodeInput<'_>> =
+            texts.iter().map(|t| t.as_str().into()).collect();
+        let encodings = self.single.encode_batch(inputs, true).map_err(Error::Tokenizer)?;
+        batch(&encodings, device)
     }
 
     /// Encodes `(first, second)` pairs into one padded batch.
@@ -62,19 +85,31 @@ impl PairEncoder {
                 t.encode_batch(inputs, true).map_err(Error::Tokenizer)?
             }
         };
-        let rows = encodings.len();
-        let seq = encodings.first().map_or(0, |e| e.get_ids().len());
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-            encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
-        };
-        Ok(Batch {
-            input_ids: Tensor::from_vec(flat(&|e| e.get_ids()), (rows, seq), device)?,
-            token_type_ids: Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, seq), device)?,
-            attention_mask: Tensor::from_vec(
-                flat(&|e| e.get_attention_mask()),
-                (rows, seq),
-                device,
-            )?,
-        })
+        batch(&encodings, device)
     }
+}
+
+/// Turns encodings (already padded to one length) into a [`Batch`].
+fn batch(encodings: &[tokenizers::Encoding], device: &Device) -> Result<Batch> {
+    let rows = encodings.len();
+    let seq = encodings.first().map_or(0, |e| e.get_ids().len());
+    let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+        encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
+    };
+    let pieces = encodings
+        .iter()
+        .map(|e| {
+            e.get_sequence_ids()
+                .into_iter()
+                .zip(e.get_offsets())
+                .map(|(sequence, &(start, end))| PieceSpan { sequence, start, end })
+                .collect()
+        })
+        .collect();
+    Ok(Batch {
+        pieces,
+        input_ids: Tensor::from_vec(flat(&|e| e.get_ids()), (rows, seq), device)?,
+        token_type_ids: Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, seq), device)?,
+        attention_mask: Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, seq), device)?,
+    })
 }

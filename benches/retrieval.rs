@@ -1,0 +1,79 @@
+//! Retrieval latency per 5-choice question (a bench command, not a test): grounding,
+//! neighbourhoods, paths, scoring and definitions for every question of a CommonsenseQA
+//! file, on an on-disk store. Reports p50/p90/p99/mean per question in three settings:
+//! `cold` (a fresh retriever, its per-concept cache empty at the first question: a server
+//! just started), `warm` (the cache first filled by retrieving the *other* questions of the
+//! file, e.g. the training split: a server that has been answering for a while; the
+//! measured questions are never retrieved twice), and `no-cache` (every concept queried
+//! every time).
+//!
+//! Usage: `cargo bench --bench retrieval -- STORE_DIR QUESTIONS.jsonl [IDS_FILE]`
+//! (with `IDS_FILE`, the questions whose ids are *not* listed: the in-house test split).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use kgqa::engine::Knowledge;
+use kgqa::engine::dataset::{self, Split};
+use kgqa::kg::Graph;
+use kgqa::kg::retrieve::{Options, Retriever};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let usage = "usage: retrieval STORE_DIR QUESTIONS.jsonl [IDS_FILE]";
+    let store = PathBuf::from(args.get(1).expect(usage));
+    let file = PathBuf::from(args.get(2).expect(usage));
+    let all = dataset::read_csqa(&file).expect("questions");
+    let (items, others) = match args.get(3) {
+        Some(ids) => {
+            let ids = dataset::read_ids(&PathBuf::from(ids)).expect("ids");
+            (
+                dataset::select(all.clone(), &ids, Split::Unlisted),
+                dataset::select(all, &ids, Split::Listed),
+            )
+        }
+        None => (all, Vec::new()),
+    };
+    let graph = Graph::open(&store).expect("store opens");
+    // KGQA_BENCH_MODES=cold,warm,no-cache (the default) picks the settings to run.
+    let modes = std::env::var("KGQA_BENCH_MODES").unwrap_or_else(|_| "cold,warm,no-cache".into());
+    let cache = Options::default().cache;
+    for (name, cache, warm) in
+        [("cold", cache, false), ("warm", cache, true), ("no-cache", 0, false)]
+    {
+        if !modes.split(',').any(|m| m == name) || (warm && others.is_empty()) {
+            continue;
+        }
+        let retriever = Retriever::new(Options { cache, ..Options::default() }).expect("queries");
+        if warm {
+            dataset::retrieve_all(&graph, &retriever, &others, 2, &|| ()).expect("warm-up");
+        }
+        let mut ms = Vec::with_capacity(items.len());
+        let mut facts = 0usize;
+        for item in &items {
+            let choices: Vec<(String, Option<String>)> =
+                item.choices.iter().map(|c| (c.clone(), None)).collect();
+            let t = Instant::now();
+            let k = Knowledge::gather(&graph, &retriever, &item.question, None, &choices)
+                .expect("retrieval");
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            facts += k.choices.iter().map(|c| c.facts.len()).sum::<usize>();
+        }
+        let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "retrieval {name} questions={} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} mean_ms={:.2} facts={facts}",
+            ms.len(),
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.9),
+            percentile(&ms, 0.99),
+            ms[ms.len() - 1],
+            mean,
+        );
+    }
+}

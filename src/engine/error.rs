@@ -1,0 +1,42 @@
+//! The engine layer's error type.
+
+/// An error of the engine: from the graph, the model, or the request itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The knowledge-graph layer failed.
+    #[error(transparent)]
+    Graph(#[from] crate::kg::Error),
+    /// The model layer failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::Error),
+    /// The request is not one the engine can answer; `field` names the offending input.
+    #[error("{field}: {message}")]
+    Request {
+        /// The request field (`question`, `choices`, ...).
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A dataset or facts file is malformed; `line` is 1-based.
+    #[error("{}:{line}: {message}", file.display())]
+    Dataset {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The engine layer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

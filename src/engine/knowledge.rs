@@ -1,0 +1,239 @@
+//! What the graph knows about one question: grounded mentions, facts and definitions per
+//! choice. It is what `kgqa retrieve` caches (one JSON line per question) and what the
+//! model's inputs are built from, so training, benchmarking and `ask` fuse the same way.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kg::Graph;
+use crate::kg::candidates::{AnswerKind, Focus, answer_kind, asking_sentence};
+use crate::kg::ground::{Diagnostic, Mention};
+use crate::kg::query::display_name;
+use crate::kg::retrieve::{Definition, Fact, Retriever};
+use crate::kg::vocab;
+use crate::model::fusion::{EntityMention, Segment};
+
+/// Retrieved knowledge for one choice.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceKnowledge {
+    /// The choice text.
+    pub text: String,
+    /// Its grounded mentions (offsets in `text`).
+    pub mentions: Vec<Mention>,
+    /// The concepts retrieval used for it.
+    pub concepts: Vec<String>,
+    /// The top facts linking the question to it, best first.
+    pub facts: Vec<Fact>,
+    /// Definitions of its concepts.
+    pub definitions: Vec<Definition>,
+}
+
+/// Retrieved knowledge for one question.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Knowledge {
+    /// Mentions in the question (offsets in the question text).
+    pub question_mentions: Vec<Mention>,
+    /// Mentions in the passage (offsets in the passage text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passage_mentions: Vec<Mention>,
+    /// Content words that grounded to nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<Diagnostic>,
+    /// The question's concepts by role, and what it asks for.
+    pub focus: Focus,
+    /// One entry per choice.
+    pub choices: Vec<ChoiceKnowledge>,
+    /// The first definition of every concept mentioned (entity fusion's concept texts).
+    #[serde(default)]
+    pub concept_definitions: BTreeMap<String, String>,
+}
+
+/// The concepts retrieval uses for a mention: its ConceptNet concepts (WordNet senses are
+/// reached through them), or all of them for graphs with IRIs of their own.
+pub fn retrieval_concepts(mention: &Mention) -> Vec<String> {
+    let cn: Vec<String> =
+        mention.concepts.iter().filter(|c| c.starts_with(vocab::CN_CONCEPT)).cloned().collect();
+    if cn.is_empty() { mention.concepts.clone() } else { cn }
+}
+
+fn push_unique(out: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+}
+
+/// Grounds a question (and passage) and sorts its concepts into focus and context.
+pub fn ground_question(
+    graph: &Graph,
+    question: &str,
+    passage: Option<&str>,
+) -> (Vec<Mention>, Vec<Mention>, Vec<Diagnostic>, Focus) {
+    let grounder = graph.grounder();
+    let (question_mentions, mut unmatched) = grounder.ground(question);
+    let (passage_mentions, passage_unmatched) = match passage {
+        Some(p) => grounder.ground(p),
+        None => (Vec::new(), Vec::new()),
+    };
+    unmatched.extend(passage_unmatched);
+    let asking = asking_sentence(question);
+    let mut focus = Focus { kind: answer_kind(&question[asking.clone()]), ..Focus::default() };
+    for m in &question_mentions {
+        if m.start >= asking.start && m.end <= asking.end {
+            push_unique(&mut focus.focus, retrieval_concepts(m));
+        }
+    }
+    for m in question_mentions.iter().chain(&passage_mentions) {
+        let concepts: Vec<String> =
+            retrieval_concepts(m).into_iter().filter(|c| !focus.focus.contains(c)).collect();
+        push_unique(&mut focus.context, concepts);
+    }
+    (question_mentions, passage_mentions, unmatched, focus)
+}
+
+impl Knowledge {
+    /// Grounds the question and the choices and retrieves each choice's facts. A choice may
+    /// come with its concept already known (open-ended candidates).
+    pub fn gather(
+        graph: &Graph,
+        retriever: &Retriever,
+        question: &str,
+        passage: Option<&str>,
+        choices: &[(String, Option<String>)],
+    ) -> crate::kg::Result<Self> {
+        let (question_mentions, passage_mentions, unmatched, focus) =
+            ground_question(graph, question, passage);
+        let grounder = graph.grounder();
+        let mut choice_knowledge = Vec::with_capacity(choices.len());
+        for (text, concept) in choices {
+            let (mentions, _) = grounder.ground(text);
+            let mut concepts = Vec::new();
+            if let Some(c) = concept {
+                concepts.push(c.clone());
+            }
+            for m in &mentions {
+                push_unique(&mut concepts, retrieval_concepts(m));
+            }
+            choice_knowledge.push(ChoiceKnowledge {
+                text: text.clone(),
+                mentions,
+                concepts,
+                ..ChoiceKnowledge::default()
+            });
+        }
+        let question_concepts: Vec<String> =
+            focus.focus.iter().chain(&focus.context).cloned().collect();
+        let concept_lists: Vec<Vec<String>> =
+            choice_knowledge.iter().map(|c| c.concepts.clone()).collect();
+        let retrieved = retriever.retrieve(graph, &question_concepts, &concept_lists)?;
+        for (choice, r) in choice_knowledge.iter_mut().zip(retrieved) {
+            choice.facts = r.facts;
+            choice.definitions = r.definitions;
+        }
+        let mut concept_definitions = BTreeMap::new();
+        let mentioned = question_mentions
+            .iter()
+            .chain(&passage_mentions)
+            .chain(choice_knowledge.iter().flat_map(|c| &c.mentions))
+            .flat_map(retrieval_concepts);
+        for concept in mentioned {
+            if concept_definitions.contains_key(&concept) {
+                continue;
+            }
+            let known = choice_knowledge
+                .iter()
+                .flat_map(|c| &c.definitions)
+                .find(|d| d.concept == concept)
+                .map(|d| d.text.clone());
+            let definition = match known {
+                Some(d) => Some(d),
+                None => retriever.definitions(graph, &concept, 1)?.into_iter().next(),
+            };
+            concept_definitions.insert(concept, definition.unwrap_or_default());
+        }
+        Ok(Knowledge {
+            question_mentions,
+            passage_mentions,
+            unmatched,
+            focus,
+            choices: choice_knowledge,
+            concept_definitions,
+        })
+    }
+
+    /// Input fusion's text per choice: its first definition, then its facts, best first.
+    pub fn fact_texts(&self) -> Vec<Vec<String>> {
+        self.choices
+            .iter()
+            .map(|c| {
+                let mut texts: Vec<String> = c
+                    .definitions
+                    .iter()
+                    .take(1)
+                    .map(|d| format!("{}: {}", display_name(&d.concept), d.text))
+                    .collect();
+                texts.extend(c.facts.iter().map(|f| f.text.clone()));
+                texts
+            })
+            .collect()
+    }
+
+    /// Entity fusion's inputs: one text per mentioned concept ("term: definition") and, per
+    /// choice, the question's and the choice's mentions pointing into that list.
+    pub fn entity_inputs(&self) -> (Vec<String>, Vec<Vec<EntityMention>>) {
+        let mut concepts: Vec<String> = Vec::new();
+        let index = |concept: &str, concepts: &mut Vec<String>| -> usize {
+            match concepts.iter().position(|c| c == concept) {
+                Some(i) => i,
+                None => {
+                    concepts.push(concept.to_owned());
+                    concepts.len() - 1
+                }
+            }
+        };
+        let to_mentions = |mentions: &[Mention], segment: Segment, concepts: &mut Vec<String>| {
+            mentions
+                .iter()
+                .map(|m| EntityMention {
+                    segment,
+                    start: m.start,
+                    end: m.end,
+                    concepts: retrieval_concepts(m).iter().map(|c| index(c, concepts)).collect(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let question = to_mentions(&self.question_mentions, Segment::Question, &mut concepts);
+        let per_choice: Vec<Vec<EntityMention>> = self
+            .choices
+            .iter()
+            .map(|c| {
+                let mut all = question.clone();
+                all.extend(to_mentions(&c.mentions, Segment::Choice, &mut concepts));
+                all
+            })
+            .collect();
+        let texts = concepts
+            .iter()
+            .map(|c| {
+                let term = display_name(c);
+                match self.concept_definitions.get(c).filter(|d| !d.is_empty()) {
+                    Some(d) => format!("{term}: {d}"),
+                    None => term,
+                }
+            })
+            .collect();
+        (texts, per_choice)
+    }
+
+    /// The question's concepts, focus first.
+    pub fn question_concepts(&self) -> Vec<String> {
+        self.focus.focus.iter().chain(&self.focus.context).cloned().collect()
+    }
+
+    /// What the question asks for.
+    pub fn kind(&self) -> AnswerKind {
+        self.focus.kind
+    }
+}

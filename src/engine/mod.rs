@@ -1,0 +1,335 @@
+//! The engine: one synchronous type that the CLI, the server and the benchmarks call.
+//!
+//! ```text
+//! ground -> (candidates) -> retrieve -> verbalize -> fuse -> score -> answer
+//! ```
+//!
+//! Grounding and retrieval live in [`crate::kg`], fusion and scoring in [`crate::model`];
+//! the engine strings them together, times every stage and explains the answer with the
+//! facts it used.
+
+pub mod dataset;
+pub mod error;
+pub mod knowledge;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
+pub use knowledge::{ChoiceKnowledge, Knowledge};
+
+use crate::kg::Graph;
+use crate::kg::candidates::AnswerKind;
+use crate::kg::ground::{Diagnostic, Mention};
+use crate::kg::retrieve::{self, Definition, Fact, Retriever};
+use crate::model::head::{MultipleChoice, Question};
+
+/// How the engine answers.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Retrieval settings (top k, 2-hop, hub penalty...).
+    pub retrieve: retrieve::Options,
+    /// Candidates the model re-ranks for open-ended questions.
+    pub candidates: usize,
+    /// Most choices a request may have.
+    pub max_choices: usize,
+    /// Longest question or passage, in bytes.
+    pub max_text: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            retrieve: retrieve::Options::default(),
+            candidates: 10,
+            max_choices: 16,
+            max_text: 4096,
+        }
+    }
+}
+
+/// A question to answer.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The question.
+    pub question: String,
+    /// Context given with the question.
+    #[serde(default)]
+    pub passage: Option<String>,
+    /// Candidate answers; empty: the engine proposes candidates from the graph.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// Answer without the graph (the language model alone).
+    #[serde(default)]
+    pub no_kg: bool,
+}
+
+/// One scored choice, with the knowledge behind it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChoiceAnswer {
+    /// The choice text.
+    pub text: String,
+    /// The model's probability (uniform when there is no trained model).
+    pub probability: f32,
+    /// For graph candidates: their path score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_score: Option<f64>,
+    /// The concepts of the choice.
+    pub concepts: Vec<String>,
+    /// The facts used for it, best first.
+    pub facts: Vec<Fact>,
+    /// Definitions of its concepts.
+    pub definitions: Vec<Definition>,
+}
+
+/// Milliseconds spent in each stage.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Grounding of the question, passage and choices.
+    pub ground_ms: f64,
+    /// Candidate generation (open-ended questions only).
+    pub candidates_ms: f64,
+    /// Graph retrieval (neighbourhoods, paths, definitions).
+    pub retrieve_ms: f64,
+    /// Fact and concept texts.
+    pub verbalize_ms: f64,
+    /// Tokenization and entity vectors.
+    pub fuse_ms: f64,
+    /// The model's forward pass.
+    pub score_ms: f64,
+    /// Everything.
+    pub total_ms: f64,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Response {
+    /// The question.
+    pub question: String,
+    /// The chosen answer.
+    pub answer: String,
+    /// `true` when the choices came from the graph.
+    pub open_ended: bool,
+    /// What the question asks for (from its wording).
+    pub kind: AnswerKind,
+    /// Every choice, in the order given (open-ended: best first).
+    pub choices: Vec<ChoiceAnswer>,
+    /// Mentions grounded in the question.
+    pub question_concepts: Vec<Mention>,
+    /// Mentions grounded in the passage.
+    pub passage_concepts: Vec<Mention>,
+    /// Content words that grounded to nothing.
+    pub unmatched: Vec<Diagnostic>,
+    /// Whether the graph was used.
+    pub used_kg: bool,
+    /// The model folder, if a model scored the choices.
+    pub model: Option<String>,
+    /// Whether that model's answer head was trained.
+    pub trained_head: bool,
+    /// Time per stage.
+    pub timings: Timings,
+}
+
+/// A graph, a retriever and (optionally) a multiple-choice model.
+pub struct Engine {
+    graph: Graph,
+    retriever: Retriever,
+    model: Option<(PathBuf, MultipleChoice)>,
+    options: Options,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+impl Engine {
+    /// An engine over `graph`, scoring with `model` (folder and model) when given.
+    pub fn new(
+        graph: Graph,
+        model: Option<(PathBuf, MultipleChoice)>,
+        options: Options,
+    ) -> Result<Self> {
+        let retriever = Retriever::new(options.retrieve.clone())?;
+        Ok(Engine { graph, retriever, model, options })
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The retriever.
+    pub fn retriever(&self) -> &Retriever {
+        &self.retriever
+    }
+
+    /// The model, if any.
+    pub fn model(&self) -> Option<&MultipleChoice> {
+        self.model.as_ref().map(|(_, m)| m)
+    }
+
+    /// Checks a request's sizes and contents.
+    pub fn validate(&self, request: &Request) -> Result<()> {
+        let bad = |field, message: String| Err(Error::Request { field, message });
+        if request.question.trim().is_empty() {
+            return bad("question", "must not be empty".into());
+        }
+        if request.question.len() > self.options.max_text {
+            return bad("question", format!("longer than {} bytes", self.options.max_text));
+        }
+        if request.passage.as_ref().is_some_and(|p| p.len() > self.options.max_text) {
+            return bad("passage", format!("longer than {} bytes", self.options.max_text));
+        }
+        if request.choices.len() > self.options.max_choices {
+            return bad("choices", format!("more than {} choices", self.options.max_choices));
+        }
+        if let Some(i) = request.choices.iter().position(|c| c.trim().is_empty()) {
+            return bad("choices", format!("choice {i} is empty"));
+        }
+        if request.choices.len() == 1 {
+            return bad("choices", "give at least two choices, or none for open-ended".into());
+        }
+        if request.choices.iter().any(|c| c.len() > self.options.max_text) {
+            return bad(
+                "choices",
+                format!("a choice is longer than {} bytes", self.options.max_text),
+            );
+        }
+        if request.choices.is_empty() && request.no_kg {
+            return bad("no_kg", "open-ended questions need the graph for their candidates".into());
+        }
+        Ok(())
+    }
+
+    /// Answers one question.
+    pub fn ask(&self, request: &Request) -> Result<Response> {
+        self.validate(request)?;
+        let start = Instant::now();
+        let mut timings = Timings::default();
+        let question = request.question.trim();
+        let passage = request.passage.as_deref().map(str::trim).filter(|p| !p.is_empty());
+        let open_ended = request.choices.is_empty();
+        if !open_ended && self.model.is_none() {
+            return Err(Error::Request {
+                field: "choices",
+                message: "scoring choices needs a model (none is loaded)".into(),
+            });
+        }
+        let t = Instant::now();
+        let (mut question_mentions, mut passage_mentions, mut unmatched, focus) =
+            knowledge::ground_question(&self.graph, question, passage);
+        timings.ground_ms = ms(t);
+        let mut graph_scores: Vec<Option<f64>> = vec![None; request.choices.len()];
+        let choices: Vec<(String, Option<String>)> = if open_ended {
+            let t = Instant::now();
+            let found = self.retriever.candidates(&self.graph, &focus, self.options.candidates)?;
+            timings.candidates_ms = ms(t);
+            if found.is_empty() {
+                return Err(Error::Request {
+                    field: "question",
+                    message: "no candidate answers in the graph for its concepts; give choices"
+                        .into(),
+                });
+            }
+            graph_scores = found.iter().map(|c| Some(c.score)).collect();
+            found.into_iter().map(|c| (c.label, Some(c.concept))).collect()
+        } else {
+            request.choices.iter().map(|c| (c.trim().to_owned(), None)).collect()
+        };
+        let knowledge = if request.no_kg {
+            Knowledge {
+                choices: choices
+                    .iter()
+                    .map(|(text, _)| ChoiceKnowledge { text: text.clone(), ..Default::default() })
+                    .collect(),
+                ..Knowledge::default()
+            }
+        } else {
+            let t = Instant::now();
+            let k = Knowledge::gather(&self.graph, &self.retriever, question, passage, &choices)?;
+            timings.retrieve_ms = ms(t);
+            question_mentions = k.question_mentions.clone();
+            passage_mentions = k.passage_mentions.clone();
+            unmatched = k.unmatched.clone();
+            k
+        };
+        let probabilities = match &self.model {
+            Some((_, model)) => {
+                let t = Instant::now();
+                let fusion = model.head().fusion;
+                let facts =
+                    if fusion.input && !request.no_kg { knowledge.fact_texts() } else { vec![] };
+                let (concept_texts, mentions) = if fusion.entity && !request.no_kg {
+                    knowledge.entity_inputs()
+                } else {
+                    (vec![], vec![])
+                };
+                let texts: Vec<String> = choices.iter().map(|(t, _)| t.clone()).collect();
+                timings.verbalize_ms = ms(t);
+                let q = Question {
+                    question,
+                    passage,
+                    choices: &texts,
+                    facts: &facts,
+                    concept_texts: &concept_texts,
+                    mentions: &mentions,
+                };
+                let t = Instant::now();
+                let encoded = model.encode(&q)?;
+                timings.fuse_ms = ms(t);
+                let t = Instant::now();
+                let logits = model.logits(&encoded, false)?;
+                let probs = candle_nn::ops::softmax_last_dim(&logits)
+                    .and_then(|p| p.to_vec1::<f32>())
+                    .map_err(crate::model::Error::from)?;
+                timings.score_ms = ms(t);
+                probs
+            }
+            None => vec![1.0 / choices.len() as f32; choices.len()],
+        };
+        let mut answers: Vec<ChoiceAnswer> = knowledge
+            .choices
+            .into_iter()
+            .zip(&probabilities)
+            .zip(graph_scores)
+            .map(|((c, &probability), graph_score)| ChoiceAnswer {
+                text: c.text,
+                probability,
+                graph_score,
+                concepts: c.concepts,
+                facts: c.facts,
+                definitions: c.definitions,
+            })
+            .collect();
+        let trained = self.model.as_ref().is_some_and(|(_, m)| m.head().trained);
+        if open_ended && trained {
+            // The model re-ranks the graph's candidates (stable: ties keep graph order).
+            answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        }
+        let best = if open_ended {
+            0
+        } else {
+            (0..answers.len()).fold(0, |best, i| {
+                if answers[i].probability > answers[best].probability { i } else { best }
+            })
+        };
+        timings.total_ms = ms(start);
+        Ok(Response {
+            question: question.to_owned(),
+            answer: answers[best].text.clone(),
+            open_ended,
+            kind: focus.kind,
+            choices: answers,
+            question_concepts: question_mentions,
+            passage_concepts: passage_mentions,
+            unmatched,
+            used_kg: !request.no_kg,
+            model: self.model.as_ref().map(|(p, _)| p.display().to_string()),
+            trained_head: trained,
+            timings,
+        })
+    }
+}
