@@ -262,3 +262,60 @@ fn help_lists_the_subcommands() {
     }
     let _ = Path::new(".");
 }
+
+#[test]
+fn ask_open_ended_on_the_embedded_graph() {
+    let out = ok(&["ask", "--json", "We dug the ground to plant flowers. What did we dig with?"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["open_ended"], true);
+    let top3: Vec<&str> = v["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert!(top3.contains(&"trowel"), "{top3:?}");
+    let text = ok(&["ask", "We dug the ground to build a house. What did we dig with?"]);
+    assert!(text.contains("excavator is used for build house"), "{text}");
+}
+
+#[test]
+fn retrieve_caches_facts_and_names_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let questions = dir.path().join("q.jsonl");
+    let line = |id: &str, stem: &str| {
+        serde_json::json!({"id": id, "answerKey": "A", "question": {"stem": stem, "choices": [
+            {"label": "A", "text": "trowel"}, {"label": "B", "text": "excavator"}]}})
+        .to_string()
+    };
+    let good = format!(
+        "{}\n{}\n",
+        line("q1", "We dug the ground to plant flowers. What did we dig with?"),
+        line("q2", "Where would you keep a trowel?")
+    );
+    std::fs::write(&questions, &good).unwrap();
+    let out = dir.path().join("facts.jsonl");
+    let (q, o) = (questions.to_str().unwrap(), out.to_str().unwrap());
+    let summary = ok(&["retrieve", "--dataset", q, "--out", o, "--json"]);
+    let s: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
+    assert_eq!(s["questions"], 2);
+    let cached = kgqa::engine::dataset::read_facts(&out).unwrap();
+    assert_eq!(cached["q1"].choices[0].facts[0].text, "trowel is used for dig");
+    // The cache is reproducible byte for byte.
+    let first = std::fs::read(&out).unwrap();
+    ok(&["retrieve", "--dataset", q, "--out", o, "--threads", "1"]);
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+    // A malformed line: file, line and field; the old cache is left alone.
+    std::fs::write(&questions, format!("{good}{{\"id\": \"q3\", \"question\": {{}}}}\n")).unwrap();
+    let err = fails(&["retrieve", "--dataset", q, "--out", o]);
+    assert!(err.contains("q.jsonl:3:") && err.contains("stem"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+    std::fs::write(
+        &questions,
+        line("q1", "x").replace("\"answerKey\":\"A\"", "\"answerKey\":\"Z\""),
+    )
+    .unwrap();
+    let err = fails(&["retrieve", "--dataset", q, "--out", o]);
+    assert!(err.contains("q.jsonl:1: answerKey"), "{err}");
+}

@@ -164,6 +164,21 @@ fn ask_cli_json() {
     assert_eq!(choices[1]["text"], "excavator");
     assert_eq!(v["answer"], "trowel"); // untrained head: uniform, the first wins ties
     assert_eq!(v["trained_head"], false);
+    // Explained: facts per choice, grounded concepts, per-stage timings.
+    assert_eq!(choices[0]["facts"][0]["text"], "trowel is used for dig");
+    assert_eq!(v["question_concepts"][0]["form"], "dig");
+    for stage in ["ground_ms", "retrieve_ms", "fuse_ms", "score_ms", "total_ms"] {
+        assert!(v["timings"][stage].as_f64().is_some(), "{stage}");
+    }
+    let no_kg = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["ask", "--json", "--no-kg", "What did we dig with?", "--choices", "trowel,spoon"])
+        .arg("--model")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&no_kg.stdout).unwrap();
+    assert_eq!(v["used_kg"], false);
+    assert_eq!(v["choices"][0]["facts"].as_array().unwrap().len(), 0);
     let err = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
         .args(["ask", "Q?", "--choices", "only one", "--model"])
         .arg(model_dir())

@@ -138,3 +138,53 @@ fn wordnet_all_synsets_with_glosses() {
     let forms: Vec<&str> = mentions.iter().map(|m| m.form.as_str()).collect();
     assert_eq!(forms, ["dig", "hole", "garden", "plant", "flower"]);
 }
+
+/// Grounding and retrieval on CommonsenseQA's 1,241 in-house test questions with a store of
+/// ConceptNet-100K + WordNet: coverage and fact counts (quality goals, not timings).
+#[test]
+fn commonsenseqa_retrieval_coverage() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::engine::dataset::{self, Split};
+    use kgqa::kg::retrieve::{Options, Retriever};
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [datasets().join("conceptnet-100k/train100k.txt.gz"), wordnet()];
+    load_into_dir(dir.path(), &inputs, &options()).unwrap();
+    let graph = Graph::open(dir.path()).unwrap();
+    let csqa = datasets().join("commonsenseqa");
+    let ids = dataset::read_ids(&csqa.join("inhouse_split_qids.txt")).unwrap();
+    assert_eq!(ids.len(), 8_500);
+    let items = dataset::read_csqa(&csqa.join("train_rand_split.jsonl")).unwrap();
+    assert_eq!(items.len(), 9_741);
+    let test = dataset::select(items, &ids, Split::Unlisted);
+    assert_eq!(test.len(), 1_241);
+    let retriever = Retriever::new(Options::default()).unwrap();
+    let knowledge = dataset::retrieve_all(&graph, &retriever, &test, 2, &|| ()).unwrap();
+    let n = test.len() as f64;
+    let grounded = knowledge
+        .iter()
+        .filter(|k| {
+            !k.question_concepts().is_empty() && k.choices.iter().all(|c| !c.concepts.is_empty())
+        })
+        .count() as f64;
+    let answered = test
+        .iter()
+        .zip(&knowledge)
+        .filter(|(item, k)| !k.choices[item.answer.unwrap()].facts.is_empty())
+        .count() as f64;
+    let choices: usize = knowledge.iter().map(|k| k.choices.len()).sum();
+    let facts: usize = knowledge.iter().flat_map(|k| &k.choices).map(|c| c.facts.len()).sum();
+    let defined =
+        knowledge.iter().flat_map(|k| &k.choices).filter(|c| !c.definitions.is_empty()).count();
+    println!(
+        "grounding coverage {:.1}%, correct answer with a fact {:.1}%, {:.2} facts per choice, \
+         {:.1}% of choices with a definition",
+        100.0 * grounded / n,
+        100.0 * answered / n,
+        facts as f64 / choices as f64,
+        100.0 * defined as f64 / choices as f64
+    );
+    assert!(grounded / n >= 0.95, "grounding coverage {grounded}/{n}");
+    assert!(answered / n >= 0.60, "answers with a fact {answered}/{n}");
+}

@@ -46,7 +46,7 @@ const CONTEXT_WEIGHT: f64 = 0.5;
 const OFF_KIND_WEIGHT: f64 = 0.3;
 
 /// What a question asks for, from its wording.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerKind {
     /// "what did we dig with?", "what tool ...": something used to do it.
@@ -60,6 +60,7 @@ pub enum AnswerKind {
     /// "who ...": an agent.
     Agent,
     /// Anything else.
+    #[default]
     Any,
 }
 
@@ -136,12 +137,6 @@ pub struct Focus {
     pub context: Vec<String>,
     /// What the question asks for.
     pub kind: AnswerKind,
-}
-
-impl Default for AnswerKind {
-    fn default() -> Self {
-        AnswerKind::Any
-    }
 }
 
 /// A proposed answer.

@@ -253,8 +253,13 @@ impl Retriever {
             (true, &self.weights_out),
             (false, &self.weights_in),
         ];
-        for (outgoing, query) in queries {
+        // The rows of edges_out.rq and edges_in.rq are what degree_*.rq count.
+        let mut rows = 0u32;
+        for (i, (outgoing, query)) in queries.into_iter().enumerate() {
             self.run(graph, query, concept, |s| {
+                if i < 2 {
+                    rows = rows.saturating_add(1);
+                }
                 let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
                     (s.get("relation"), s.get("neighbour"))
                 else {
@@ -281,6 +286,9 @@ impl Retriever {
                 add(concept, relation.as_str(), neighbour.as_str(), None);
             }
         })?;
+        self.remember(|c| {
+            c.degrees.put(concept.to_owned(), rows);
+        });
         let synonym = format!("{}Synonym", vocab::CN_RELATION);
         self.run(graph, &self.synonyms, concept, |s| {
             if let Some(Term::NamedNode(neighbour)) = s.get("neighbour") {

@@ -1,0 +1,101 @@
+//! Real-data tier: entity-embedding fusion with the base model and the embedded graph. The
+//! vectors added to the encoder's input land exactly on the word pieces of the grounded
+//! mentions, and change the embedding output there and nowhere else.
+
+use candle_core::{DType, Device, Tensor};
+use kgqa::engine::Knowledge;
+use kgqa::kg::Graph;
+use kgqa::kg::retrieve::{Options, Retriever};
+use kgqa::model::fusion::Segment;
+use kgqa::model::head::{MultipleChoice, Question};
+use kgqa::model::{Collect, Inputs};
+
+fn enabled() -> bool {
+    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+}
+
+fn model_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("KGQA_BASE_MODEL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(kgqa::model::default_base_model);
+    assert!(dir.join("model.safetensors").is_file(), "no base model at {}", dir.display());
+    dir
+}
+
+/// `[rows, seq]`: 1.0 where the row's vector at that position is not all zero.
+fn nonzero_positions(t: &Tensor) -> Vec<Vec<bool>> {
+    let sums = t.abs().unwrap().sum(2).unwrap().to_vec2::<f32>().unwrap();
+    sums.into_iter().map(|r| r.into_iter().map(|s| s > 1e-6).collect()).collect()
+}
+
+#[test]
+fn fusion_changes_the_input_exactly_at_mentions() {
+    if !enabled() {
+        return;
+    }
+    let device = Device::Cpu;
+    let mut model = MultipleChoice::load(&model_dir(), &device).unwrap();
+    let h = model.bert().config().hidden_size;
+    model.set_entity_projection(
+        Tensor::eye(h, DType::F32, &device).unwrap(),
+        Tensor::zeros(h, DType::F32, &device).unwrap(),
+    );
+    let graph = Graph::embedded().unwrap();
+    let retriever = Retriever::new(Options::default()).unwrap();
+    let question = "We dug the ground to plant flowers. What did we dig with?";
+    let choices = ["trowel".to_string(), "big spoon".to_string()];
+    let pairs: Vec<(String, Option<String>)> = choices.iter().map(|c| (c.clone(), None)).collect();
+    let k = Knowledge::gather(&graph, &retriever, question, None, &pairs).unwrap();
+    let (texts, mentions) = k.entity_inputs();
+    assert!(texts.iter().any(|t| t.starts_with("trowel: a small hand tool")), "{texts:?}");
+    let q = Question {
+        question,
+        passage: None,
+        choices: &choices,
+        facts: &[],
+        concept_texts: &texts,
+        mentions: &mentions,
+    };
+    let encoded = model.encode(&q).unwrap();
+    let extra = encoded.extra.as_ref().expect("entity fusion is on");
+    let got = nonzero_positions(extra);
+    for (row, pieces) in encoded.batch.pieces.iter().enumerate() {
+        for (position, p) in pieces.iter().enumerate() {
+            let inside = mentions[row].iter().any(|m| {
+                let sequence = if m.segment == Segment::Question { 0 } else { 1 };
+                p.sequence == Some(sequence) && p.start < m.end && m.start < p.end
+            });
+            assert_eq!(got[row][position], inside, "row {row} piece {position} {p:?}");
+        }
+    }
+    // "dug" (question) and "trowel" (choice) are fused; "big spoon" grounds to nothing here.
+    assert!(got[0].iter().filter(|&&b| b).count() >= 5);
+    let question_only = got[1].iter().filter(|&&b| b).count();
+    let with_choice = got[0].iter().filter(|&&b| b).count();
+    assert!(with_choice > question_only);
+
+    // The embedding output changes exactly where the vectors were added.
+    let batch = &encoded.batch;
+    let forward = |extra: Option<&Tensor>| {
+        model
+            .bert()
+            .forward(
+                &Inputs {
+                    input_ids: &batch.input_ids,
+                    token_type_ids: &batch.token_type_ids,
+                    attention_mask: &batch.attention_mask,
+                    extra_embeddings: extra,
+                },
+                Collect { hidden_states: true, attentions: false },
+                false,
+            )
+            .unwrap()
+    };
+    let plain = forward(None);
+    let fused = forward(Some(extra));
+    let diff = (&fused.hidden_states[0] - &plain.hidden_states[0]).unwrap();
+    assert_eq!(nonzero_positions(&diff), got);
+    // Through attention, every position of the last layer feels it.
+    let last = (&fused.last_hidden_state - &plain.last_hidden_state).unwrap();
+    assert!(nonzero_positions(&last)[0].iter().all(|&b| b));
+}
