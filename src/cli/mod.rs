@@ -5,6 +5,7 @@ mod concept;
 mod load;
 mod query;
 mod retrieve;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,10 @@ pub enum Command {
     Ask(ask::AskArgs),
     /// Compute the facts of every question of a dataset once (a cache for train/eval).
     Retrieve(retrieve::RetrieveArgs),
+    /// Fine-tune a multiple-choice model (a teacher) on a CommonsenseQA-format set.
+    Train(train::TrainArgs),
+    /// Accuracy and per-question latency of a model on a CommonsenseQA-format set.
+    Eval(train::EvalArgs),
 }
 
 /// Runs the parsed command.
@@ -48,6 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Concept(a) => concept::run(args.store.as_deref(), a),
         Command::Ask(a) => ask::run(args.store.as_deref(), a),
         Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
+        Command::Train(a) => train::train(a),
+        Command::Eval(a) => train::eval(a),
     }
 }
 

@@ -73,6 +73,9 @@ pub struct Bert {
     pooler: Option<Linear>,
     config: Config,
     device: Device,
+    /// State of the dropout masks' generator (splitmix64), seeded per training step so
+    /// that a resumed run draws the same masks.
+    dropout_state: std::sync::Mutex<u64>,
 }
 
 impl Bert {
@@ -124,7 +127,14 @@ impl Bert {
         } else {
             None
         };
-        Ok(Bert { embeddings, layers, pooler, config: config.clone(), device: vb.device().clone() })
+        Ok(Bert {
+            embeddings,
+            layers,
+            pooler,
+            config: config.clone(),
+            device: vb.device().clone(),
+            dropout_state: std::sync::Mutex::new(0),
+        })
     }
 
     /// The configuration.
@@ -188,7 +198,7 @@ impl Bert {
         let positions = e.position.forward(&positions)?.unsqueeze(0)?;
         let types = e.token_type.forward(inputs.token_type_ids)?;
         let x = words.broadcast_add(&positions)?.add(&types)?;
-        let x = e.norm.forward(&x)?;
+        let x = norm(&e.norm, &x, train)?;
         self.dropout(&x, self.config.hidden_dropout_prob, train)
     }
 
@@ -212,7 +222,13 @@ impl Bert {
         let v = split(flat(&l.value, x)?)?;
         let scale = 1.0 / (head as f64).sqrt();
         let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        // candle's fused softmax and layer norm have no backward pass: training takes the
+        // composed (differentiable) forms, inference the fused ones.
+        let probs = if train {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
         if collect.attentions {
             out.attention_scores.push(scores);
             out.attention_probs.push(probs.clone());
@@ -221,7 +237,7 @@ impl Bert {
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
         let attended = flat(&l.attention_out, &context)?;
         let attended = self.dropout(&attended, self.config.hidden_dropout_prob, train)?;
-        let attended = l.attention_norm.forward(&(attended + x)?)?;
+        let attended = norm(&l.attention_norm, &(attended + x)?, train)?;
         let inner = flat(&l.intermediate, &attended)?;
         let inner = match self.config.hidden_act.as_str() {
             "gelu" if train => inner.gelu_erf()?,
@@ -231,12 +247,52 @@ impl Bert {
         };
         let output = flat(&l.output, &inner)?;
         let output = self.dropout(&output, self.config.hidden_dropout_prob, train)?;
-        Ok(l.output_norm.forward(&(output + attended)?)?)
+        norm(&l.output_norm, &(output + attended)?, train)
     }
 
-    fn dropout(&self, x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
-        if train && p > 0.0 { Ok(candle_nn::ops::dropout(x, p)?) } else { Ok(x.clone()) }
+    /// Seeds the dropout masks (call once per training step with a step-derived seed).
+    pub fn seed_dropout(&self, seed: u64) {
+        *self.dropout_state.lock().expect("dropout state") = seed;
     }
+
+    /// Inverted dropout with masks from the seeded generator: each element is kept with
+    /// probability `1 - p` and scaled by `1 / (1 - p)`.
+    fn dropout(&self, x: &Tensor, p: f32, train: bool) -> Result<Tensor> {
+        if !train || p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let keep = 1.0 - p;
+        let scale = 1.0 / keep;
+        let mut state = self.dropout_state.lock().expect("dropout state");
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                let r = splitmix64(&mut state);
+                if ((r >> 40) as f32) * (1.0 / (1u64 << 24) as f32) < keep { scale } else { 0.0 }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+        Ok((x * mask)?)
+    }
+}
+
+/// Layer norm: candle's fused op for inference, the composed form (which has a backward
+/// pass) for training.
+fn norm(ln: &LayerNorm, x: &Tensor, train: bool) -> Result<Tensor> {
+    match (train, ln.bias()) {
+        (true, Some(bias)) => {
+            Ok(candle_nn::ops::layer_norm_slow(x, ln.weight(), bias, ln.eps() as f32)?)
+        }
+        _ => Ok(ln.forward(x)?),
+    }
+}
+
+/// The splitmix64 generator: advances `state`, returns the next 64 random bits.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// A linear layer on `[batch, seq, in]` as one 2-D matrix product over `batch * seq` rows

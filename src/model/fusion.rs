@@ -73,17 +73,19 @@ pub struct PieceSpan {
 
 /// The assignment matrix `A` (`[rows * seq, concepts]`, row-major): for each row of the
 /// batch, every word piece that overlaps a mention gets `1 / k` on each of its `k`
-/// concepts. `shift` is where the question starts in the first text (after a passage).
+/// concepts. `shifts[row]` is where the question starts in the row's first text (after a
+/// passage).
 pub fn assignment(
     pieces: &[Vec<PieceSpan>],
     mentions: &[Vec<EntityMention>],
     concepts: usize,
-    shift: usize,
+    shifts: &[usize],
     device: &Device,
 ) -> Result<Tensor> {
     let seq = pieces.first().map_or(0, Vec::len);
     let mut a = vec![0f32; pieces.len() * seq * concepts];
     for (row, (spans, row_mentions)) in pieces.iter().zip(mentions).enumerate() {
+        let shift = shifts.get(row).copied().unwrap_or(0);
         for m in row_mentions {
             if m.concepts.is_empty() {
                 continue;
@@ -129,7 +131,7 @@ mod tests {
             EntityMention { segment: Segment::Question, start: 3, end: 6, concepts: vec![0] },
             EntityMention { segment: Segment::Choice, start: 0, end: 6, concepts: vec![1, 2] },
         ]];
-        let a = assignment(&pieces, &mentions, 3, 0, &Device::Cpu).unwrap();
+        let a = assignment(&pieces, &mentions, 3, &[0], &Device::Cpu).unwrap();
         let rows = a.to_vec2::<f32>().unwrap();
         let expected = [
             [0.0, 0.0, 0.0],

@@ -16,6 +16,15 @@ use crate::model::error::{Error, Result};
 use crate::model::fusion::{EntityMention, Fusion, assignment};
 use crate::model::tokenize::{Batch, PairEncoder};
 
+/// A standard normal draw (Box-Muller over splitmix64).
+fn normal(state: &mut u64) -> f32 {
+    let unit = |s: &mut u64| {
+        ((crate::model::bert::splitmix64(s) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let (u1, u2) = (unit(state), unit(state));
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
 /// How a sequence becomes one vector.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -99,7 +108,51 @@ impl MultipleChoice {
     /// Loads a model folder. A plain encoder checkpoint (no `classifier.*`, no
     /// `kgqa.json`) gets a zero head: every choice equally likely until trained.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let config = Config::read(&dir.join("config.json"))?;
+        let (head, tensors) = Self::read(dir, device)?;
+        Self::build(dir, head, tensors, device)
+    }
+
+    /// Loads a model folder for training: `adjust` may change the head settings (fusion,
+    /// length, pooling) first; every tensor becomes a trainable variable, returned by name.
+    /// A missing classifier starts as N(0, 0.02²) drawn from `seed` (BERT's initializer).
+    pub fn load_trainable(
+        dir: &Path,
+        device: &Device,
+        seed: u64,
+        adjust: impl FnOnce(&mut HeadConfig),
+    ) -> Result<(Self, Vec<(String, candle_core::Var)>)> {
+        let (mut head, mut tensors) = Self::read(dir, device)?;
+        adjust(&mut head);
+        if !tensors.contains_key("classifier.weight") {
+            let h = Config::read(&dir.join("config.json"))?.hidden_size;
+            let mut state = seed ^ 0xC1A5_51F1;
+            let values: Vec<f32> = (0..h).map(|_| 0.02 * normal(&mut state)).collect();
+            tensors.insert("classifier.weight".into(), Tensor::from_vec(values, (1, h), device)?);
+        }
+        let mut vars = Vec::with_capacity(tensors.len());
+        let mut as_vars = HashMap::with_capacity(tensors.len());
+        for (name, t) in tensors {
+            let var = candle_core::Var::from_tensor(&t)?;
+            as_vars.insert(name.clone(), var.as_tensor().clone());
+            vars.push((name, var));
+        }
+        let model = Self::build(dir, head, as_vars, device)?;
+        // Zero-initialized parts added by `build` become variables too.
+        let known: std::collections::HashSet<String> =
+            vars.iter().map(|(n, _)| n.clone()).collect();
+        let mut model = model;
+        for (name, t) in model.tensors.clone() {
+            if !known.contains(&name) {
+                let var = candle_core::Var::from_tensor(&t)?;
+                model.tensors.insert(name.clone(), var.as_tensor().clone());
+                vars.push((name, var));
+            }
+        }
+        let model = Self::build(dir, model.head.clone(), model.tensors, device)?;
+        Ok((model, vars))
+    }
+
+    fn read(dir: &Path, device: &Device) -> Result<(HeadConfig, HashMap<String, Tensor>)> {
         let head_path = dir.join("kgqa.json");
         let head: HeadConfig = if head_path.is_file() {
             let text = std::fs::read_to_string(&head_path)
@@ -112,7 +165,17 @@ impl MultipleChoice {
         let path = dir.join("model.safetensors");
         let bytes =
             std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        let mut tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+        Ok((head, tensors))
+    }
+
+    fn build(
+        dir: &Path,
+        head: HeadConfig,
+        mut tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
+        let config = Config::read(&dir.join("config.json"))?;
         let h = config.hidden_size;
         tensors.entry("classifier.weight".into()).or_insert(Tensor::zeros(
             (1, h),
@@ -143,6 +206,16 @@ impl MultipleChoice {
         };
         let encoder = PairEncoder::from_file(&dir.join("tokenizer.json"), head.max_length)?;
         Ok(MultipleChoice { bert, classifier, entity_projection, encoder, head, tensors })
+    }
+
+    /// Number of parameters (every tensor of the model folder).
+    pub fn parameters(&self) -> usize {
+        self.tensors.values().map(Tensor::elem_count).sum()
+    }
+
+    /// Marks the head as trained (saved in `kgqa.json`).
+    pub fn set_trained(&mut self, trained: bool) {
+        self.head.trained = trained;
     }
 
     /// Writes the model folder (weights, configuration, tokenizer, head settings).
@@ -211,35 +284,60 @@ impl MultipleChoice {
     /// Tokenizes a question's (question, choice; facts) pairs and, when the model has entity
     /// fusion and the question carries mentions, builds the vectors to add.
     pub fn encode(&self, q: &Question<'_>) -> Result<Encoded> {
-        let (first, shift) = match q.passage {
-            Some(p) if !p.trim().is_empty() => {
-                (format!("{} {}", p.trim(), q.question), p.trim().len() + 1)
-            }
-            _ => (q.question.to_owned(), 0),
-        };
-        let pairs: Vec<(String, String)> = q
-            .choices
-            .iter()
-            .enumerate()
-            .map(|(i, choice)| {
+        self.encode_many(std::slice::from_ref(q))
+    }
+
+    /// [`MultipleChoice::encode`] for several questions in one batch (their choices' rows
+    /// one after the other).
+    pub fn encode_many(&self, questions: &[Question<'_>]) -> Result<Encoded> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut shifts: Vec<usize> = Vec::new();
+        let mut concept_texts: Vec<String> = Vec::new();
+        let mut mentions: Vec<Vec<EntityMention>> = Vec::new();
+        for q in questions {
+            let (first, shift) = match q.passage {
+                Some(p) if !p.trim().is_empty() => {
+                    (format!("{} {}", p.trim(), q.question), p.trim().len() + 1)
+                }
+                _ => (q.question.to_owned(), 0),
+            };
+            let offset = concept_texts.len();
+            concept_texts.extend(q.concept_texts.iter().cloned());
+            for (i, choice) in q.choices.iter().enumerate() {
                 let facts = q.facts.get(i).filter(|f| !f.is_empty());
                 let second = match facts {
                     Some(f) => format!("{choice} ; {}", f.join(" ; ")),
                     None => choice.clone(),
                 };
-                (first.clone(), second)
-            })
-            .collect();
+                pairs.push((first.clone(), second));
+                shifts.push(shift);
+                let row: Vec<EntityMention> = q
+                    .mentions
+                    .get(i)
+                    .map(|ms| {
+                        ms.iter()
+                            .map(|m| EntityMention {
+                                concepts: m.concepts.iter().map(|c| c + offset).collect(),
+                                ..m.clone()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                mentions.push(row);
+            }
+        }
         let batch = self.encoder.encode(&pairs, self.bert.device())?;
         let extra = match &self.entity_projection {
-            Some(projection) if !q.concept_texts.is_empty() && !q.mentions.is_empty() => {
-                let vectors = self.concept_vectors(q.concept_texts)?;
+            Some(projection)
+                if !concept_texts.is_empty() && mentions.iter().any(|m| !m.is_empty()) =>
+            {
+                let vectors = self.concept_vectors(&concept_texts)?;
                 let projected = projection.forward(&vectors)?;
                 let a = assignment(
                     &batch.pieces,
-                    q.mentions,
-                    q.concept_texts.len(),
-                    shift,
+                    &mentions,
+                    concept_texts.len(),
+                    &shifts,
                     self.bert.device(),
                 )?;
                 let (rows, seq) = batch.input_ids.dims2()?;
@@ -251,7 +349,7 @@ impl MultipleChoice {
         Ok(Encoded { batch, extra })
     }
 
-    /// One logit per choice, `[choices]`. `train` turns dropout on.
+    /// One logit per row (choice), `[rows]`. `train` turns dropout on.
     pub fn logits(&self, encoded: &Encoded, train: bool) -> Result<Tensor> {
         let batch = &encoded.batch;
         let out = self.bert.forward(

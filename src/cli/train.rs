@@ -1,0 +1,280 @@
+//! `kgqa train` (fine-tune a multiple-choice teacher) and `kgqa eval` (accuracy and
+//! latency on a question set).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use kgqa::engine::Knowledge;
+use kgqa::engine::dataset::{self, Item, Split};
+use kgqa::model::fusion::Fusion;
+use kgqa::model::head::MultipleChoice;
+use kgqa::train::data::{Example, permutation};
+use kgqa::train::{self as trainer, TrainConfig};
+
+/// Which knowledge a model gets.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FusionArg {
+    /// The language model alone.
+    None,
+    /// Facts and definitions appended to the choice segment.
+    Input,
+    /// Concept embeddings added at the mentions.
+    Entity,
+    /// Both.
+    Both,
+}
+
+impl From<FusionArg> for Fusion {
+    fn from(f: FusionArg) -> Self {
+        match f {
+            FusionArg::None => Fusion { input: false, entity: false },
+            FusionArg::Input => Fusion { input: true, entity: false },
+            FusionArg::Entity => Fusion { input: false, entity: true },
+            FusionArg::Both => Fusion { input: true, entity: true },
+        }
+    }
+}
+
+/// Where the questions come from.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// A CommonsenseQA-format JSONL file.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// A file of question ids: `kgqa train` trains on the listed ones, `kgqa eval` tests on
+    /// the unlisted ones (the CommonsenseQA in-house split).
+    #[arg(long)]
+    pub ids: Option<PathBuf>,
+    /// The retrieval cache (`kgqa retrieve`), needed for input or entity fusion.
+    #[arg(long)]
+    pub facts: Option<PathBuf>,
+    /// Use only the first N questions (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// Arguments of `kgqa train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The run folder (checkpoints, best model, log); an existing run resumes.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The starting model folder (default: the base encoder).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Knowledge fusion.
+    #[arg(long, value_enum, default_value = "none")]
+    pub fusion: FusionArg,
+    /// Training questions held out to pick the best epoch (never the test split).
+    #[arg(long, default_value_t = 500)]
+    pub held_out: usize,
+    #[arg(long, default_value_t = 2)]
+    /// Epochs.
+    pub epochs: usize,
+    /// Questions per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    /// Share of steps warming up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Gradient clipping norm.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f64,
+    /// Longest input in word pieces.
+    #[arg(long, default_value_t = 64)]
+    pub max_length: usize,
+    /// Seed (data order, dropout).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Steps between checkpoints.
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: u64,
+    /// Checkpoint and stop once this many steps are done (run again to resume).
+    #[arg(long)]
+    pub stop_at: Option<u64>,
+}
+
+/// Arguments of `kgqa eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<Item>> {
+    let items = dataset::read_csqa(&data.dataset)?;
+    let mut items = match &data.ids {
+        Some(ids) => dataset::select(items, &dataset::read_ids(ids)?, split),
+        None => items,
+    };
+    if let Some(n) = data.limit {
+        items.truncate(n);
+    }
+    Ok(items)
+}
+
+fn examples(data: &DataArgs, items: &[Item], fusion: Fusion) -> anyhow::Result<Vec<Example>> {
+    let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.input || fusion.entity) {
+        (Some(path), true) => dataset::read_facts(path)?,
+        (None, true) => {
+            anyhow::bail!("--fusion input/entity needs --facts FACTS.jsonl (kgqa retrieve)")
+        }
+        _ => HashMap::new(),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let knowledge = facts.get(&item.id);
+        if (fusion.input || fusion.entity) && knowledge.is_none() {
+            anyhow::bail!(
+                "{}: no facts for question {:?}",
+                data.facts.as_ref().unwrap().display(),
+                item.id
+            );
+        }
+        match Example::new(item, knowledge, fusion) {
+            Some(e) => out.push(e),
+            None => anyhow::bail!("question {:?} has no answerKey", item.id),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `kgqa train`.
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let base = args.base.clone().unwrap_or_else(kgqa::model::default_base_model);
+    let fusion: Fusion = args.fusion.into();
+    let items = load_items(&args.data, Split::Listed)?;
+    let all = examples(&args.data, &items, fusion)?;
+    // A fixed, seed-independent held-out slice of the training questions.
+    let order = permutation(all.len(), 0x5EED);
+    let held = args.held_out.min(all.len() / 5);
+    let held_out: Vec<Example> = order[..held].iter().map(|&i| all[i].clone()).collect();
+    let train_set: Vec<Example> = order[held..].iter().map(|&i| all[i].clone()).collect();
+    let config = TrainConfig {
+        base: std::fs::canonicalize(&base).with_context(|| format!("{}", base.display()))?,
+        fusion,
+        max_length: args.max_length,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        warmup: args.warmup,
+        weight_decay: args.weight_decay,
+        clip: args.clip,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    eprintln!(
+        "training on {} questions, {} held out, fusion {}, run {}",
+        train_set.len(),
+        held_out.len(),
+        fusion.name(),
+        args.run.display()
+    );
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}  eta {eta}")
+            .expect("static template"),
+    );
+    let started = Instant::now();
+    let mut first_step: Option<u64> = None;
+    let batch = args.batch_size as f64;
+    let state = trainer::train(
+        &args.run,
+        &config,
+        &train_set,
+        &held_out,
+        args.stop_at,
+        &mut |s, total, loss| {
+            bar.set_length(total);
+            bar.set_position(s.step);
+            let first = *first_step.get_or_insert(s.step.saturating_sub(1));
+            let qps = (s.step - first) as f64 * batch / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{}  loss {loss:.4}  {qps:.1} questions/s", s.epoch + 1));
+            if !bar.is_hidden() {
+                return;
+            }
+            if s.step % 10 == 0 {
+                eprintln!(
+                    "step {}/{total} epoch {} loss {loss:.4} {qps:.1} q/s",
+                    s.step,
+                    s.epoch + 1
+                );
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "done: {} epochs, {} steps, best held-out accuracy {:.4}, {:.0} s; best model in {}",
+        state.epoch,
+        state.step,
+        state.best_accuracy.unwrap_or(0.0),
+        state.seconds,
+        args.run.join("best").display()
+    );
+    Ok(())
+}
+
+/// Runs `kgqa eval`.
+pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let model = MultipleChoice::load(&args.model, &kgqa::model::device())
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let fusion = model.head().fusion;
+    let items = load_items(&args.data, Split::Unlisted)?;
+    let examples = examples(&args.data, &items, fusion)?;
+    let mut correct = 0usize;
+    let mut ms = Vec::with_capacity(examples.len());
+    for e in &examples {
+        let t = Instant::now();
+        let logits = trainer::batch_logits(&model, &[e], false)?;
+        let best = logits.squeeze(0)?.argmax(0)?.to_scalar::<u32>()? as usize;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        correct += usize::from(best == e.answer);
+    }
+    let n = examples.len().max(1);
+    let mean = ms.iter().sum::<f64>() / n as f64;
+    ms.sort_by(f64::total_cmp);
+    let p50 = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    let parameters = model.parameters();
+    let report = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "fusion": fusion.name(),
+        "questions": examples.len(),
+        "correct": correct,
+        "accuracy": correct as f64 / n as f64,
+        "parameters": parameters,
+        "ms_per_question_mean": mean,
+        "ms_per_question_p50": p50,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "| model | fusion | accuracy | parameters | ms per question (mean, p50) |\n|---|---|---|---|---|\n| {} | {} | {:.2}% ({correct}/{}) | {:.1}M | {mean:.1}, {p50:.1} |",
+            args.model.display(),
+            fusion.name(),
+            100.0 * correct as f64 / n as f64,
+            examples.len(),
+            parameters as f64 / 1e6
+        );
+    }
+    Ok(())
+}

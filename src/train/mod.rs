@@ -1,0 +1,302 @@
+//! Fine-tuning a multiple-choice model (the teacher): AdamW with weight decay, linear
+//! warm-up and decay, gradient clipping, real dropout, a fixed seed, evaluation on a
+//! held-out set after each epoch, the best checkpoint kept, and resume.
+//!
+//! A run folder holds `config.json` (the [`TrainConfig`], with the command line),
+//! `checkpoint/` (model folder + `optimizer.safetensors` + `state.json`, replaced atomically
+//! every `checkpoint_every` steps and at each epoch's end), `best/` (the model folder with
+//! the best held-out accuracy) and `log.jsonl` (one line per epoch). Batches are drawn from
+//! a permutation seeded by (seed, epoch) and dropout masks from (seed, step), so a run
+//! killed at any point and resumed from its last checkpoint ends with the same weights as
+//! one that was never interrupted.
+
+pub mod data;
+pub mod optim;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{D, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Error, Result};
+use crate::model::fusion::Fusion;
+use crate::model::head::MultipleChoice;
+use data::{Example, permutation};
+use optim::{AdamW, AdamWConfig, clip_grad_norm, learning_rate};
+
+/// Everything that defines a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The model folder training starts from.
+    pub base: PathBuf,
+    /// Which knowledge the model is given.
+    pub fusion: Fusion,
+    /// Longest input in word pieces.
+    pub max_length: usize,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Questions per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Share of the steps spent warming up.
+    pub warmup: f64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Gradient clipping (global L2 norm).
+    pub clip: f64,
+    /// Seed of the data order and the dropout masks.
+    pub seed: u64,
+    /// Steps between checkpoints (0: only at epoch ends).
+    pub checkpoint_every: u64,
+    /// The command line that started the run (for the record).
+    #[serde(default)]
+    pub command: String,
+}
+
+/// Progress of a run, saved with each checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Batches done in the current epoch.
+    pub batch: usize,
+    /// Optimizer steps so far.
+    pub step: u64,
+    /// Best held-out accuracy so far.
+    pub best_accuracy: Option<f64>,
+    /// Sum of the losses of this epoch so far (for the log).
+    pub epoch_loss: f64,
+    /// Seconds spent training so far (all sessions).
+    pub seconds: f64,
+}
+
+/// One line of `log.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Held-out accuracy.
+    pub accuracy: f64,
+    /// Seconds of training so far.
+    pub seconds: f64,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("serializable");
+    std::fs::write(path, text).map_err(io(path))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| Error::Dataset {
+        file: path.to_path_buf(),
+        line: e.line() as u64,
+        message: e.to_string(),
+    })
+}
+
+/// Mean cross-entropy of `logits` (`[questions, choices]`) against the answers.
+pub fn cross_entropy(logits: &Tensor, answers: &[usize]) -> Result<Tensor> {
+    let targets = Tensor::from_vec(
+        answers.iter().map(|&a| a as u32).collect::<Vec<_>>(),
+        answers.len(),
+        logits.device(),
+    )
+    .map_err(crate::model::Error::from)?;
+    let log_probs =
+        candle_nn::ops::log_softmax(logits, D::Minus1).map_err(crate::model::Error::from)?;
+    Ok(candle_nn::loss::nll(&log_probs, &targets).map_err(crate::model::Error::from)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_entropy_by_hand() {
+        // logits (0, ln 2, ln 3) -> p = (1/6, 2/6, 3/6); answer 1: -ln(1/3) = ln 3.
+        // Second row: uniform over 3 -> ln 3 as well. Mean: ln 3.
+        let dev = candle_core::Device::Cpu;
+        let logits = Tensor::new(&[[0f32, 2f32.ln(), 3f32.ln()], [1.0, 1.0, 1.0]], &dev).unwrap();
+        let loss = cross_entropy(&logits, &[1, 2]).unwrap().to_scalar::<f32>().unwrap();
+        assert!((loss - 3f32.ln()).abs() < 1e-6, "{loss}");
+    }
+}
+
+/// `[questions, choices]` logits of a batch of examples with the same number of choices.
+pub fn batch_logits(model: &MultipleChoice, batch: &[&Example], train: bool) -> Result<Tensor> {
+    let questions: Vec<_> = batch.iter().map(|e| e.question()).collect();
+    let choices = batch[0].choices.len();
+    if batch.iter().any(|e| e.choices.len() != choices) {
+        return Err(Error::Request {
+            field: "choices",
+            message: "questions of one batch must have the same number of choices".into(),
+        });
+    }
+    let encoded = model.encode_many(&questions)?;
+    let logits = model.logits(&encoded, train)?;
+    Ok(logits.reshape((batch.len(), choices)).map_err(crate::model::Error::from)?)
+}
+
+/// Accuracy of `model` on `examples` (batches of `batch_size`, no dropout).
+pub fn accuracy(model: &MultipleChoice, examples: &[Example], batch_size: usize) -> Result<f64> {
+    let mut correct = 0usize;
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let logits = batch_logits(model, &refs, false)?;
+        let best = logits.argmax(D::Minus1).and_then(|t| t.to_vec1::<u32>());
+        let best = best.map_err(crate::model::Error::from)?;
+        correct += chunk.iter().zip(best).filter(|(e, b)| e.answer == *b as usize).count();
+    }
+    Ok(correct as f64 / examples.len().max(1) as f64)
+}
+
+/// Saves a model folder atomically: written beside `dir`, then renamed over it.
+fn save_model(model: &MultipleChoice, dir: &Path, tokenizer: &Path) -> Result<()> {
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    model.save(&tmp, tokenizer)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).map_err(io(dir))
+}
+
+/// Trains in `run` (created, or resumed when it holds a checkpoint of the same config).
+/// `progress(state, steps_total, loss)` is called after each step. With `stop_at`, the run
+/// checkpoints and returns once that many steps are done (a time-boxed session; the next
+/// call resumes).
+pub fn train(
+    run: &Path,
+    config: &TrainConfig,
+    train_set: &[Example],
+    held_out: &[Example],
+    stop_at: Option<u64>,
+    progress: &mut dyn FnMut(&TrainState, u64, f64),
+) -> Result<TrainState> {
+    std::fs::create_dir_all(run).map_err(io(run))?;
+    let checkpoint = run.join("checkpoint");
+    let resume = checkpoint.join("state.json").is_file();
+    if resume {
+        let saved: TrainConfig = read_json(&run.join("config.json"))?;
+        let same = TrainConfig { command: String::new(), ..saved }
+            == TrainConfig { command: String::new(), ..config.clone() };
+        if !same {
+            return Err(Error::Request {
+                field: "run",
+                message: format!(
+                    "{} holds a run with other settings (see its config.json); use another folder",
+                    run.display()
+                ),
+            });
+        }
+    } else {
+        write_json(&run.join("config.json"), config)?;
+    }
+    let device = crate::model::device();
+    let from = if resume { checkpoint.clone() } else { config.base.clone() };
+    let (mut model, vars) = MultipleChoice::load_trainable(&from, &device, config.seed, |h| {
+        h.fusion = config.fusion;
+        h.max_length = config.max_length;
+    })?;
+    let tokenizer = from.join("tokenizer.json");
+    let plain: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+    let mut optimizer = AdamW::new(
+        vars,
+        AdamWConfig { weight_decay: config.weight_decay, ..AdamWConfig::default() },
+    )?;
+    let mut state = TrainState::default();
+    if resume {
+        optimizer.load(&checkpoint.join("optimizer.safetensors"))?;
+        state = read_json(&checkpoint.join("state.json"))?;
+    }
+    let per_epoch = train_set.len().div_ceil(config.batch_size.max(1)) as u64;
+    let total = per_epoch * config.epochs as u64;
+    let warmup = (total as f64 * config.warmup).round() as u64;
+    let save_checkpoint =
+        |model: &MultipleChoice, optimizer: &AdamW, state: &TrainState| -> Result<()> {
+            let tmp = run.join("checkpoint.tmp");
+            let _ = std::fs::remove_dir_all(&tmp);
+            model.save(&tmp, &tokenizer)?;
+            optimizer.save(&tmp.join("optimizer.safetensors"))?;
+            write_json(&tmp.join("state.json"), state)?;
+            let _ = std::fs::remove_dir_all(run.join("checkpoint.old"));
+            if checkpoint.exists() {
+                std::fs::rename(&checkpoint, run.join("checkpoint.old")).map_err(io(run))?;
+            }
+            std::fs::rename(&tmp, &checkpoint).map_err(io(run))?;
+            let _ = std::fs::remove_dir_all(run.join("checkpoint.old"));
+            Ok(())
+        };
+    let mut clock = Instant::now();
+    while state.epoch < config.epochs {
+        let order = permutation(train_set.len(), config.seed ^ (state.epoch as u64 + 1) * 0x9E37);
+        let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
+        while state.batch < batches.len() {
+            let batch: Vec<&Example> =
+                batches[state.batch].iter().map(|&i| &train_set[i]).collect();
+            model.bert().seed_dropout(config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ state.step);
+            let logits = batch_logits(&model, &batch, true)?;
+            let answers: Vec<usize> = batch.iter().map(|e| e.answer).collect();
+            let loss = cross_entropy(&logits, &answers)?;
+            let m = |e: candle_core::Error| Error::Model(e.into());
+            let loss_value = loss.to_scalar::<f32>().map_err(m)? as f64;
+            if !loss_value.is_finite() {
+                return Err(Error::Request {
+                    field: "lr",
+                    message: format!("the loss diverged ({loss_value}) at step {}", state.step),
+                });
+            }
+            let mut grads = loss.backward().map_err(m)?;
+            clip_grad_norm(&mut grads, &plain, config.clip)?;
+            optimizer.step(&grads, learning_rate(state.step, warmup, total, config.lr))?;
+            state.step += 1;
+            state.batch += 1;
+            state.epoch_loss += loss_value;
+            state.seconds += clock.elapsed().as_secs_f64();
+            clock = Instant::now();
+            progress(&state, total, loss_value);
+            if config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0 {
+                save_checkpoint(&model, &optimizer, &state)?;
+            }
+            if stop_at.is_some_and(|s| state.step >= s) && state.batch < batches.len() {
+                save_checkpoint(&model, &optimizer, &state)?;
+                return Ok(state);
+            }
+        }
+        let accuracy = accuracy(&model, held_out, 16)?;
+        let log = EpochLog {
+            epoch: state.epoch + 1,
+            loss: state.epoch_loss / batches.len().max(1) as f64,
+            accuracy,
+            seconds: state.seconds,
+        };
+        model.set_trained(true);
+        if state.best_accuracy.is_none_or(|b| accuracy > b) {
+            state.best_accuracy = Some(accuracy);
+            save_model(&model, &run.join("best"), &tokenizer)?;
+        }
+        let log_path = run.join("log.jsonl");
+        let mut line = serde_json::to_string(&log).expect("serializable");
+        line.push('\n');
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(io(&log_path))?;
+        state.epoch += 1;
+        state.batch = 0;
+        state.epoch_loss = 0.0;
+        save_checkpoint(&model, &optimizer, &state)?;
+        clock = Instant::now();
+    }
+    Ok(state)
+}

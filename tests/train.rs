@@ -1,0 +1,203 @@
+//! Training on a tiny random BERT (real-data tier: it borrows the base model's
+//! `tokenizer.json`): the training path has gradients everywhere and they match finite
+//! differences, a tiny model overfits 16 questions, and a run stopped half-way and resumed
+//! ends with the same weights as an uninterrupted one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use kgqa::model::fusion::Fusion;
+use kgqa::model::head::MultipleChoice;
+use kgqa::model::{Bert, Config};
+use kgqa::train::data::Example;
+use kgqa::train::{self, TrainConfig};
+
+fn enabled() -> bool {
+    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+}
+
+fn base() -> PathBuf {
+    let dir = std::env::var_os("KGQA_BASE_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(kgqa::model::default_base_model);
+    assert!(dir.join("tokenizer.json").is_file(), "no base model at {}", dir.display());
+    dir
+}
+
+/// A tiny random model folder (dropout 0 so that finite differences are exact).
+fn tiny_model(dir: &Path, dropout: f64) {
+    let config = serde_json::json!({
+        "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 128,
+        "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(base().join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let cfg: Config = serde_json::from_value(config).unwrap();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Bert::load(vb, &cfg).unwrap();
+    varmap.save(dir.join("model.safetensors")).unwrap();
+    // Mean pooling: a randomly initialized [CLS] needs far more steps to learn to attend.
+    std::fs::write(dir.join("kgqa.json"), r#"{"pooling": "mean"}"#).unwrap();
+}
+
+fn examples() -> Vec<Example> {
+    let tools = ["trowel", "shovel", "spoon", "hammer", "saw", "needle", "brush", "knife"];
+    let verbs = ["dig", "plant", "eat", "build", "cut", "sew", "paint", "slice"];
+    (0..16)
+        .map(|i| {
+            // The verb decides the tool; the distractors and the wording vary.
+            let a = i % 8;
+            let choices: Vec<String> = (0..4)
+                .map(|k| tools[(a + k * 3 + usize::from(k > 0) * (i / 8)) % 8].to_string())
+                .collect();
+            let answer = (i * 5) % 4;
+            let mut choices = choices;
+            choices.swap(0, answer);
+            Example {
+                question: if i < 8 {
+                    format!("What do you {} with?", verbs[a])
+                } else {
+                    format!("Which tool would you use to {}?", verbs[a])
+                },
+                choices,
+                answer,
+                ..Example::default()
+            }
+        })
+        .collect()
+}
+
+fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainConfig {
+    TrainConfig {
+        base: dir.to_path_buf(),
+        fusion: Fusion::default(),
+        max_length: 32,
+        epochs,
+        batch_size: 4,
+        lr,
+        warmup: 0.1,
+        weight_decay: 0.01,
+        clip: 1.0,
+        seed: dropout_seed,
+        checkpoint_every: 3,
+        command: String::new(),
+    }
+}
+
+fn tensors(dir: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    tiny_model(dir.path(), 0.0);
+    let (model, vars) =
+        MultipleChoice::load_trainable(dir.path(), &Device::Cpu, 0, |_| {}).unwrap();
+    let e = &examples()[0];
+    let loss_of = || {
+        let logits = train::batch_logits(&model, &[e], true).unwrap();
+        train::cross_entropy(&logits, &[e.answer]).unwrap()
+    };
+    let grads = loss_of().backward().unwrap();
+    // Every parameter on the path gets a gradient (not the unused pooler).
+    for (name, var) in &vars {
+        let used = !name.starts_with("pooler") && !name.ends_with("position_ids");
+        assert_eq!(grads.get(var.as_tensor()).is_some(), used, "{name}");
+    }
+    // Central differences on a few weights of different kinds (f32: loose tolerance).
+    for name in [
+        "encoder.layer.0.attention.self.query.weight",
+        "encoder.layer.1.output.LayerNorm.weight",
+        "encoder.layer.0.intermediate.dense.bias",
+        "classifier.weight",
+    ] {
+        let var = &vars.iter().find(|(n, _)| n == name).unwrap().1;
+        let analytic = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap();
+        let original = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let shape = var.as_tensor().shape().clone();
+        for index in [0usize, 5] {
+            let h = 1e-2f32;
+            let mut bumped = original.clone();
+            bumped[index] += h;
+            var.set(&Tensor::from_vec(bumped.clone(), shape.clone(), &Device::Cpu).unwrap())
+                .unwrap();
+            let up = loss_of().to_scalar::<f32>().unwrap();
+            bumped[index] -= 2.0 * h;
+            var.set(&Tensor::from_vec(bumped, shape.clone(), &Device::Cpu).unwrap()).unwrap();
+            let down = loss_of().to_scalar::<f32>().unwrap();
+            var.set(&Tensor::from_vec(original.clone(), shape.clone(), &Device::Cpu).unwrap())
+                .unwrap();
+            let numeric = (up - down) / (2.0 * h);
+            let a = analytic.get(index).unwrap().to_scalar::<f32>().unwrap();
+            assert!(
+                (numeric - a).abs() <= 2e-3 + 0.05 * a.abs(),
+                "{name}[{index}]: analytic {a}, numeric {numeric}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tiny_model_overfits_sixteen_questions() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    tiny_model(&dir.path().join("base"), 0.0);
+    let data = examples();
+    let run = dir.path().join("run");
+    let state = train::train(
+        &run,
+        &config(&dir.path().join("base"), 30, 2e-3, 1),
+        &data,
+        &data,
+        None,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert_eq!(state.epoch, 30);
+    let best = MultipleChoice::load(&run.join("best"), &Device::Cpu).unwrap();
+    assert!(best.head().trained);
+    assert_eq!(train::accuracy(&best, &data, 8).unwrap(), 1.0);
+}
+
+#[test]
+fn resume_equals_uninterrupted() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.1);
+    let data = examples();
+    let (train_set, held_out) = data.split_at(12);
+    let cfg = config(&base_dir, 2, 1e-3, 7);
+    let whole = dir.path().join("whole");
+    train::train(&whole, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    // Stopped after 2 steps (mid-epoch, between checkpoints), then after 4, then to the end.
+    let parts = dir.path().join("parts");
+    let s = train::train(&parts, &cfg, train_set, held_out, Some(2), &mut |_, _, _| {}).unwrap();
+    assert_eq!((s.step, s.epoch), (2, 0));
+    let s = train::train(&parts, &cfg, train_set, held_out, Some(4), &mut |_, _, _| {}).unwrap();
+    assert_eq!((s.step, s.epoch), (4, 1));
+    train::train(&parts, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let (a, b) = (tensors(&whole.join("checkpoint")), tensors(&parts.join("checkpoint")));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let d = (t - &b[name]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "{name} differs");
+    }
+    // Another config in the same run folder is refused.
+    let other = TrainConfig { lr: 1.0, ..cfg };
+    let err = train::train(&parts, &other, train_set, held_out, None, &mut |_, _, _| {});
+    assert!(err.unwrap_err().to_string().contains("other settings"));
+}
