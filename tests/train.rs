@@ -201,3 +201,106 @@ fn resume_equals_uninterrupted() {
     let err = train::train(&parts, &other, train_set, held_out, None, &mut |_, _, _| {});
     assert!(err.unwrap_err().to_string().contains("other settings"));
 }
+
+#[test]
+fn students_copy_layers_or_start_narrow_with_a_projection() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::distill::{PROJECTION, build_student};
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    tiny_model(&teacher, 0.0);
+    // Same width: layers 1 and 0 of the teacher become layers 0 and 1.
+    let copy = dir.path().join("copy");
+    build_student(&teacher, &copy, &[1, 0], None).unwrap();
+    let (t, s) = (tensors(&teacher), tensors(&copy));
+    let name = |l: usize| format!("encoder.layer.{l}.attention.self.query.weight");
+    assert_eq!(s[&name(0)].to_vec2::<f32>().unwrap(), t[&name(1)].to_vec2::<f32>().unwrap());
+    assert_eq!(s[&name(1)].to_vec2::<f32>().unwrap(), t[&name(0)].to_vec2::<f32>().unwrap());
+    assert!(!s.contains_key(&name(2)));
+    let config = Config::read(&copy.join("config.json")).unwrap();
+    assert_eq!((config.num_hidden_layers, config.hidden_size), (2, 32));
+    assert!(build_student(&teacher, &dir.path().join("bad"), &[5], None).is_err());
+    assert!(build_student(&teacher, &dir.path().join("bad"), &[0], Some(24)).is_err());
+    // Narrower: a teacher of width 64 and a one-layer student of width 32; the projection
+    // maps the student's 32 dimensions to the teacher's 64.
+    let wide = dir.path().join("wide");
+    {
+        let config = serde_json::json!({
+            "vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128
+        });
+        std::fs::create_dir_all(&wide).unwrap();
+        std::fs::write(wide.join("config.json"), config.to_string()).unwrap();
+        std::fs::copy(base().join("tokenizer.json"), wide.join("tokenizer.json")).unwrap();
+        let cfg: Config = serde_json::from_value(config).unwrap();
+        let varmap = VarMap::new();
+        Bert::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &cfg).unwrap();
+        varmap.save(wide.join("model.safetensors")).unwrap();
+    }
+    let narrow = dir.path().join("narrow");
+    build_student(&wide, &narrow, &[0], Some(32)).unwrap();
+    let n = tensors(&narrow);
+    assert_eq!(n[PROJECTION].dims(), [64, 32]);
+    assert_eq!(n["embeddings.word_embeddings.weight"].dims(), [30522, 32]);
+    let config = Config::read(&narrow.join("config.json")).unwrap();
+    assert_eq!(
+        (config.num_hidden_layers, config.hidden_size, config.num_attention_heads),
+        (1, 32, 1)
+    );
+}
+
+#[test]
+fn distillation_moves_the_student_towards_the_teacher() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::distill::{Distill, DistillConfig, PROJECTION, build_student};
+    use kgqa::train::losses::soft_target_loss;
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.0);
+    let data = examples();
+    // A teacher that knows the answers.
+    let teacher_run = dir.path().join("teacher");
+    train::train(
+        &teacher_run,
+        &config(&base_dir, 30, 2e-3, 1),
+        &data,
+        &data,
+        None,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let teacher_dir = teacher_run.join("best");
+    let kl_to_teacher = |student: &MultipleChoice, teacher: &MultipleChoice| {
+        let refs: Vec<&Example> = data.iter().collect();
+        let s = train::batch_logits(student, &refs, false).unwrap();
+        let t = train::batch_logits(teacher, &refs, false).unwrap();
+        soft_target_loss(&s, &t, 1.0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();
+    // A narrower one-layer student with every loss on.
+    let init = dir.path().join("init");
+    build_student(&teacher_dir, &init, &[1], Some(16)).unwrap();
+    let before = kl_to_teacher(&MultipleChoice::load(&init, &Device::Cpu).unwrap(), &teacher);
+    let objective = Distill::new(
+        vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()],
+        DistillConfig {
+            alpha: 0.9,
+            temperature: 2.0,
+            cosine: 0.5,
+            tinybert: true,
+            intermediate_epochs: 2,
+        },
+    );
+    let run = dir.path().join("student");
+    let cfg = TrainConfig { base: init.clone(), ..config(&init, 12, 2e-3, 3) };
+    train::train_with(&run, &cfg, &data, &data, None, &objective, &[PROJECTION], &mut |_, _, _| {})
+        .unwrap();
+    let student = MultipleChoice::load(&run.join("best"), &Device::Cpu).unwrap();
+    let after = kl_to_teacher(&student, &teacher);
+    assert!(after < before, "KL to the teacher {before} -> {after}");
+    assert!(!tensors(&run.join("best")).contains_key(PROJECTION), "the projection is not shipped");
+}

@@ -41,6 +41,8 @@ pub enum Command {
     Retrieve(retrieve::RetrieveArgs),
     /// Fine-tune a multiple-choice model (a teacher) on a CommonsenseQA-format set.
     Train(train::TrainArgs),
+    /// Distil a smaller student from one or more teachers (soft targets, DistilBERT, TinyBERT).
+    Distill(train::DistillArgs),
     /// Accuracy and per-question latency of a model on a CommonsenseQA-format set.
     Eval(train::EvalArgs),
 }
@@ -54,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Ask(a) => ask::run(args.store.as_deref(), a),
         Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
         Command::Train(a) => train::train(a),
+        Command::Distill(a) => train::distill(a),
         Command::Eval(a) => train::eval(a),
     }
 }

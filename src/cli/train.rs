@@ -13,6 +13,8 @@ use kgqa::engine::dataset::{self, Item, Split};
 use kgqa::model::fusion::Fusion;
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::{Example, permutation};
+use kgqa::train::distill::{self, Distill, DistillConfig, build_student};
+use kgqa::train::losses::every_other;
 use kgqa::train::{self as trainer, TrainConfig};
 
 /// Which knowledge a model gets.
@@ -57,20 +59,12 @@ pub struct DataArgs {
     pub limit: Option<usize>,
 }
 
-/// Arguments of `kgqa train`.
+/// Optimization settings shared by `train` and `distill`.
 #[derive(Args, Debug)]
-pub struct TrainArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
+pub struct HyperArgs {
     /// The run folder (checkpoints, best model, log); an existing run resumes.
     #[arg(long)]
     pub run: PathBuf,
-    /// The starting model folder (default: the base encoder).
-    #[arg(long)]
-    pub base: Option<PathBuf>,
-    /// Knowledge fusion.
-    #[arg(long, value_enum, default_value = "none")]
-    pub fusion: FusionArg,
     /// Training questions held out to pick the best epoch (never the test split).
     #[arg(long, default_value_t = 500)]
     pub held_out: usize,
@@ -104,6 +98,59 @@ pub struct TrainArgs {
     /// Checkpoint and stop once this many steps are done (run again to resume).
     #[arg(long)]
     pub stop_at: Option<u64>,
+}
+
+/// Arguments of `kgqa train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub hyper: HyperArgs,
+    /// The starting model folder (default: the base encoder).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Knowledge fusion.
+    #[arg(long, value_enum, default_value = "none")]
+    pub fusion: FusionArg,
+}
+
+/// Arguments of `kgqa distill`.
+#[derive(Args, Debug)]
+pub struct DistillArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub hyper: HyperArgs,
+    /// Teacher model folder; repeat for an ensemble (averaged in logit space). The first
+    /// one also gives the hidden states and attentions to imitate.
+    #[arg(long, required = true)]
+    pub teacher: Vec<PathBuf>,
+    /// Student depth (layers copied: every other teacher layer).
+    #[arg(long, default_value_t = 3)]
+    pub student_layers: usize,
+    /// Teacher layers (0-based) the student copies, e.g. `0,2,4` (overrides the default).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<usize>,
+    /// Student width (default: the teacher's; narrower students start from scratch and
+    /// imitate through a learned projection).
+    #[arg(long)]
+    pub student_hidden: Option<usize>,
+    /// Weight of the soft targets against the hard labels (0: hard labels only).
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
+    /// Soft-target temperature.
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    /// Weight of DistilBERT's cosine loss on the last hidden states.
+    #[arg(long, default_value_t = 0.0)]
+    pub cosine: f64,
+    /// TinyBERT's intermediate losses (embeddings, attention scores, hidden states).
+    #[arg(long)]
+    pub tinybert: bool,
+    /// Epochs of intermediate losses alone before prediction distillation (with --tinybert).
+    #[arg(long, default_value_t = 1)]
+    pub intermediate_epochs: usize,
 }
 
 /// Arguments of `kgqa eval`.
@@ -157,37 +204,47 @@ fn examples(data: &DataArgs, items: &[Item], fusion: Fusion) -> anyhow::Result<V
     Ok(out)
 }
 
-/// Runs `kgqa train`.
-pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let base = args.base.clone().unwrap_or_else(kgqa::model::default_base_model);
-    let fusion: Fusion = args.fusion.into();
-    let items = load_items(&args.data, Split::Listed)?;
-    let all = examples(&args.data, &items, fusion)?;
+fn split_examples(all: Vec<Example>, held_out: usize) -> (Vec<Example>, Vec<Example>) {
     // A fixed, seed-independent held-out slice of the training questions.
     let order = permutation(all.len(), 0x5EED);
-    let held = args.held_out.min(all.len() / 5);
+    let held = held_out.min(all.len() / 5);
     let held_out: Vec<Example> = order[..held].iter().map(|&i| all[i].clone()).collect();
     let train_set: Vec<Example> = order[held..].iter().map(|&i| all[i].clone()).collect();
-    let config = TrainConfig {
+    (train_set, held_out)
+}
+
+fn train_config(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> anyhow::Result<TrainConfig> {
+    Ok(TrainConfig {
         base: std::fs::canonicalize(&base).with_context(|| format!("{}", base.display()))?,
         fusion,
-        max_length: args.max_length,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        warmup: args.warmup,
-        weight_decay: args.weight_decay,
-        clip: args.clip,
-        seed: args.seed,
-        checkpoint_every: args.checkpoint_every,
+        max_length: h.max_length,
+        epochs: h.epochs,
+        batch_size: h.batch_size,
+        lr: h.lr,
+        warmup: h.warmup,
+        weight_decay: h.weight_decay,
+        clip: h.clip,
+        seed: h.seed,
+        checkpoint_every: h.checkpoint_every,
         command: std::env::args().collect::<Vec<_>>().join(" "),
-    };
+    })
+}
+
+/// Runs a training loop with a progress bar and prints the summary.
+fn run_training(
+    h: &HyperArgs,
+    config: &TrainConfig,
+    sets: (&[Example], &[Example]),
+    objective: &dyn trainer::Objective,
+    training_only: &[&str],
+) -> anyhow::Result<()> {
+    let (train_set, held_out) = sets;
     eprintln!(
         "training on {} questions, {} held out, fusion {}, run {}",
         train_set.len(),
         held_out.len(),
-        fusion.name(),
-        args.run.display()
+        config.fusion.name(),
+        h.run.display()
     );
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -196,40 +253,114 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let mut first_step: Option<u64> = None;
-    let batch = args.batch_size as f64;
-    let state = trainer::train(
-        &args.run,
-        &config,
-        &train_set,
-        &held_out,
-        args.stop_at,
-        &mut |s, total, loss| {
-            bar.set_length(total);
-            bar.set_position(s.step);
-            let first = *first_step.get_or_insert(s.step.saturating_sub(1));
-            let qps = (s.step - first) as f64 * batch / started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{}  loss {loss:.4}  {qps:.1} questions/s", s.epoch + 1));
-            if !bar.is_hidden() {
-                return;
-            }
-            if s.step % 10 == 0 {
-                eprintln!(
-                    "step {}/{total} epoch {} loss {loss:.4} {qps:.1} q/s",
-                    s.step,
-                    s.epoch + 1
-                );
-            }
-        },
+    let batch = h.batch_size as f64;
+    let mut progress = |s: &trainer::TrainState, total: u64, loss: f64| {
+        bar.set_length(total);
+        bar.set_position(s.step);
+        let first = *first_step.get_or_insert(s.step.saturating_sub(1));
+        let qps = (s.step - first) as f64 * batch / started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("{}  loss {loss:.4}  {qps:.1} questions/s", s.epoch + 1));
+        if bar.is_hidden() && s.step % 10 == 0 {
+            eprintln!("step {}/{total} epoch {} loss {loss:.4} {qps:.1} q/s", s.step, s.epoch + 1);
+        }
+    };
+    let state = trainer::train_with(
+        &h.run,
+        config,
+        train_set,
+        held_out,
+        h.stop_at,
+        objective,
+        training_only,
+        &mut progress,
     )?;
     bar.finish_and_clear();
     println!(
-        "done: {} epochs, {} steps, best held-out accuracy {:.4}, {:.0} s; best model in {}",
+        "{}: {} epochs, {} steps, best held-out accuracy {:.4}, {:.0} s; best model in {}",
+        if state.epoch >= config.epochs { "done" } else { "stopped" },
         state.epoch,
         state.step,
         state.best_accuracy.unwrap_or(0.0),
         state.seconds,
-        args.run.join("best").display()
+        h.run.join("best").display()
     );
+    Ok(())
+}
+
+/// Runs `kgqa train`.
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let base = args.base.clone().unwrap_or_else(kgqa::model::default_base_model);
+    let fusion: Fusion = args.fusion.into();
+    let items = load_items(&args.data, Split::Listed)?;
+    let (train_set, held_out) =
+        split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
+    let config = train_config(&args.hyper, base, fusion)?;
+    run_training(&args.hyper, &config, (&train_set, &held_out), &trainer::HardLabels, &[])
+}
+
+/// Runs `kgqa distill`.
+pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
+    let device = kgqa::model::device();
+    let teachers = args
+        .teacher
+        .iter()
+        .map(|t| {
+            MultipleChoice::load(t, &device)
+                .with_context(|| format!("loading teacher {}", t.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let fusion = teachers[0].head().fusion;
+    let teacher_layers = teachers[0].bert().config().num_hidden_layers;
+    let layers = if args.layers.is_empty() {
+        every_other(args.student_layers, teacher_layers)
+    } else {
+        args.layers.clone()
+    };
+    let init = args.hyper.run.join("student-init");
+    if !init.join("model.safetensors").is_file() {
+        std::fs::create_dir_all(&args.hyper.run)?;
+        build_student(&args.teacher[0], &init, &layers, args.student_hidden)?;
+    }
+    let items = load_items(&args.data, Split::Listed)?;
+    let (train_set, held_out) =
+        split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
+    let config = train_config(&args.hyper, init, fusion)?;
+    let objective = Distill::new(
+        teachers,
+        DistillConfig {
+            alpha: args.alpha,
+            temperature: args.temperature,
+            cosine: args.cosine,
+            tinybert: args.tinybert,
+            intermediate_epochs: if args.tinybert { args.intermediate_epochs } else { 0 },
+        },
+    );
+    write_distill_record(&args.hyper.run, args, &layers)?;
+    run_training(
+        &args.hyper,
+        &config,
+        (&train_set, &held_out),
+        &objective,
+        &[distill::PROJECTION, distill::PROJECTION_BIAS],
+    )
+}
+
+fn write_distill_record(
+    run: &std::path::Path,
+    args: &DistillArgs,
+    layers: &[usize],
+) -> anyhow::Result<()> {
+    let record = serde_json::json!({
+        "teachers": args.teacher.iter().map(|t| t.display().to_string()).collect::<Vec<_>>(),
+        "layers": layers,
+        "student_hidden": args.student_hidden,
+        "alpha": args.alpha,
+        "temperature": args.temperature,
+        "cosine": args.cosine,
+        "tinybert": args.tinybert,
+        "intermediate_epochs": args.intermediate_epochs,
+    });
+    std::fs::write(run.join("distill.json"), serde_json::to_string_pretty(&record)?)?;
     Ok(())
 }
 

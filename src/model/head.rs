@@ -220,12 +220,23 @@ impl MultipleChoice {
 
     /// Writes the model folder (weights, configuration, tokenizer, head settings).
     pub fn save(&self, dir: &Path, tokenizer_json: &Path) -> Result<()> {
+        self.save_without(dir, tokenizer_json, &[])
+    }
+
+    /// [`MultipleChoice::save`] leaving out the tensors named in `skip`.
+    pub fn save_without(&self, dir: &Path, tokenizer_json: &Path, skip: &[&str]) -> Result<()> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        candle_core::safetensors::save(&self.tensors, dir.join("model.safetensors"))?;
+        let kept: HashMap<String, Tensor> = self
+            .tensors
+            .iter()
+            .filter(|(n, _)| !skip.contains(&n.as_str()))
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        candle_core::safetensors::save(&kept, dir.join("model.safetensors"))?;
         let config = serde_json::to_string_pretty(self.bert.config()).expect("serializable");
         std::fs::write(dir.join("config.json"), config).map_err(io(&dir.join("config.json")))?;
         let head = serde_json::to_string_pretty(&self.head).expect("serializable");
@@ -351,6 +362,17 @@ impl MultipleChoice {
 
     /// One logit per row (choice), `[rows]`. `train` turns dropout on.
     pub fn logits(&self, encoded: &Encoded, train: bool) -> Result<Tensor> {
+        Ok(self.forward(encoded, Collect::default(), train)?.0)
+    }
+
+    /// The logits `[rows]` and the encoder's outputs (hidden states and attentions as
+    /// `collect` asks: what distillation imitates).
+    pub fn forward(
+        &self,
+        encoded: &Encoded,
+        collect: Collect,
+        train: bool,
+    ) -> Result<(Tensor, crate::model::bert::Outputs)> {
         let batch = &encoded.batch;
         let out = self.bert.forward(
             &Inputs {
@@ -359,14 +381,24 @@ impl MultipleChoice {
                 attention_mask: &batch.attention_mask,
                 extra_embeddings: encoded.extra.as_ref(),
             },
-            Collect::default(),
+            collect,
             train,
         )?;
         let pooled = match self.head.pooling {
             Pooling::Cls => out.last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?,
             Pooling::Mean => mean_pool(&out.last_hidden_state, &batch.attention_mask)?,
         };
-        Ok(self.classifier.forward(&pooled)?.squeeze(1)?)
+        Ok((self.classifier.forward(&pooled)?.squeeze(1)?, out))
+    }
+
+    /// A tensor of the model folder by name (e.g. a distillation projection).
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    /// Removes a tensor from what [`MultipleChoice::save`] writes (training-only parts).
+    pub fn drop_tensor(&mut self, name: &str) {
+        self.tensors.remove(name);
     }
 
     /// Probabilities over the choices of one question.

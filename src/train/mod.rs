@@ -11,6 +11,8 @@
 //! one that was never interrupted.
 
 pub mod data;
+pub mod distill;
+pub mod losses;
 pub mod optim;
 
 use std::path::{Path, PathBuf};
@@ -160,12 +162,40 @@ pub fn accuracy(model: &MultipleChoice, examples: &[Example], batch_size: usize)
 }
 
 /// Saves a model folder atomically: written beside `dir`, then renamed over it.
-fn save_model(model: &MultipleChoice, dir: &Path, tokenizer: &Path) -> Result<()> {
+fn save_model(model: &MultipleChoice, dir: &Path, tokenizer: &Path, skip: &[&str]) -> Result<()> {
     let tmp = dir.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    model.save(&tmp, tokenizer)?;
+    model.save_without(&tmp, tokenizer, skip)?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&tmp, dir).map_err(io(dir))
+}
+
+/// What a training step minimizes.
+pub trait Objective {
+    /// The loss of a batch (`(index in the training set, example)` pairs) in `epoch`.
+    fn loss(
+        &self,
+        model: &MultipleChoice,
+        batch: &[(usize, &Example)],
+        epoch: usize,
+    ) -> Result<Tensor>;
+}
+
+/// Fine-tuning on the hard labels: cross-entropy over the choices.
+pub struct HardLabels;
+
+impl Objective for HardLabels {
+    fn loss(
+        &self,
+        model: &MultipleChoice,
+        batch: &[(usize, &Example)],
+        _: usize,
+    ) -> Result<Tensor> {
+        let examples: Vec<&Example> = batch.iter().map(|(_, e)| *e).collect();
+        let logits = batch_logits(model, &examples, true)?;
+        let answers: Vec<usize> = examples.iter().map(|e| e.answer).collect();
+        cross_entropy(&logits, &answers)
+    }
 }
 
 /// Trains in `run` (created, or resumed when it holds a checkpoint of the same config).
@@ -178,6 +208,22 @@ pub fn train(
     train_set: &[Example],
     held_out: &[Example],
     stop_at: Option<u64>,
+    progress: &mut dyn FnMut(&TrainState, u64, f64),
+) -> Result<TrainState> {
+    train_with(run, config, train_set, held_out, stop_at, &HardLabels, &[], progress)
+}
+
+/// [`train`] with any objective. Tensors named in `training_only` (e.g. a distillation
+/// projection) are trained and checkpointed but left out of the `best/` model.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    run: &Path,
+    config: &TrainConfig,
+    train_set: &[Example],
+    held_out: &[Example],
+    stop_at: Option<u64>,
+    objective: &dyn Objective,
+    training_only: &[&str],
     progress: &mut dyn FnMut(&TrainState, u64, f64),
 ) -> Result<TrainState> {
     std::fs::create_dir_all(run).map_err(io(run))?;
@@ -239,12 +285,10 @@ pub fn train(
         let order = permutation(train_set.len(), config.seed ^ (state.epoch as u64 + 1) * 0x9E37);
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
         while state.batch < batches.len() {
-            let batch: Vec<&Example> =
-                batches[state.batch].iter().map(|&i| &train_set[i]).collect();
+            let batch: Vec<(usize, &Example)> =
+                batches[state.batch].iter().map(|&i| (i, &train_set[i])).collect();
             model.bert().seed_dropout(config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ state.step);
-            let logits = batch_logits(&model, &batch, true)?;
-            let answers: Vec<usize> = batch.iter().map(|e| e.answer).collect();
-            let loss = cross_entropy(&logits, &answers)?;
+            let loss = objective.loss(&model, &batch, state.epoch)?;
             let m = |e: candle_core::Error| Error::Model(e.into());
             let loss_value = loss.to_scalar::<f32>().map_err(m)? as f64;
             if !loss_value.is_finite() {
@@ -280,7 +324,7 @@ pub fn train(
         model.set_trained(true);
         if state.best_accuracy.is_none_or(|b| accuracy > b) {
             state.best_accuracy = Some(accuracy);
-            save_model(&model, &run.join("best"), &tokenizer)?;
+            save_model(&model, &run.join("best"), &tokenizer, training_only)?;
         }
         let log_path = run.join("log.jsonl");
         let mut line = serde_json::to_string(&log).expect("serializable");

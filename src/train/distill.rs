@@ -1,0 +1,263 @@
+//! Distillation: a smaller student learns from one or more teachers.
+//!
+//! - Soft targets (Hinton): `α · T² · KL(teacher ‖ student at T) + (1 - α) · CE(labels)`;
+//!   several teachers are averaged in logit space, and their logits are cached per
+//!   training question (teachers run without dropout, so they never change).
+//! - DistilBERT: the student copies every other teacher layer (or the layers given) and
+//!   adds `cosine` · the cosine loss between its last hidden states and the teacher's.
+//! - TinyBERT: MSE on the embedding output, on each student layer's attention scores and
+//!   hidden states against teacher layer g(m), through a learned projection
+//!   (`distill_projection`, trained, never shipped) when the student is narrower; the
+//!   first `intermediate_epochs` use these losses alone, then prediction distillation.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Error, Result};
+use crate::model::head::MultipleChoice;
+use crate::model::{Bert, Collect, Config};
+use crate::train::data::Example;
+use crate::train::losses::{attention_mse, cosine_loss, hidden_mse, layer_map, soft_target_loss};
+use crate::train::{Objective, batch_logits, cross_entropy};
+
+/// The tensor name of the TinyBERT projection (student width -> teacher width).
+pub const PROJECTION: &str = "distill_projection.weight";
+/// Its bias.
+pub const PROJECTION_BIAS: &str = "distill_projection.bias";
+
+/// Which losses a distillation uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    /// Weight of the soft-target loss against the hard labels (0: hard labels only).
+    pub alpha: f64,
+    /// Softmax temperature of the soft targets.
+    pub temperature: f64,
+    /// Weight of DistilBERT's cosine loss on the last hidden states (0: off).
+    pub cosine: f64,
+    /// TinyBERT's intermediate losses (embeddings, attention scores, hidden states).
+    pub tinybert: bool,
+    /// Epochs that use only the intermediate losses before prediction distillation.
+    pub intermediate_epochs: usize,
+}
+
+fn model_err(e: candle_core::Error) -> Error {
+    Error::Model(e.into())
+}
+
+/// Writes a student model folder at `out`. With `hidden` equal to the teacher's, the student
+/// copies the teacher's embeddings, head and the teacher layers in `layers` (DistilBERT);
+/// narrower students start from a random initialization of their own shape.
+pub fn build_student(
+    teacher: &Path,
+    out: &Path,
+    layers: &[usize],
+    hidden: Option<usize>,
+) -> Result<()> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| Error::Io { path: p, source }
+    };
+    let teacher_config = Config::read(&teacher.join("config.json"))?;
+    let mut value: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(teacher.join("config.json")).map_err(io(teacher))?,
+    )
+    .map_err(|e| Error::Request { field: "teacher", message: e.to_string() })?;
+    let width = hidden.unwrap_or(teacher_config.hidden_size);
+    if layers.iter().any(|&l| l >= teacher_config.num_hidden_layers) || layers.is_empty() {
+        return Err(Error::Request {
+            field: "layers",
+            message: format!(
+                "teacher layers must be in 0..{} (got {layers:?})",
+                teacher_config.num_hidden_layers
+            ),
+        });
+    }
+    value["num_hidden_layers"] = layers.len().into();
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let device = Device::Cpu;
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    if width == teacher_config.hidden_size {
+        let all = candle_core::safetensors::load(teacher.join("model.safetensors"), &device)
+            .map_err(model_err)?;
+        for (name, t) in all {
+            let bare = name.strip_prefix("bert.").unwrap_or(&name).to_owned();
+            if let Some(rest) = bare.strip_prefix("encoder.layer.") {
+                let (index, tail) = rest.split_once('.').unwrap_or((rest, ""));
+                let index: usize = index.parse().unwrap_or(usize::MAX);
+                for (m, &src) in layers.iter().enumerate() {
+                    if src == index {
+                        tensors.insert(format!("encoder.layer.{m}.{tail}"), t.clone());
+                    }
+                }
+            } else {
+                tensors.insert(bare, t);
+            }
+        }
+    } else {
+        if width == 0 || width % 16 != 0 || width > teacher_config.hidden_size {
+            return Err(Error::Request {
+                field: "student_hidden",
+                message: format!(
+                    "{width}: a student width is a multiple of 16 up to the teacher's {}",
+                    teacher_config.hidden_size
+                ),
+            });
+        }
+        // Heads of 32 dimensions (MiniLM's), or 16 for widths that are not multiples of 32.
+        let head = if width % 32 == 0 { 32 } else { 16 };
+        value["hidden_size"] = width.into();
+        value["num_attention_heads"] = (width / head).into();
+        value["intermediate_size"] = (4 * width).into();
+        let config: Config = serde_json::from_value(value.clone())
+            .map_err(|e| Error::Request { field: "student", message: e.to_string() })?;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        Bert::load(vb, &config)?;
+        for (name, var) in varmap.data().lock().expect("varmap").iter() {
+            tensors.insert(name.clone(), var.as_tensor().clone());
+        }
+        let t = teacher_config.hidden_size;
+        let projection = (Tensor::randn(0f32, 0.02, (t, width), &device).map_err(model_err)?
+            + Tensor::eye(t.min(width), DType::F32, &device)
+                .and_then(|e| e.pad_with_zeros(0, 0, t - t.min(width)))
+                .and_then(|e| e.pad_with_zeros(1, 0, width - t.min(width)))
+                .map_err(model_err)?)
+        .map_err(model_err)?;
+        tensors.insert(PROJECTION.into(), projection);
+        tensors.insert(
+            PROJECTION_BIAS.into(),
+            Tensor::zeros(t, DType::F32, &device).map_err(model_err)?,
+        );
+    }
+    candle_core::safetensors::save(&tensors, out.join("model.safetensors")).map_err(model_err)?;
+    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&value).expect("json"))
+        .map_err(io(out))?;
+    for file in ["tokenizer.json", "kgqa.json"] {
+        if teacher.join(file).is_file() {
+            std::fs::copy(teacher.join(file), out.join(file)).map_err(io(out))?;
+        }
+    }
+    Ok(())
+}
+
+/// The distillation objective.
+pub struct Distill {
+    teachers: Vec<MultipleChoice>,
+    config: DistillConfig,
+    cache: Mutex<HashMap<usize, Vec<f32>>>,
+}
+
+impl Distill {
+    /// An objective over loaded teachers.
+    pub fn new(teachers: Vec<MultipleChoice>, config: DistillConfig) -> Self {
+        Distill { teachers, config, cache: Mutex::default() }
+    }
+
+    /// Mean teacher logits `[batch, choices]` (cached per training question).
+    fn teacher_logits(&self, batch: &[(usize, &Example)]) -> Result<Tensor> {
+        let choices = batch[0].1.choices.len();
+        let mut rows: Vec<f32> = Vec::with_capacity(batch.len() * choices);
+        for (i, e) in batch {
+            let cached = self.cache.lock().expect("teacher cache").get(i).cloned();
+            let logits = match cached {
+                Some(l) => l,
+                None => {
+                    let mut sum = vec![0f32; choices];
+                    for t in &self.teachers {
+                        let l = batch_logits(t, &[e], false)?;
+                        let l =
+                            l.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(model_err)?;
+                        for (s, v) in sum.iter_mut().zip(l) {
+                            *s += v / self.teachers.len() as f32;
+                        }
+                    }
+                    self.cache.lock().expect("teacher cache").insert(*i, sum.clone());
+                    sum
+                }
+            };
+            rows.extend(logits);
+        }
+        Tensor::from_vec(rows, (batch.len(), choices), &Device::Cpu).map_err(model_err)
+    }
+}
+
+fn project(student: &MultipleChoice, h: &Tensor) -> Result<Tensor> {
+    match (student.tensor(PROJECTION), student.tensor(PROJECTION_BIAS)) {
+        (Some(w), Some(b)) => {
+            let (batch, seq, width) = h.dims3().map_err(model_err)?;
+            let flat = h.reshape((batch * seq, width)).map_err(model_err)?;
+            let out = flat.matmul(&w.t().map_err(model_err)?).map_err(model_err)?;
+            let out = out.broadcast_add(b).map_err(model_err)?;
+            out.reshape((batch, seq, w.dim(0).map_err(model_err)?)).map_err(model_err)
+        }
+        _ => Ok(h.clone()),
+    }
+}
+
+impl Objective for Distill {
+    fn loss(
+        &self,
+        student: &MultipleChoice,
+        batch: &[(usize, &Example)],
+        epoch: usize,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let examples: Vec<&Example> = batch.iter().map(|(_, e)| *e).collect();
+        let questions: Vec<_> = examples.iter().map(|e| e.question()).collect();
+        let intermediate = c.tinybert || c.cosine > 0.0;
+        let collect = Collect { hidden_states: intermediate, attentions: c.tinybert };
+        let encoded = student.encode_many(&questions)?;
+        let (logits, out) = student.forward(&encoded, collect, true)?;
+        let choices = examples[0].choices.len();
+        let logits = logits.reshape((examples.len(), choices)).map_err(model_err)?;
+        let mask = &encoded.batch.attention_mask;
+        let mut loss: Option<Tensor> = None;
+        let mut add = |t: Tensor, w: f64| -> Result<()> {
+            let t = (t * w).map_err(model_err)?;
+            loss = Some(match loss.take() {
+                Some(l) => (l + t).map_err(model_err)?,
+                None => t,
+            });
+            Ok(())
+        };
+        if intermediate {
+            // The teachers' internals for the same inputs (first teacher; no dropout).
+            let teacher = &self.teachers[0];
+            let t_encoded = teacher.encode_many(&questions)?;
+            let (_, t_out) = teacher.forward(&t_encoded, collect, false)?;
+            let detach = |t: &Tensor| t.detach();
+            if c.cosine > 0.0 {
+                let s_last = project(student, &out.last_hidden_state)?;
+                add(cosine_loss(&s_last, &detach(&t_out.last_hidden_state), mask)?, c.cosine)?;
+            }
+            if c.tinybert {
+                let map = layer_map(out.attention_probs.len(), t_out.attention_probs.len());
+                let s0 = project(student, &out.hidden_states[0])?;
+                add(hidden_mse(&s0, &detach(&t_out.hidden_states[0]), mask)?, 1.0)?;
+                for (m, &g) in map.iter().enumerate() {
+                    let s_h = project(student, &out.hidden_states[m + 1])?;
+                    add(hidden_mse(&s_h, &detach(&t_out.hidden_states[g]), mask)?, 1.0)?;
+                    let ta = detach(&t_out.attention_scores[g - 1]);
+                    add(attention_mse(&out.attention_scores[m], &ta, mask)?, 1.0)?;
+                }
+            }
+        }
+        let prediction = !c.tinybert || epoch >= c.intermediate_epochs;
+        if prediction {
+            let answers: Vec<usize> = examples.iter().map(|e| e.answer).collect();
+            if c.alpha < 1.0 {
+                add(cross_entropy(&logits, &answers)?, 1.0 - c.alpha)?;
+            }
+            if c.alpha > 0.0 {
+                let teacher = self.teacher_logits(batch)?;
+                add(soft_target_loss(&logits, &teacher, c.temperature)?, c.alpha)?;
+            }
+        }
+        loss.ok_or_else(|| Error::Request { field: "distill", message: "no loss selected".into() })
+    }
+}
