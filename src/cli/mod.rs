@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Ask(a) => ask::run(args.store.as_deref(), a),
         Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
         Command::Train(a) => train::train(a),
-        Command::Distill(a) => train::distill(a),
+        Command::Distill(a) => train::distill(args.store.as_deref(), a),
         Command::Eval(a) => train::eval(a),
     }
 }

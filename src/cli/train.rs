@@ -151,6 +151,10 @@ pub struct DistillArgs {
     /// Epochs of intermediate losses alone before prediction distillation (with --tinybert).
     #[arg(long, default_value_t = 1)]
     pub intermediate_epochs: usize,
+    /// Variants per training question with words replaced by graph synonyms (WordNet
+    /// senses), labelled by the teachers. Uses the graph of `--store` (or the embedded one).
+    #[arg(long, default_value_t = 0)]
+    pub augment: usize,
 }
 
 /// Arguments of `kgqa eval`.
@@ -298,8 +302,45 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     run_training(&args.hyper, &config, (&train_set, &held_out), &trainer::HardLabels, &[])
 }
 
+/// Synonym variants of every training question, labelled by the teachers' mean logits.
+fn augmented(
+    store: Option<&std::path::Path>,
+    teachers: &[MultipleChoice],
+    train_set: &[Example],
+    per_question: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<Example>> {
+    let graph = super::open_graph(store)?;
+    let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
+    let mut out = Vec::new();
+    for (i, e) in train_set.iter().enumerate() {
+        let variants = kgqa::train::augment::synonym_variants(
+            &graph,
+            &retriever,
+            &e.question,
+            per_question,
+            seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
+        )?;
+        for question in variants {
+            let mut v = Example { question, ..e.clone() };
+            let mut sum: Option<candle_core::Tensor> = None;
+            for t in teachers {
+                let l = trainer::batch_logits(t, &[&v], false)?;
+                sum = Some(match sum {
+                    Some(s) => (s + l)?,
+                    None => l,
+                });
+            }
+            let best = sum.expect("at least one teacher").squeeze(0)?.argmax(0)?;
+            v.answer = best.to_scalar::<u32>()? as usize;
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 /// Runs `kgqa distill`.
-pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
+pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::Result<()> {
     let device = kgqa::model::device();
     let teachers = args
         .teacher
@@ -322,8 +363,13 @@ pub fn distill(args: &DistillArgs) -> anyhow::Result<()> {
         build_student(&args.teacher[0], &init, &layers, args.student_hidden)?;
     }
     let items = load_items(&args.data, Split::Listed)?;
-    let (train_set, held_out) =
+    let (mut train_set, held_out) =
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
+    if args.augment > 0 {
+        let extra = augmented(store, &teachers, &train_set, args.augment, args.hyper.seed)?;
+        eprintln!("augmentation: {} synonym variants labelled by the teachers", extra.len());
+        train_set.extend(extra);
+    }
     let config = train_config(&args.hyper, init, fusion)?;
     let objective = Distill::new(
         teachers,
@@ -359,6 +405,7 @@ fn write_distill_record(
         "cosine": args.cosine,
         "tinybert": args.tinybert,
         "intermediate_epochs": args.intermediate_epochs,
+        "augment": args.augment,
     });
     std::fs::write(run.join("distill.json"), serde_json::to_string_pretty(&record)?)?;
     Ok(())

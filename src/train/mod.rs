@@ -10,6 +10,7 @@
 //! killed at any point and resumed from its last checkpoint ends with the same weights as
 //! one that was never interrupted.
 
+pub mod augment;
 pub mod data;
 pub mod distill;
 pub mod losses;
