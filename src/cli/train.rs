@@ -264,7 +264,7 @@ fn run_training(
         let first = *first_step.get_or_insert(s.step.saturating_sub(1));
         let qps = (s.step - first) as f64 * batch / started.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!("{}  loss {loss:.4}  {qps:.1} questions/s", s.epoch + 1));
-        if bar.is_hidden() && s.step % 10 == 0 {
+        if bar.is_hidden() && s.step.is_multiple_of(10) {
             eprintln!("step {}/{total} epoch {} loss {loss:.4} {qps:.1} q/s", s.step, s.epoch + 1);
         }
     };

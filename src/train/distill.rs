@@ -99,7 +99,7 @@ pub fn build_student(
             }
         }
     } else {
-        if width == 0 || width % 16 != 0 || width > teacher_config.hidden_size {
+        if width == 0 || !width.is_multiple_of(16) || width > teacher_config.hidden_size {
             return Err(Error::Request {
                 field: "student_hidden",
                 message: format!(
@@ -109,7 +109,7 @@ pub fn build_student(
             });
         }
         // Heads of 32 dimensions (MiniLM's), or 16 for widths that are not multiples of 32.
-        let head = if width % 32 == 0 { 32 } else { 16 };
+        let head = if width.is_multiple_of(32) { 32 } else { 16 };
         value["hidden_size"] = width.into();
         value["num_attention_heads"] = (width / head).into();
         value["intermediate_size"] = (4 * width).into();

@@ -119,21 +119,6 @@ pub fn cross_entropy(logits: &Tensor, answers: &[usize]) -> Result<Tensor> {
     Ok(candle_nn::loss::nll(&log_probs, &targets).map_err(crate::model::Error::from)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cross_entropy_by_hand() {
-        // logits (0, ln 2, ln 3) -> p = (1/6, 2/6, 3/6); answer 1: -ln(1/3) = ln 3.
-        // Second row: uniform over 3 -> ln 3 as well. Mean: ln 3.
-        let dev = candle_core::Device::Cpu;
-        let logits = Tensor::new(&[[0f32, 2f32.ln(), 3f32.ln()], [1.0, 1.0, 1.0]], &dev).unwrap();
-        let loss = cross_entropy(&logits, &[1, 2]).unwrap().to_scalar::<f32>().unwrap();
-        assert!((loss - 3f32.ln()).abs() < 1e-6, "{loss}");
-    }
-}
-
 /// `[questions, choices]` logits of a batch of examples with the same number of choices.
 pub fn batch_logits(model: &MultipleChoice, batch: &[&Example], train: bool) -> Result<Tensor> {
     let questions: Vec<_> = batch.iter().map(|e| e.question()).collect();
@@ -283,7 +268,7 @@ pub fn train_with(
         };
     let mut clock = Instant::now();
     while state.epoch < config.epochs {
-        let order = permutation(train_set.len(), config.seed ^ (state.epoch as u64 + 1) * 0x9E37);
+        let order = permutation(train_set.len(), config.seed ^ ((state.epoch as u64 + 1) * 0x9E37));
         let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
         while state.batch < batches.len() {
             let batch: Vec<(usize, &Example)> =
@@ -344,4 +329,19 @@ pub fn train_with(
         clock = Instant::now();
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_entropy_by_hand() {
+        // logits (0, ln 2, ln 3) -> p = (1/6, 2/6, 3/6); answer 1: -ln(1/3) = ln 3.
+        // Second row: uniform over 3 -> ln 3 as well. Mean: ln 3.
+        let dev = candle_core::Device::Cpu;
+        let logits = Tensor::new(&[[0f32, 2f32.ln(), 3f32.ln()], [1.0, 1.0, 1.0]], &dev).unwrap();
+        let loss = cross_entropy(&logits, &[1, 2]).unwrap().to_scalar::<f32>().unwrap();
+        assert!((loss - 3f32.ln()).abs() < 1e-6, "{loss}");
+    }
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The runs behind data/models/README.md's results table, in order. Every step resumes
+# where it stopped (run folders under runs/, checkpoints every 50 steps), so the script can
+# be re-run after an interruption; finished runs are skipped. CPU only, 2 threads.
+# Usage: bash scripts/train-all.sh [STEP...]   (steps: store facts teacher-lm teacher-input
+#        teacher-entity student-hard student-soft student-tiny student-narrow eval)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${KGQA_DATASETS:-../shared/datasets}"
+CSQA="$DATA/commonsenseqa"
+Q="$CSQA/train_rand_split.jsonl"
+IDS="$CSQA/inhouse_split_qids.txt"
+BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
+cargo build --quiet --release
+KGQA="${CARGO_TARGET_DIR:-target}/release/kgqa"
+STEPS=("${@:-store facts teacher-lm teacher-input teacher-entity student-hard student-soft student-tiny student-narrow eval}")
+COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --epochs 2 --batch-size 16
+        --lr 5e-5 --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
+done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q '"epoch": 2' "runs/$1/checkpoint/state.json"; }
+for step in ${STEPS[*]}; do
+  case "$step" in
+    store) [ -d runs/store ] || "$KGQA" load "$DATA/conceptnet-100k/train100k.txt.gz" "${KGQA_WORDNET:-/usr/share/wordnet}" --store runs/store ;;
+    facts) [ -f runs/facts.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --out runs/facts.jsonl ;;
+    teacher-lm) done_run teacher-lm || "$KGQA" train "${COMMON[@]}" --base "$BASE" --run runs/teacher-lm --fusion none --max-length 64 ;;
+    teacher-input) done_run teacher-input || "$KGQA" train "${COMMON[@]}" --base "$BASE" --run runs/teacher-input --fusion input --max-length 96 ;;
+    teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity --max-length 64 ;;
+    student-hard) done_run student-hard || "$KGQA" distill "${COMMON[@]}" --teacher runs/teacher-input/best --run runs/student-hard --student-layers 3 --alpha 0 --max-length 96 ;;
+    student-soft) done_run student-soft || "$KGQA" distill "${COMMON[@]}" --teacher runs/teacher-input/best --run runs/student-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --max-length 96 ;;
+    student-tiny) done_run student-tiny || "$KGQA" --store runs/store distill "${COMMON[@]}" --teacher runs/teacher-input/best --run runs/student-tiny --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 1 --augment 1 --max-length 96 ;;
+    student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 1 --lr 2e-4 --max-length 96 ;;
+    eval)
+      for run in teacher-lm teacher-input teacher-entity student-hard student-soft student-tiny student-narrow; do
+        [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --json | tee "runs/$run/eval.json"
+      done ;;
+    *) echo "unknown step $step" >&2; exit 2 ;;
+  esac
+done
