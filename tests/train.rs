@@ -337,3 +337,91 @@ fn distillation_moves_the_student_towards_the_teacher() {
     assert!(after < before, "KL to the teacher {before} -> {after}");
     assert!(!tensors(&run.join("best")).contains_key(PROJECTION), "the projection is not shipped");
 }
+
+/// `kgqa train` killed with SIGKILL mid-run and started again ends with the same weights
+/// and log as an uninterrupted run; `kgqa eval` reads the result.
+#[test]
+fn cli_train_survives_sigkill_and_eval_reports() {
+    if !enabled() {
+        return;
+    }
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.1);
+    let questions = dir.path().join("q.jsonl");
+    let labels = ["A", "B", "C", "D"];
+    let lines: Vec<String> = examples()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let choices: Vec<serde_json::Value> = e
+                .choices
+                .iter()
+                .zip(labels)
+                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
+                .collect();
+            serde_json::json!({"id": format!("q{i}"), "answerKey": labels[e.answer],
+                "question": {"stem": e.question, "choices": choices}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&questions, lines.join("\n")).unwrap();
+    let train = |run: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
+        c.arg("train").arg("--base").arg(&base_dir).arg("--dataset").arg(&questions);
+        c.arg("--run").arg(run);
+        c.args(["--epochs", "8", "--batch-size", "4", "--held-out", "3", "--lr", "1e-3"]);
+        c.args(["--checkpoint-every", "1", "--max-length", "32"]);
+        c
+    };
+    let whole = dir.path().join("whole");
+    assert!(train(&whole).output().unwrap().status.success());
+    let killed = dir.path().join("killed");
+    let mut child = train(&killed).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let state = killed.join("checkpoint/state.json");
+    let start = std::time::Instant::now();
+    loop {
+        let step = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["step"].as_u64())
+            .unwrap_or(0);
+        if step >= 6 || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the run must still be going when killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = train(&killed).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let (a, b) = (tensors(&whole.join("checkpoint")), tensors(&killed.join("checkpoint")));
+    for (name, t) in &a {
+        let d = (t - &b[name]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "{name} differs after SIGKILL + resume");
+    }
+    let log = |run: &Path| -> Vec<(u64, f64)> {
+        std::fs::read_to_string(run.join("log.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| (v["epoch"].as_u64().unwrap(), v["accuracy"].as_f64().unwrap()))
+            .collect()
+    };
+    assert_eq!(log(&whole), log(&killed));
+    assert_eq!(log(&whole).len(), 8);
+    let eval = Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["eval", "--json", "--model"])
+        .arg(whole.join("best"))
+        .arg("--dataset")
+        .arg(&questions)
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(v["questions"], 16);
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.0);
+    assert!(v["parameters"].as_u64().unwrap() > 900_000);
+}

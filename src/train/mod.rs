@@ -73,10 +73,13 @@ pub struct TrainState {
     pub epoch_loss: f64,
     /// Seconds spent training so far (all sessions).
     pub seconds: f64,
+    /// One entry per finished epoch.
+    #[serde(default)]
+    pub history: Vec<EpochLog>,
 }
 
 /// One line of `log.jsonl`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
     /// The epoch (1-based).
     pub epoch: usize,
@@ -214,6 +217,10 @@ pub fn train_with(
 ) -> Result<TrainState> {
     std::fs::create_dir_all(run).map_err(io(run))?;
     let checkpoint = run.join("checkpoint");
+    // Killed between the two renames of a checkpoint swap: the previous one is complete.
+    if !checkpoint.exists() && run.join("checkpoint.old").join("state.json").is_file() {
+        std::fs::rename(run.join("checkpoint.old"), &checkpoint).map_err(io(run))?;
+    }
     let resume = checkpoint.join("state.json").is_file();
     if resume {
         let saved: TrainConfig = read_json(&run.join("config.json"))?;
@@ -312,20 +319,21 @@ pub fn train_with(
             state.best_accuracy = Some(accuracy);
             save_model(&model, &run.join("best"), &tokenizer, training_only)?;
         }
-        let log_path = run.join("log.jsonl");
-        let mut line = serde_json::to_string(&log).expect("serializable");
-        line.push('\n');
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .map_err(io(&log_path))?;
+        state.history.retain(|l| l.epoch != log.epoch);
+        state.history.push(log);
         state.epoch += 1;
         state.batch = 0;
         state.epoch_loss = 0.0;
         save_checkpoint(&model, &optimizer, &state)?;
+        // The log is rewritten from the checkpointed history: a kill anywhere leaves no
+        // duplicate or missing line once the run resumes.
+        let log_path = run.join("log.jsonl");
+        let lines: String = state
+            .history
+            .iter()
+            .map(|l| serde_json::to_string(l).expect("serializable") + "\n")
+            .collect();
+        std::fs::write(&log_path, lines).map_err(io(&log_path))?;
         clock = Instant::now();
     }
     Ok(state)
