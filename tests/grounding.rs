@@ -30,6 +30,8 @@ fn cases() {
     check("The children were swimming in the lake", &["swim", "lake"]);
     check("a frying pan and a cutting board", &["frying pan", "cutting board"]);
     check("Watering cans in garden sheds", &["watering can", "garden shed"]);
+    // A closed compound splits into a two-word concept the graph knows.
+    check("the trowel is in the gardenshed", &["trowel", "garden shed"]);
     check("", &[]);
     check("the of and", &[]);
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kg::Graph;
 use crate::kg::candidates::{AnswerKind, Focus, answer_kind, asking_sentence};
-use crate::kg::ground::{Diagnostic, Mention};
+use crate::kg::ground::{Diagnostic, Grounder, Mention};
 use crate::kg::query::display_name;
 use crate::kg::retrieve::{Definition, Fact, Retriever};
 use crate::kg::vocab;
@@ -108,7 +108,14 @@ impl Knowledge {
         let grounder = graph.grounder();
         let mut choice_knowledge = Vec::with_capacity(choices.len());
         for (text, concept) in choices {
-            let (mentions, _) = grounder.ground(text);
+            let (mut mentions, _) = grounder.ground(text);
+            if mentions.is_empty() {
+                // An answer made of stop words ("can", "then") is still an answer.
+                mentions = Grounder::new(graph.lexicon(), graph.lemmatizer())
+                    .with_stop_words()
+                    .ground(text)
+                    .0;
+            }
             let mut concepts = Vec::new();
             if let Some(c) = concept {
                 concepts.push(c.clone());

@@ -121,12 +121,20 @@ pub fn is_stop_word(word: &str) -> bool {
 pub struct Grounder<'a> {
     lexicon: &'a Lexicon,
     lemmatizer: &'a Lemmatizer,
+    stop_words: bool,
 }
 
 impl<'a> Grounder<'a> {
     /// A grounder over `lexicon`.
     pub fn new(lexicon: &'a Lexicon, lemmatizer: &'a Lemmatizer) -> Self {
-        Grounder { lexicon, lemmatizer }
+        Grounder { lexicon, lemmatizer, stop_words: false }
+    }
+
+    /// A grounder that also grounds stop words (for short texts that are nothing else, such
+    /// as the answer choice "can").
+    pub fn with_stop_words(mut self) -> Self {
+        self.stop_words = true;
+        self
     }
 
     /// The mentions in `text`, left to right, and the content words that matched nothing.
@@ -152,6 +160,18 @@ impl<'a> Grounder<'a> {
                     });
                     i += n;
                 }
+                None if self.compound(&tokens[i]).is_some() => {
+                    let t = &tokens[i];
+                    let (form, concepts) = self.compound(t).expect("checked");
+                    mentions.push(Mention {
+                        text: text[t.start..t.end].to_owned(),
+                        form,
+                        start: t.start,
+                        end: t.end,
+                        concepts,
+                    });
+                    i += 1;
+                }
                 None => {
                     let t = &tokens[i];
                     if !is_stop_word(&t.text) {
@@ -168,11 +188,25 @@ impl<'a> Grounder<'a> {
         (mentions, diagnostics)
     }
 
+    /// A closed compound the lexicon knows as two words ("stockmarket" -> "stock market"):
+    /// the first split point, from the left, whose halves form a known phrase.
+    fn compound(&self, token: &Token) -> Option<(String, Vec<String>)> {
+        let w = &token.text;
+        if w.len() < 6 || is_stop_word(w) || !w.chars().all(|c| c.is_ascii_lowercase()) {
+            return None;
+        }
+        (3..=w.len() - 3).find_map(|cut| {
+            let (a, b) = w.split_at(cut);
+            let words = [a, b].map(|t| Token { text: t.to_owned(), start: 0, end: 0 });
+            self.lookup(&words).filter(|(form, _)| form.contains(' '))
+        })
+    }
+
     /// The form and concepts of an n-gram: base forms first, the surface form last.
     fn lookup(&self, words: &[Token]) -> Option<(String, Vec<String>)> {
         let first = &words[0].text;
         let last = &words[words.len() - 1].text;
-        if is_stop_word(first) || is_stop_word(last) {
+        if !self.stop_words && (is_stop_word(first) || is_stop_word(last)) {
             return None;
         }
         let surface: Vec<&str> = words.iter().map(|t| t.text.as_str()).collect();
