@@ -425,3 +425,25 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     assert!(v["accuracy"].as_f64().unwrap() >= 0.0);
     assert!(v["parameters"].as_u64().unwrap() > 900_000);
 }
+
+#[test]
+fn half_precision_export_round_trips() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    tiny_model(&full, 0.0);
+    let model = MultipleChoice::load(&full, &Device::Cpu).unwrap();
+    let half = dir.path().join("half");
+    model.save_as(&half, &full.join("tokenizer.json"), &[], DType::F16).unwrap();
+    let size = |d: &Path| std::fs::metadata(d.join("model.safetensors")).unwrap().len();
+    assert!(size(&half) * 10 < size(&full) * 6, "{} vs {}", size(&half), size(&full));
+    let loaded = MultipleChoice::load(&half, &Device::Cpu).unwrap();
+    let data = examples();
+    let refs: Vec<&Example> = data.iter().collect();
+    let a = train::batch_logits(&model, &refs, false).unwrap();
+    let b = train::batch_logits(&loaded, &refs, false).unwrap();
+    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    assert!(d.to_scalar::<f32>().unwrap() < 1e-2);
+}

@@ -43,6 +43,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Distil a smaller student from one or more teachers (soft targets, DistilBERT, TinyBERT).
     Distill(train::DistillArgs),
+    /// Write a model folder again, optionally with half-precision weights (for shipping).
+    Export(train::ExportArgs),
     /// Accuracy and per-question latency of a model on a CommonsenseQA-format set.
     Eval(train::EvalArgs),
 }
@@ -58,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Train(a) => train::train(a),
         Command::Distill(a) => train::distill(args.store.as_deref(), a),
         Command::Eval(a) => train::eval(a),
+        Command::Export(a) => train::export(a),
     }
 }
 

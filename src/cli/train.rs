@@ -157,6 +157,40 @@ pub struct DistillArgs {
     pub augment: usize,
 }
 
+/// Arguments of `kgqa export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Where to write the exported folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Store the weights in half precision (half the size; computed in F32).
+    #[arg(long)]
+    pub fp16: bool,
+}
+
+/// Runs `kgqa export`.
+pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let model = MultipleChoice::load(&args.model, &kgqa::model::device())
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let storage = if args.fp16 { candle_core::DType::F16 } else { candle_core::DType::F32 };
+    model.save_as(&args.out, &args.model.join("tokenizer.json"), &[], storage)?;
+    let bytes: u64 = std::fs::read_dir(&args.out)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "{} -> {} ({:.1} MB, {} parameters)",
+        args.model.display(),
+        args.out.display(),
+        bytes as f64 / 1e6,
+        model.parameters()
+    );
+    Ok(())
+}
+
 /// Arguments of `kgqa eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {

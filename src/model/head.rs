@@ -165,7 +165,13 @@ impl MultipleChoice {
         let path = dir.join("model.safetensors");
         let bytes =
             std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+        let mut tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+        // Half-precision folders (exported students) compute in F32.
+        for t in tensors.values_mut() {
+            if t.dtype().is_float() && t.dtype() != DType::F32 {
+                *t = t.to_dtype(DType::F32)?;
+            }
+        }
         Ok((head, tensors))
     }
 
@@ -225,6 +231,18 @@ impl MultipleChoice {
 
     /// [`MultipleChoice::save`] leaving out the tensors named in `skip`.
     pub fn save_without(&self, dir: &Path, tokenizer_json: &Path, skip: &[&str]) -> Result<()> {
+        self.save_as(dir, tokenizer_json, skip, DType::F32)
+    }
+
+    /// Writes the model folder with its float weights stored as `storage` (F16 halves the
+    /// size; loading converts back to F32), leaving out the tensors named in `skip`.
+    pub fn save_as(
+        &self,
+        dir: &Path,
+        tokenizer_json: &Path,
+        skip: &[&str],
+        storage: DType,
+    ) -> Result<()> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
@@ -234,8 +252,11 @@ impl MultipleChoice {
             .tensors
             .iter()
             .filter(|(n, _)| !skip.contains(&n.as_str()))
-            .map(|(n, t)| (n.clone(), t.clone()))
-            .collect();
+            .map(|(n, t)| {
+                let t = if t.dtype().is_float() { t.to_dtype(storage)? } else { t.clone() };
+                Ok((n.clone(), t))
+            })
+            .collect::<Result<_>>()?;
         candle_core::safetensors::save(&kept, dir.join("model.safetensors"))?;
         let config = serde_json::to_string_pretty(self.bert.config()).expect("serializable");
         std::fs::write(dir.join("config.json"), config).map_err(io(&dir.join("config.json")))?;
