@@ -188,3 +188,57 @@ fn commonsenseqa_retrieval_coverage() {
     assert!(grounded / n >= 0.95, "grounding coverage {grounded}/{n}");
     assert!(answered / n >= 0.60, "answers with a fact {answered}/{n}");
 }
+
+/// The shipped student (`data/models/student`) on the 1,241 in-house test questions must
+/// stay within 1 point of the accuracy `data/models/README.md` records on its
+/// `shipped-student-accuracy:` line. Until a student ships there is nothing to check.
+#[test]
+fn shipped_student_keeps_its_accuracy() {
+    if !enabled() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let student = root.join("data/models/student");
+    if !student.join("model.safetensors").is_file() {
+        eprintln!("no shipped student yet: nothing to check");
+        return;
+    }
+    use kgqa::engine::dataset::{self, Split};
+    use kgqa::kg::retrieve::{Options, Retriever};
+    use kgqa::model::head::MultipleChoice;
+    use kgqa::train::data::Example;
+    let readme = std::fs::read_to_string(root.join("data/models/README.md")).unwrap();
+    let recorded: f64 = readme
+        .lines()
+        .find_map(|l| l.split("shipped-student-accuracy:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("-->").trim().parse().ok())
+        .expect("data/models/README.md records `shipped-student-accuracy: 0.xxx`");
+    let model = MultipleChoice::load(&student, &kgqa::model::device()).unwrap();
+    let csqa = datasets().join("commonsenseqa");
+    let ids = dataset::read_ids(&csqa.join("inhouse_split_qids.txt")).unwrap();
+    let items = dataset::read_csqa(&csqa.join("train_rand_split.jsonl")).unwrap();
+    let test = dataset::select(items, &ids, Split::Unlisted);
+    let fusion = model.head().fusion;
+    let knowledge = if fusion.input || fusion.entity {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [datasets().join("conceptnet-100k/train100k.txt.gz"), wordnet()];
+        load_into_dir(dir.path(), &inputs, &options()).unwrap();
+        let graph = Graph::open(dir.path()).unwrap();
+        let retriever = Retriever::new(Options::default()).unwrap();
+        dataset::retrieve_all(&graph, &retriever, &test, 2, &|| ())
+            .unwrap()
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None; test.len()]
+    };
+    let examples: Vec<Example> = test
+        .iter()
+        .zip(&knowledge)
+        .map(|(item, k)| Example::new(item, k.as_ref(), fusion).unwrap())
+        .collect();
+    let accuracy = kgqa::train::accuracy(&model, &examples, 16).unwrap();
+    println!("shipped student: {:.2}% (recorded {:.2}%)", accuracy * 100.0, recorded * 100.0);
+    assert!(accuracy >= recorded - 0.01, "accuracy {accuracy} fell below {recorded} - 1 point");
+}
