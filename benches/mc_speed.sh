@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side speed of multiple-choice scoring: kgqa's encoder vs PyTorch, same model,
-# same inputs, 2 threads, fp32. Set-up for the PyTorch side (once):
-#   python3 -m venv ~/.cache/kgqa/bench-venv && ~/.cache/kgqa/bench-venv/bin/pip install torch transformers
+# Side-by-side speed of multiple-choice scoring: kgqa's encoder vs PyTorch and vs
+# onnxruntime, same model, same inputs, 2 threads, fp32. Set-up for the Python side (once):
+#   python3 -m venv ~/.cache/kgqa/bench-venv
+#   ~/.cache/kgqa/bench-venv/bin/pip install torch transformers onnxruntime onnx
 # Usage: bash benches/mc_speed.sh [REPEATS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2
 OUT=$(mktemp)
 cargo bench --quiet --bench mc_speed -- "$MODEL" "$REPEATS" | tee "$OUT"
 "$PY" benches/mc_speed_torch.py "$MODEL" "$REPEATS" | tee -a "$OUT"
+(cd benches && "$PY" mc_speed_onnx.py "$MODEL" "$REPEATS" 2>/dev/null) | tee -a "$OUT"
 python3 - "$OUT" <<'PY'
 import re, sys
 rows = {}
@@ -19,8 +21,11 @@ for line in open(sys.argv[1]):
     m = re.match(r"(\w+) questions=(\d+) len=(\d+) median_ms=([\d.]+)", line)
     if m:
         rows.setdefault((int(m[2]), int(m[3])), {})[m[1]] = float(m[4])
-print("| questions x 5 choices | length | kgqa ms | PyTorch ms | ratio kgqa/PyTorch |")
-print("|---|---|---|---|---|")
+print("| questions x 5 choices | length | kgqa ms | PyTorch ms | onnxruntime ms | kgqa/PyTorch | kgqa/onnxruntime |")
+print("|---|---|---|---|---|---|---|")
 for (q, l), r in sorted(rows.items()):
-    print(f"| {q} | {l} | {r['kgqa']:.1f} | {r['torch']:.1f} | {r['kgqa']/r['torch']:.2f} |")
+    onnx = r.get("onnx")
+    o = f"{onnx:.1f}" if onnx else "-"
+    ro = f"{r['kgqa']/onnx:.2f}" if onnx else "-"
+    print(f"| {q} | {l} | {r['kgqa']:.1f} | {r['torch']:.1f} | {o} | {r['kgqa']/r['torch']:.2f} | {ro} |")
 PY
