@@ -59,6 +59,9 @@ struct Layer {
     query: Linear,
     key: Linear,
     value: Linear,
+    /// Query, key and value stacked (`[3 * hidden, hidden]`): one matrix product at
+    /// inference instead of three. Training uses the three (the checkpoint's variables).
+    qkv: Linear,
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -107,10 +110,24 @@ impl Bert {
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention");
+            let query = candle_nn::linear(h, h, a.pp("self.query"))?;
+            let key = candle_nn::linear(h, h, a.pp("self.key"))?;
+            let value = candle_nn::linear(h, h, a.pp("self.value"))?;
+            let stack = |f: &dyn Fn(&Linear) -> Option<Tensor>| -> Result<Option<Tensor>> {
+                match (f(&query), f(&key), f(&value)) {
+                    (Some(q), Some(k), Some(v)) => {
+                        Ok(Some(Tensor::cat(&[q.detach(), k.detach(), v.detach()], 0)?))
+                    }
+                    _ => Ok(None),
+                }
+            };
+            let weight = stack(&|l| Some(l.weight().clone()))?.expect("weights exist");
+            let qkv = Linear::new(weight, stack(&|l| l.bias().cloned())?);
             layers.push(Layer {
-                query: candle_nn::linear(h, h, a.pp("self.query"))?,
-                key: candle_nn::linear(h, h, a.pp("self.key"))?,
-                value: candle_nn::linear(h, h, a.pp("self.value"))?,
+                query,
+                key,
+                value,
+                qkv,
                 attention_out: candle_nn::linear(h, h, a.pp("output.dense"))?,
                 attention_norm: candle_nn::layer_norm(h, eps, a.pp("output.LayerNorm"))?,
                 intermediate: candle_nn::linear(
@@ -217,11 +234,21 @@ impl Bert {
         let split = |t: Tensor| -> Result<Tensor> {
             Ok(t.reshape((batch, seq, heads, head))?.transpose(1, 2)?.contiguous()?)
         };
-        let q = split(flat(&l.query, x)?)?;
-        let k = split(flat(&l.key, x)?)?;
-        let v = split(flat(&l.value, x)?)?;
         let scale = 1.0 / (head as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
+        let (q, k, v) = if train {
+            let q = split(flat(&l.query, x)?)?;
+            (q, split(flat(&l.key, x)?)?, split(flat(&l.value, x)?)?)
+        } else {
+            // One product for the three, then [batch, seq, 3, heads, head] -> three
+            // [batch, heads, seq, head].
+            let qkv = flat(&l.qkv, x)?.reshape((batch, seq, 3, heads, head))?;
+            let part = |i: usize| -> Result<Tensor> {
+                Ok(qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous()?)
+            };
+            (part(0)?, part(1)?, part(2)?)
+        };
+        // Scaling q (seq x head) is cheaper than scaling the scores (seq x seq).
+        let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(mask)?;
         // candle's fused softmax and layer norm have no backward pass: training takes the
         // composed (differentiable) forms, inference the fused ones.
         let probs = if train {
