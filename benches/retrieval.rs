@@ -59,7 +59,7 @@ fn main() {
             let choices: Vec<(String, Option<String>)> =
                 item.choices.iter().map(|c| (c.clone(), None)).collect();
             let t = Instant::now();
-            let k = Knowledge::gather(&graph, &retriever, &item.question, None, &choices)
+            let k = Knowledge::gather(&graph, &retriever, &item.question, None, &choices, false)
                 .expect("retrieval");
             ms.push(t.elapsed().as_secs_f64() * 1e3);
             facts += k.choices.iter().map(|c| c.facts.len()).sum::<usize>();

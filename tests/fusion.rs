@@ -45,7 +45,7 @@ fn fusion_changes_the_input_exactly_at_mentions() {
     let question = "We dug the ground to plant flowers. What did we dig with?";
     let choices = ["trowel".to_string(), "big spoon".to_string()];
     let pairs: Vec<(String, Option<String>)> = choices.iter().map(|c| (c.clone(), None)).collect();
-    let k = Knowledge::gather(&graph, &retriever, question, None, &pairs).unwrap();
+    let k = Knowledge::gather(&graph, &retriever, question, None, &pairs, true).unwrap();
     let (texts, mentions) = k.entity_inputs();
     assert!(texts.iter().any(|t| t.starts_with("trowel: a small hand tool")), "{texts:?}");
     let q = Question {

@@ -54,7 +54,7 @@ fn facts_for_given_choices() {
     let retriever = Retriever::new(retrieve::Options::default()).unwrap();
     let choices: Vec<(String, Option<String>)> =
         ["trowel", "excavator", "spoon"].iter().map(|c| (c.to_string(), None)).collect();
-    let k = Knowledge::gather(&graph, &retriever, FLOWERS, None, &choices).unwrap();
+    let k = Knowledge::gather(&graph, &retriever, FLOWERS, None, &choices, false).unwrap();
     let texts =
         |i: usize| -> Vec<&str> { k.choices[i].facts.iter().map(|f| f.text.as_str()).collect() };
     assert_eq!(texts(0)[..2], ["trowel is used for dig", "trowel is used for plant"]);

@@ -161,6 +161,7 @@ pub fn retrieve_all(
                                 &item.question,
                                 None,
                                 &choices,
+                                true,
                             )?;
                             progress();
                             Ok(k)

@@ -95,13 +95,15 @@ pub fn ground_question(
 
 impl Knowledge {
     /// Grounds the question and the choices and retrieves each choice's facts. A choice may
-    /// come with its concept already known (open-ended candidates).
+    /// come with its concept already known (open-ended candidates). Entity fusion also
+    /// needs a definition of every mentioned concept: `concept_texts` fetches them.
     pub fn gather(
         graph: &Graph,
         retriever: &Retriever,
         question: &str,
         passage: Option<&str>,
         choices: &[(String, Option<String>)],
+        concept_texts: bool,
     ) -> crate::kg::Result<Self> {
         let (question_mentions, passage_mentions, unmatched, focus) =
             ground_question(graph, question, passage);
@@ -145,7 +147,7 @@ impl Knowledge {
             .chain(&passage_mentions)
             .chain(choice_knowledge.iter().flat_map(|c| &c.mentions))
             .flat_map(retrieval_concepts);
-        for concept in mentioned {
+        for concept in mentioned.filter(|_| concept_texts) {
             if concept_definitions.contains_key(&concept) {
                 continue;
             }

@@ -249,7 +249,15 @@ impl Engine {
             }
         } else {
             let t = Instant::now();
-            let k = Knowledge::gather(&self.graph, &self.retriever, question, passage, &choices)?;
+            let entity = self.model.as_ref().is_some_and(|(_, m)| m.head().fusion.entity);
+            let k = Knowledge::gather(
+                &self.graph,
+                &self.retriever,
+                question,
+                passage,
+                &choices,
+                entity,
+            )?;
             timings.retrieve_ms = ms(t);
             question_mentions = k.question_mentions.clone();
             passage_mentions = k.passage_mentions.clone();
