@@ -99,3 +99,40 @@ fn fusion_changes_the_input_exactly_at_mentions() {
     let last = (&fused.last_hidden_state - &plain.last_hidden_state).unwrap();
     assert!(nonzero_positions(&last)[0].iter().all(|&b| b));
 }
+
+/// The engine feeds an entity-fusion model its concept texts and mentions (and an
+/// input-fusion model its facts) and answers.
+#[test]
+fn engine_runs_models_of_each_fusion() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::engine::{Engine, Options, Request};
+    for fusion in
+        [r#"{"fusion": {"entity": true}}"#, r#"{"fusion": {"input": true, "entity": true}}"#]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+            std::fs::copy(model_dir().join(file), dir.path().join(file)).unwrap();
+        }
+        std::fs::write(dir.path().join("kgqa.json"), fusion).unwrap();
+        let model = MultipleChoice::load(dir.path(), &Device::Cpu).unwrap();
+        assert!(model.head().fusion.entity);
+        let engine = Engine::new(
+            Graph::embedded().unwrap(),
+            Some((dir.path().into(), model)),
+            Options::default(),
+        )
+        .unwrap();
+        let r = engine
+            .ask(&Request {
+                question: "We dug the ground to plant flowers. What did we dig with?".into(),
+                choices: vec!["trowel".into(), "excavator".into()],
+                ..Request::default()
+            })
+            .unwrap();
+        assert_eq!(r.choices.len(), 2);
+        assert!(r.timings.fuse_ms > 0.0);
+        assert_eq!(r.choices[0].facts[0].text, "trowel is used for dig");
+    }
+}
