@@ -436,7 +436,7 @@ fn half_precision_export_round_trips() {
     tiny_model(&full, 0.0);
     let model = MultipleChoice::load(&full, &Device::Cpu).unwrap();
     let half = dir.path().join("half");
-    model.save_as(&half, &full.join("tokenizer.json"), &[], DType::F16).unwrap();
+    model.save_as(&half, &full.join("tokenizer.json"), &[], DType::F16, &[]).unwrap();
     let size = |d: &Path| std::fs::metadata(d.join("model.safetensors")).unwrap().len();
     assert!(size(&half) * 10 < size(&full) * 6, "{} vs {}", size(&half), size(&full));
     let loaded = MultipleChoice::load(&half, &Device::Cpu).unwrap();
@@ -444,6 +444,15 @@ fn half_precision_export_round_trips() {
     let refs: Vec<&Example> = data.iter().collect();
     let a = train::batch_logits(&model, &refs, false).unwrap();
     let b = train::batch_logits(&loaded, &refs, false).unwrap();
-    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    let d = (&a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
     assert!(d.to_scalar::<f32>().unwrap() < 1e-2);
+    // Word embeddings as 8-bit codes: smaller still, scores still close.
+    let small = dir.path().join("small");
+    let int8 = ["embeddings.word_embeddings.weight"];
+    model.save_as(&small, &full.join("tokenizer.json"), &[], DType::F16, &int8).unwrap();
+    assert!(size(&small) * 10 < size(&half) * 7, "{} vs {}", size(&small), size(&half));
+    let loaded = MultipleChoice::load(&small, &Device::Cpu).unwrap();
+    let c = train::batch_logits(&loaded, &refs, false).unwrap();
+    let d = (&a - c).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    assert!(d.to_scalar::<f32>().unwrap() < 2e-2);
 }

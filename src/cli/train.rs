@@ -169,6 +169,9 @@ pub struct ExportArgs {
     /// Store the weights in half precision (half the size; computed in F32).
     #[arg(long)]
     pub fp16: bool,
+    /// Store the word embeddings as row-wise 8-bit codes (a quarter of their F32 size).
+    #[arg(long)]
+    pub int8_embeddings: bool,
 }
 
 /// Runs `kgqa export`.
@@ -176,7 +179,9 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let model = MultipleChoice::load(&args.model, &kgqa::model::device())
         .with_context(|| format!("loading {}", args.model.display()))?;
     let storage = if args.fp16 { candle_core::DType::F16 } else { candle_core::DType::F32 };
-    model.save_as(&args.out, &args.model.join("tokenizer.json"), &[], storage)?;
+    let int8: &[&str] =
+        if args.int8_embeddings { &["embeddings.word_embeddings.weight"] } else { &[] };
+    model.save_as(&args.out, &args.model.join("tokenizer.json"), &[], storage, int8)?;
     let bytes: u64 = std::fs::read_dir(&args.out)?
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())

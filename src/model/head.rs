@@ -166,6 +166,7 @@ impl MultipleChoice {
         let bytes =
             std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let mut tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+        crate::model::quant::dequantize_all(&mut tensors)?;
         // Half-precision folders (exported students) compute in F32.
         for t in tensors.values_mut() {
             if t.dtype().is_float() && t.dtype() != DType::F32 {
@@ -231,32 +232,39 @@ impl MultipleChoice {
 
     /// [`MultipleChoice::save`] leaving out the tensors named in `skip`.
     pub fn save_without(&self, dir: &Path, tokenizer_json: &Path, skip: &[&str]) -> Result<()> {
-        self.save_as(dir, tokenizer_json, skip, DType::F32)
+        self.save_as(dir, tokenizer_json, skip, DType::F32, &[])
     }
 
     /// Writes the model folder with its float weights stored as `storage` (F16 halves the
-    /// size; loading converts back to F32), leaving out the tensors named in `skip`.
+    /// size; loading converts back to F32) and the 2-D tensors named in `int8` as row-wise
+    /// 8-bit codes ([`crate::model::quant`]), leaving out the tensors named in `skip`.
     pub fn save_as(
         &self,
         dir: &Path,
         tokenizer_json: &Path,
         skip: &[&str],
         storage: DType,
+        int8: &[&str],
     ) -> Result<()> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let kept: HashMap<String, Tensor> = self
-            .tensors
-            .iter()
-            .filter(|(n, _)| !skip.contains(&n.as_str()))
-            .map(|(n, t)| {
-                let t = if t.dtype().is_float() { t.to_dtype(storage)? } else { t.clone() };
-                Ok((n.clone(), t))
-            })
-            .collect::<Result<_>>()?;
+        let mut kept: HashMap<String, Tensor> = HashMap::new();
+        for (n, t) in &self.tensors {
+            if skip.contains(&n.as_str()) {
+                continue;
+            }
+            if int8.contains(&n.as_str()) {
+                let (codes, scales) = crate::model::quant::quantize_rows(t)?;
+                kept.insert(format!("{n}{}", crate::model::quant::CODES), codes);
+                kept.insert(format!("{n}{}", crate::model::quant::SCALES), scales);
+                continue;
+            }
+            let t = if t.dtype().is_float() { t.to_dtype(storage)? } else { t.clone() };
+            kept.insert(n.clone(), t);
+        }
         candle_core::safetensors::save(&kept, dir.join("model.safetensors"))?;
         let config = serde_json::to_string_pretty(self.bert.config()).expect("serializable");
         std::fs::write(dir.join("config.json"), config).map_err(io(&dir.join("config.json")))?;

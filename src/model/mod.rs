@@ -6,6 +6,7 @@ pub mod error;
 pub mod fusion;
 pub mod gelu;
 pub mod head;
+pub mod quant;
 pub mod tokenize;
 
 use std::path::Path;
