@@ -236,12 +236,12 @@ impl Bert {
         };
         let scale = 1.0 / (head as f64).sqrt();
         let (q, k, v) = if train {
-            let q = split(flat(&l.query, x)?)?;
-            (q, split(flat(&l.key, x)?)?, split(flat(&l.value, x)?)?)
+            let q = split(flat(&l.query, x, train)?)?;
+            (q, split(flat(&l.key, x, train)?)?, split(flat(&l.value, x, train)?)?)
         } else {
             // One product for the three, then [batch, seq, 3, heads, head] -> three
             // [batch, heads, seq, head].
-            let qkv = flat(&l.qkv, x)?.reshape((batch, seq, 3, heads, head))?;
+            let qkv = flat(&l.qkv, x, train)?.reshape((batch, seq, 3, heads, head))?;
             let part = |i: usize| -> Result<Tensor> {
                 Ok(qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous()?)
             };
@@ -262,17 +262,17 @@ impl Bert {
         }
         let probs = self.dropout(&probs, self.config.attention_probs_dropout_prob, train)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        let attended = flat(&l.attention_out, &context)?;
+        let attended = flat(&l.attention_out, &context, train)?;
         let attended = self.dropout(&attended, self.config.hidden_dropout_prob, train)?;
         let attended = norm(&l.attention_norm, &(attended + x)?, train)?;
-        let inner = flat(&l.intermediate, &attended)?;
+        let inner = flat(&l.intermediate, &attended, train)?;
         let inner = match self.config.hidden_act.as_str() {
             "gelu" if train => inner.gelu_erf()?,
             "gelu" => crate::model::gelu::gelu_erf(&inner)?,
             "gelu_new" => inner.gelu()?,
             _ => inner.relu()?,
         };
-        let output = flat(&l.output, &inner)?;
+        let output = flat(&l.output, &inner, train)?;
         let output = self.dropout(&output, self.config.hidden_dropout_prob, train)?;
         norm(&l.output_norm, &(output + attended)?, train)
     }
@@ -324,9 +324,24 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 
 /// A linear layer on `[batch, seq, in]` as one 2-D matrix product over `batch * seq` rows
 /// (one large gemm instead of `batch` small ones).
-fn flat(linear: &Linear, x: &Tensor) -> Result<Tensor> {
+fn flat(linear: &Linear, x: &Tensor, train: bool) -> Result<Tensor> {
     let (batch, seq, width) = x.dims3()?;
-    let y = linear.forward(&x.reshape((batch * seq, width))?)?;
+    let x2 = x.reshape((batch * seq, width))?;
+    #[cfg(feature = "blas")]
+    let y = if train {
+        linear.forward(&x2)?
+    } else {
+        let y = crate::model::blas::matmul_t(&x2, linear.weight())?;
+        match linear.bias() {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        }
+    };
+    #[cfg(not(feature = "blas"))]
+    let y = {
+        let _ = train;
+        linear.forward(&x2)?
+    };
     let out = y.dim(1)?;
     Ok(y.reshape((batch, seq, out))?)
 }

@@ -1,6 +1,8 @@
 //! The model layer: a BERT encoder on candle, its configuration and tokenization.
 
 pub mod bert;
+#[cfg(feature = "blas")]
+pub mod blas;
 pub mod config;
 pub mod error;
 pub mod fusion;
