@@ -1,7 +1,7 @@
 //! Linear layers through the system BLAS (`--features blas`, OpenBLAS): `x · wᵀ` for
 //! contiguous f32 CPU tensors as one `sgemm`, through ndarray's safe `general_mat_mul`.
-//! OpenBLAS's AVX-512 kernels run this model's shapes 1.6-2.4x faster than candle's gemm
-//! on this project's machines (`benches/`); inference only (no backward pass).
+//! OpenBLAS runs this model's shapes about 1.5x faster than candle's gemm on this
+//! project's machines (`benches/gemm.rs`); inference only (no backward pass).
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 use ndarray::linalg::general_mat_mul;
