@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 REPEATS="${1:-20}"
 MODEL="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 PY="${BENCH_PYTHON:-$HOME/.cache/kgqa/bench-venv/bin/python}"
-export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2
+export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 OUT=$(mktemp)
-cargo bench --quiet --bench mc_speed -- "$MODEL" "$REPEATS" | tee "$OUT"
+# KGQA_BENCH_FEATURES=blas measures the OpenBLAS build (needs libopenblas-dev).
+cargo bench --quiet ${KGQA_BENCH_FEATURES:+--features "$KGQA_BENCH_FEATURES"} --bench mc_speed -- "$MODEL" "$REPEATS" | tee "$OUT"
 "$PY" benches/mc_speed_torch.py "$MODEL" "$REPEATS" | tee -a "$OUT"
 (cd benches && "$PY" mc_speed_onnx.py "$MODEL" "$REPEATS" 2>/dev/null) | tee -a "$OUT"
 python3 - "$OUT" <<'PY'
