@@ -60,8 +60,9 @@ struct Layer {
     key: Linear,
     value: Linear,
     /// Query, key and value stacked (`[3 * hidden, hidden]`): one matrix product at
-    /// inference instead of three. Training uses the three (the checkpoint's variables).
-    qkv: Linear,
+    /// inference instead of three. `None` when the weights are trainable variables (a
+    /// stacked copy would go stale as they change), and never used in training.
+    qkv: Option<Linear>,
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -121,8 +122,12 @@ impl Bert {
                     _ => Ok(None),
                 }
             };
-            let weight = stack(&|l| Some(l.weight().clone()))?.expect("weights exist");
-            let qkv = Linear::new(weight, stack(&|l| l.bias().cloned())?);
+            let qkv = if query.weight().is_variable() {
+                None
+            } else {
+                let weight = stack(&|l| Some(l.weight().clone()))?.expect("weights exist");
+                Some(Linear::new(weight, stack(&|l| l.bias().cloned())?))
+            };
             layers.push(Layer {
                 query,
                 key,
@@ -235,17 +240,17 @@ impl Bert {
             Ok(t.reshape((batch, seq, heads, head))?.transpose(1, 2)?.contiguous()?)
         };
         let scale = 1.0 / (head as f64).sqrt();
-        let (q, k, v) = if train {
-            let q = split(flat(&l.query, x, train)?)?;
-            (q, split(flat(&l.key, x, train)?)?, split(flat(&l.value, x, train)?)?)
-        } else {
+        let (q, k, v) = if let (Some(stacked), false) = (&l.qkv, train) {
             // One product for the three, then [batch, seq, 3, heads, head] -> three
             // [batch, heads, seq, head].
-            let qkv = flat(&l.qkv, x, train)?.reshape((batch, seq, 3, heads, head))?;
+            let qkv = flat(stacked, x, train)?.reshape((batch, seq, 3, heads, head))?;
             let part = |i: usize| -> Result<Tensor> {
                 Ok(qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous()?)
             };
             (part(0)?, part(1)?, part(2)?)
+        } else {
+            let q = split(flat(&l.query, x, train)?)?;
+            (q, split(flat(&l.key, x, train)?)?, split(flat(&l.value, x, train)?)?)
         };
         // Scaling q (seq x head) is cheaper than scaling the scores (seq x seq).
         let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(mask)?;
