@@ -4,17 +4,15 @@ threads, fp32, the same token ids and cases as mc_speed.rs.
 Set-up (once, in the PyTorch venv): ~/.cache/kgqa/bench-venv/bin/pip install onnxruntime onnx
 Usage: mc_speed_onnx.py MODEL_DIR [REPEATS]"""
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
 import torch
 from transformers import AutoModel
 
-from mc_speed_torch import ids
+from mc_speed_torch import CASES, ids, median_ms
 
 
 class Scorer(torch.nn.Module):
@@ -47,7 +45,7 @@ def main():
     options.intra_op_num_threads = 2
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    for questions, length in ((1, 32), (1, 64), (1, 128), (32, 64)):
+    for questions, length in CASES:
         rows = questions * 5
         x = ids(rows, length).numpy().astype(np.int64)
         feed = {"input_ids": x, "attention_mask": np.ones_like(x), "token_type_ids": np.zeros_like(x)}
@@ -57,13 +55,7 @@ def main():
             e = np.exp(logits - logits.max(-1, keepdims=True))
             return e / e.sum(-1, keepdims=True)
 
-        run()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - t) * 1e3)
-        print(f"onnx questions={questions} len={length} median_ms={statistics.median(times):.2f}")
+        print(f"onnx questions={questions} len={length} median_ms={median_ms(run, repeats):.2f}")
 
 
 if __name__ == "__main__":

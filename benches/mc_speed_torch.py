@@ -25,12 +25,26 @@ def ids(rows, length):
     return torch.tensor(out)
 
 
+CASES = ((1, 32), (1, 64), (1, 128), (32, 64))
+
+
+def median_ms(run, repeats):
+    """Median wall time of `run()` in milliseconds, after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
 def main():
     model_dir, repeats = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20
     torch.set_num_threads(2)
     model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
     classifier = torch.nn.Linear(model.config.hidden_size, 1)
-    for questions, length in ((1, 32), (1, 64), (1, 128), (32, 64)):
+    for questions, length in CASES:
         rows = questions * 5
         x = ids(rows, length)
         mask = torch.ones_like(x)
@@ -41,13 +55,7 @@ def main():
                 h = model(input_ids=x, attention_mask=mask, token_type_ids=types).last_hidden_state
                 return torch.softmax(classifier(h[:, 0]).reshape(questions, 5), -1)
 
-        run()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - t) * 1e3)
-        print(f"torch questions={questions} len={length} median_ms={statistics.median(times):.2f}")
+        print(f"torch questions={questions} len={length} median_ms={median_ms(run, repeats):.2f}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ struct MentionView {
 /// Runs `kgqa concept`.
 pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
     let graph = super::open_graph(store)?;
+    let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let (mentions, diagnostics) = graph.grounder().ground(&args.text);
@@ -51,8 +52,8 @@ pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
         for iri in m.concepts.iter().take(args.senses) {
             concepts.push(ConceptView {
                 iri: iri.clone(),
-                definitions: query::definitions(&graph, iri)?,
-                neighbours: query::neighbours(&graph, iri, args.limit)?,
+                definitions: query::definitions(&graph, &retriever, iri)?,
+                neighbours: query::neighbours(&graph, &retriever, iri, args.limit)?,
             });
         }
         views.push(MentionView {

@@ -65,12 +65,22 @@ fn push_unique(out: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     }
 }
 
+/// A grounded question: mentions in the question and the passage, unmatched words, and
+/// its concepts sorted into focus and context.
+#[derive(Clone, Debug, Default)]
+pub struct Grounded {
+    /// Mentions in the question.
+    pub question: Vec<Mention>,
+    /// Mentions in the passage.
+    pub passage: Vec<Mention>,
+    /// Content words that grounded to nothing.
+    pub unmatched: Vec<Diagnostic>,
+    /// Concepts by role and the kind of answer asked for.
+    pub focus: Focus,
+}
+
 /// Grounds a question (and passage) and sorts its concepts into focus and context.
-pub fn ground_question(
-    graph: &Graph,
-    question: &str,
-    passage: Option<&str>,
-) -> (Vec<Mention>, Vec<Mention>, Vec<Diagnostic>, Focus) {
+pub fn ground_question(graph: &Graph, question: &str, passage: Option<&str>) -> Grounded {
     let grounder = graph.grounder();
     let (question_mentions, mut unmatched) = grounder.ground(question);
     let (passage_mentions, passage_unmatched) = match passage {
@@ -90,7 +100,7 @@ pub fn ground_question(
             retrieval_concepts(m).into_iter().filter(|c| !focus.focus.contains(c)).collect();
         push_unique(&mut focus.context, concepts);
     }
-    (question_mentions, passage_mentions, unmatched, focus)
+    Grounded { question: question_mentions, passage: passage_mentions, unmatched, focus }
 }
 
 impl Knowledge {
@@ -105,8 +115,20 @@ impl Knowledge {
         choices: &[(String, Option<String>)],
         concept_texts: bool,
     ) -> crate::kg::Result<Self> {
-        let (question_mentions, passage_mentions, unmatched, focus) =
-            ground_question(graph, question, passage);
+        let grounded = ground_question(graph, question, passage);
+        Self::gather_grounded(graph, retriever, grounded, choices, concept_texts)
+    }
+
+    /// [`Knowledge::gather`] for a question already grounded.
+    pub fn gather_grounded(
+        graph: &Graph,
+        retriever: &Retriever,
+        grounded: Grounded,
+        choices: &[(String, Option<String>)],
+        concept_texts: bool,
+    ) -> crate::kg::Result<Self> {
+        let Grounded { question: question_mentions, passage: passage_mentions, unmatched, focus } =
+            grounded;
         let grounder = graph.grounder();
         let mut choice_knowledge = Vec::with_capacity(choices.len());
         for (text, concept) in choices {

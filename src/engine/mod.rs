@@ -219,8 +219,8 @@ impl Engine {
             });
         }
         let t = Instant::now();
-        let (mut question_mentions, mut passage_mentions, mut unmatched, focus) =
-            knowledge::ground_question(&self.graph, question, passage);
+        let grounded = knowledge::ground_question(&self.graph, question, passage);
+        let focus = grounded.focus.clone();
         timings.ground_ms = ms(t);
         let mut graph_scores: Vec<Option<f64>> = vec![None; request.choices.len()];
         let choices: Vec<(String, Option<String>)> = if open_ended {
@@ -241,6 +241,10 @@ impl Engine {
         };
         let knowledge = if request.no_kg {
             Knowledge {
+                question_mentions: grounded.question,
+                passage_mentions: grounded.passage,
+                unmatched: grounded.unmatched,
+                focus: grounded.focus,
                 choices: choices
                     .iter()
                     .map(|(text, _)| ChoiceKnowledge { text: text.clone(), ..Default::default() })
@@ -250,18 +254,14 @@ impl Engine {
         } else {
             let t = Instant::now();
             let entity = self.model.as_ref().is_some_and(|(_, m)| m.head().fusion.entity);
-            let k = Knowledge::gather(
+            let k = Knowledge::gather_grounded(
                 &self.graph,
                 &self.retriever,
-                question,
-                passage,
+                grounded,
                 &choices,
                 entity,
             )?;
             timings.retrieve_ms = ms(t);
-            question_mentions = k.question_mentions.clone();
-            passage_mentions = k.passage_mentions.clone();
-            unmatched = k.unmatched.clone();
             k
         };
         let probabilities = match &self.model {
@@ -331,9 +331,9 @@ impl Engine {
             open_ended,
             kind: focus.kind,
             choices: answers,
-            question_concepts: question_mentions,
-            passage_concepts: passage_mentions,
-            unmatched,
+            question_concepts: knowledge.question_mentions,
+            passage_concepts: knowledge.passage_mentions,
+            unmatched: knowledge.unmatched,
             used_kg: !request.no_kg,
             model: self.model.as_ref().map(|(p, _)| p.display().to_string()),
             trained_head: trained,

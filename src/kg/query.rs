@@ -183,8 +183,13 @@ pub struct Neighbour {
 
 /// The edges at `concept` (WordNet links lifted to concepts, see [`Retriever`]), heaviest
 /// first (then by relation and neighbour IRI), at most `limit` per direction.
-pub fn neighbours(graph: &Graph, concept: &str, limit: usize) -> Result<Vec<Neighbour>> {
-    let edges = Retriever::new(Default::default())?.neighbourhood(graph, concept)?;
+pub fn neighbours(
+    graph: &Graph,
+    retriever: &Retriever,
+    concept: &str,
+    limit: usize,
+) -> Result<Vec<Neighbour>> {
+    let edges = retriever.neighbourhood(graph, concept)?;
     let mut out = Vec::new();
     for outgoing in [true, false] {
         let mut side: Vec<Neighbour> = edges
@@ -219,6 +224,6 @@ pub fn display_name(iri: &str) -> String {
 }
 
 /// The definitions of `concept` (its own and its WordNet senses').
-pub fn definitions(graph: &Graph, concept: &str) -> Result<Vec<String>> {
-    Retriever::new(Default::default())?.definitions(graph, concept, usize::MAX)
+pub fn definitions(graph: &Graph, retriever: &Retriever, concept: &str) -> Result<Vec<String>> {
+    retriever.definitions(graph, concept, usize::MAX)
 }
