@@ -69,18 +69,22 @@ fn minilm_matches_pytorch() {
     assert_eq!(batch.attention_mask.to_vec2::<u32>().unwrap(), ids("attention_mask"));
 
     let bert = load_bert(&dir, &dev).unwrap();
-    let out = bert
-        .forward(
-            &Inputs {
-                input_ids: &batch.input_ids,
-                token_type_ids: &batch.token_type_ids,
-                attention_mask: &batch.attention_mask,
-                extra_embeddings: None,
-            },
-            Collect { hidden_states: true, attentions: true },
-            false,
-        )
-        .unwrap();
+    let inputs = Inputs {
+        input_ids: &batch.input_ids,
+        token_type_ids: &batch.token_type_ids,
+        attention_mask: &batch.attention_mask,
+        extra_embeddings: None,
+    };
+    // Without attentions to collect, inference takes its fastest path (the fused layer
+    // with `--features blas`): it must agree with the reference just as well.
+    let fast = bert.forward(&inputs, Collect { hidden_states: true, attentions: false }, false);
+    for (i, h) in fast.unwrap().hidden_states.iter().enumerate() {
+        let d =
+            max_diff_masked(h, &reference[&format!("hidden_states.{i}")], &batch.attention_mask);
+        assert!(d < 1e-4, "inference path, hidden_states.{i}: max |diff| {d}");
+    }
+    let out =
+        bert.forward(&inputs, Collect { hidden_states: true, attentions: true }, false).unwrap();
     assert_eq!(out.hidden_states.len(), 7);
     assert_eq!(out.attention_probs.len(), 6);
     let mut worst = 0f32;

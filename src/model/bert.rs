@@ -193,7 +193,22 @@ impl Bert {
         let mask = ((mask.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?
             .reshape((batch, 1, 1, seq))?
             .contiguous()?;
+        #[cfg(feature = "blas")]
+        let fast_mask = match (train || collect.attentions, x.device(), x.dtype()) {
+            (false, Device::Cpu, DType::F32) => {
+                Some(crate::model::fast::additive_mask(inputs.attention_mask)?)
+            }
+            _ => None,
+        };
         for layer in &self.layers {
+            #[cfg(feature = "blas")]
+            if let (Some(m), Some(t)) = (&fast_mask, self.fast_tensors(layer)) {
+                x = crate::model::fast::layer(&x, m, &t)?;
+                if collect.hidden_states {
+                    out.hidden_states.push(x.clone());
+                }
+                continue;
+            }
             x = self.layer(layer, &x, &mask, collect, &mut out, train)?;
             if collect.hidden_states {
                 out.hidden_states.push(x.clone());
@@ -243,14 +258,14 @@ impl Bert {
         let (q, k, v) = if let (Some(stacked), false) = (&l.qkv, train) {
             // One product for the three, then [batch, seq, 3, heads, head] -> three
             // [batch, heads, seq, head].
-            let qkv = flat(stacked, x, train)?.reshape((batch, seq, 3, heads, head))?;
+            let qkv = flat(stacked, x)?.reshape((batch, seq, 3, heads, head))?;
             let part = |i: usize| -> Result<Tensor> {
                 Ok(qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous()?)
             };
             (part(0)?, part(1)?, part(2)?)
         } else {
-            let q = split(flat(&l.query, x, train)?)?;
-            (q, split(flat(&l.key, x, train)?)?, split(flat(&l.value, x, train)?)?)
+            let q = split(flat(&l.query, x)?)?;
+            (q, split(flat(&l.key, x)?)?, split(flat(&l.value, x)?)?)
         };
         // Scaling q (seq x head) is cheaper than scaling the scores (seq x seq).
         let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(mask)?;
@@ -267,19 +282,40 @@ impl Bert {
         }
         let probs = self.dropout(&probs, self.config.attention_probs_dropout_prob, train)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        let attended = flat(&l.attention_out, &context, train)?;
+        let attended = flat(&l.attention_out, &context)?;
         let attended = self.dropout(&attended, self.config.hidden_dropout_prob, train)?;
         let attended = norm(&l.attention_norm, &(attended + x)?, train)?;
-        let inner = flat(&l.intermediate, &attended, train)?;
+        let inner = flat(&l.intermediate, &attended)?;
         let inner = match self.config.hidden_act.as_str() {
             "gelu" if train => inner.gelu_erf()?,
             "gelu" => crate::model::gelu::gelu_erf(&inner)?,
             "gelu_new" => inner.gelu()?,
             _ => inner.relu()?,
         };
-        let output = flat(&l.output, &inner, train)?;
+        let output = flat(&l.output, &inner)?;
         let output = self.dropout(&output, self.config.hidden_dropout_prob, train)?;
         norm(&l.output_norm, &(output + attended)?, train)
+    }
+
+    /// The layer's tensors for the fused inference pass, when it can take them (stacked
+    /// QKV present, biases everywhere, exact GELU).
+    #[cfg(feature = "blas")]
+    fn fast_tensors<'a>(&self, l: &'a Layer) -> Option<crate::model::fast::LayerTensors<'a>> {
+        if self.config.hidden_act != "gelu" {
+            return None;
+        }
+        let lin = |l: &'a Linear| Some((l.weight(), l.bias()?));
+        let ln = |l: &'a LayerNorm| Some((l.weight(), l.bias()?));
+        Some(crate::model::fast::LayerTensors {
+            qkv: lin(l.qkv.as_ref()?)?,
+            attention_out: lin(&l.attention_out)?,
+            attention_norm: ln(&l.attention_norm)?,
+            intermediate: lin(&l.intermediate)?,
+            output: lin(&l.output)?,
+            output_norm: ln(&l.output_norm)?,
+            eps: self.config.layer_norm_eps as f32,
+            heads: self.config.num_attention_heads,
+        })
     }
 
     /// Seeds the dropout masks (call once per training step with a step-derived seed).
@@ -329,13 +365,11 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 
 /// A linear layer on `[batch, seq, in]` as one 2-D matrix product over `batch * seq` rows
 /// (one large gemm instead of `batch` small ones).
-fn flat(linear: &Linear, x: &Tensor, train: bool) -> Result<Tensor> {
+fn flat(linear: &Linear, x: &Tensor) -> Result<Tensor> {
     let (batch, seq, width) = x.dims3()?;
     let x2 = x.reshape((batch * seq, width))?;
     #[cfg(feature = "blas")]
-    let y = if train {
-        linear.forward(&x2)?
-    } else {
+    let y = {
         let y = crate::model::blas::matmul_t(&x2, linear.weight())?;
         match linear.bias() {
             Some(b) => y.broadcast_add(b)?,
@@ -343,10 +377,7 @@ fn flat(linear: &Linear, x: &Tensor, train: bool) -> Result<Tensor> {
         }
     };
     #[cfg(not(feature = "blas"))]
-    let y = {
-        let _ = train;
-        linear.forward(&x2)?
-    };
+    let y = linear.forward(&x2)?;
     let out = y.dim(1)?;
     Ok(y.reshape((batch, seq, out))?)
 }

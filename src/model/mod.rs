@@ -5,6 +5,8 @@ pub mod bert;
 pub mod blas;
 pub mod config;
 pub mod error;
+#[cfg(feature = "blas")]
+pub mod fast;
 pub mod fusion;
 pub mod gelu;
 pub mod head;

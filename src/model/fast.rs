@@ -1,0 +1,238 @@
+//! One encoder layer as a single fused pass for CPU inference (`--features blas`).
+//!
+//! candle runs a layer as some thirty tensor operations, each allocating its output and
+//! walking memory again (bias adds, transposes to heads and back, mask broadcast, softmax,
+//! residual adds, layer norms, GELU); profiles put about half of inference outside the
+//! matrix products. Here a layer is five BLAS products on row-major buffers with the
+//! cheap work folded around them:
+//! - every product starts from its bias (and the residual) already in the output and runs
+//!   with `beta = 1`, so bias and residual adds cost no pass of their own;
+//! - attention reads each head's query, key and value straight out of the stacked QKV
+//!   output through strided views (no transposes, no copies) and writes each head's
+//!   context into its columns of the output;
+//! - mask, softmax, GELU and layer norm run in place on rows that are still in cache.
+//!
+//! The weights are read in place from the model's tensors (no second copy in memory).
+//! Training never comes here: it needs candle's operations for the backward pass.
+
+use candle_core::{Device, Layout, Storage, Tensor};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
+
+use crate::model::error::{Error, Result};
+
+/// The tensors of one layer, as the checkpoint stores them (`[out, in]` weights).
+pub struct LayerTensors<'a> {
+    /// Query, key and value stacked, `[3 * hidden, hidden]`, and their biases.
+    pub qkv: (&'a Tensor, &'a Tensor),
+    /// Attention output projection and bias.
+    pub attention_out: (&'a Tensor, &'a Tensor),
+    /// Layer norm after attention: weight and bias.
+    pub attention_norm: (&'a Tensor, &'a Tensor),
+    /// Feed-forward expansion and bias.
+    pub intermediate: (&'a Tensor, &'a Tensor),
+    /// Feed-forward contraction and bias.
+    pub output: (&'a Tensor, &'a Tensor),
+    /// Layer norm after the feed-forward block: weight and bias.
+    pub output_norm: (&'a Tensor, &'a Tensor),
+    /// Layer norm epsilon.
+    pub eps: f32,
+    /// Attention heads.
+    pub heads: usize,
+}
+
+/// The additive attention mask of a `[batch, seq]` 0/1 mask: 0 where attended, `f32::MIN`
+/// where padded (the same numbers the candle path adds).
+pub fn additive_mask(attention_mask: &Tensor) -> Result<Vec<f32>> {
+    let mask = attention_mask.to_dtype(candle_core::DType::F32)?.flatten_all()?;
+    Ok(mask.to_vec1::<f32>()?.into_iter().map(|m| (1.0 - m) * f32::MIN).collect())
+}
+
+/// Runs one layer on `x` (`[batch, seq, hidden]`, f32 on the CPU).
+pub fn layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
+    let (batch, seq, hidden) = x.dims3()?;
+    let x = x.contiguous()?;
+    let tensors = [
+        &x,
+        t.qkv.0,
+        t.qkv.1,
+        t.attention_out.0,
+        t.attention_out.1,
+        t.attention_norm.0,
+        t.attention_norm.1,
+        t.intermediate.0,
+        t.intermediate.1,
+        t.output.0,
+        t.output.1,
+        t.output_norm.0,
+        t.output_norm.1,
+    ];
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let f: Vec<&[f32]> = guards.iter().map(|(s, l)| cpu_f32(s, l)).collect::<Result<_>>()?;
+    let inner = t.intermediate.1.dim(0)?;
+    let shapes = Shapes { batch, seq, hidden, inner, heads: t.heads };
+    if mask.len() != batch * seq || hidden % t.heads != 0 {
+        return Err(Error::Unsupported(format!(
+            "fused layer: mask of {} for {batch}x{seq}, {hidden} wide with {} heads",
+            mask.len(),
+            t.heads
+        )));
+    }
+    let w = Weights {
+        qkv: (matrix(f[1], 3 * hidden, hidden)?, f[2]),
+        attention_out: (matrix(f[3], hidden, hidden)?, f[4]),
+        attention_norm: (f[5], f[6]),
+        intermediate: (matrix(f[7], inner, hidden)?, f[8]),
+        output: (matrix(f[9], hidden, inner)?, f[10]),
+        output_norm: (f[11], f[12]),
+    };
+    let out = run(f[0], mask, &w, shapes, t.eps)?;
+    drop(guards);
+    Ok(Tensor::from_vec(out, (batch, seq, hidden), &Device::Cpu)?)
+}
+
+#[derive(Clone, Copy)]
+struct Shapes {
+    batch: usize,
+    seq: usize,
+    hidden: usize,
+    inner: usize,
+    heads: usize,
+}
+
+struct Weights<'a> {
+    qkv: (ArrayView2<'a, f32>, &'a [f32]),
+    attention_out: (ArrayView2<'a, f32>, &'a [f32]),
+    attention_norm: (&'a [f32], &'a [f32]),
+    intermediate: (ArrayView2<'a, f32>, &'a [f32]),
+    output: (ArrayView2<'a, f32>, &'a [f32]),
+    output_norm: (&'a [f32], &'a [f32]),
+}
+
+fn cpu_f32<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    let Storage::Cpu(cpu) = storage else {
+        return Err(Error::Unsupported("fused layer: tensor not on the CPU".into()));
+    };
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Unsupported("fused layer: non-contiguous weight".into()))?;
+    Ok(&cpu.as_slice::<f32>()?[start..end])
+}
+
+fn matrix(data: &[f32], rows: usize, cols: usize) -> Result<ArrayView2<'_, f32>> {
+    ArrayView2::from_shape((rows, cols), data)
+        .map_err(|e| Error::Unsupported(format!("fused layer: weight of {rows}x{cols}: {e}")))
+}
+
+/// `rows` copies of `bias` (plus `residual` when given), the starting value of a product
+/// run with `beta = 1`.
+fn start(rows: usize, bias: &[f32], residual: Option<&[f32]>) -> Array2<f32> {
+    let width = bias.len();
+    let mut data = Vec::with_capacity(rows * width);
+    match residual {
+        Some(r) => {
+            for row in r.chunks_exact(width) {
+                data.extend(row.iter().zip(bias).map(|(a, b)| a + b));
+            }
+        }
+        None => {
+            for _ in 0..rows {
+                data.extend_from_slice(bias);
+            }
+        }
+    }
+    Array2::from_shape_vec((rows, width), data).expect("rows * width elements")
+}
+
+fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
+    let Shapes { batch, seq, hidden, inner, .. } = sh;
+    let rows = batch * seq;
+    let xv = matrix(x, rows, hidden)?;
+    let mut qkv = start(rows, w.qkv.1, None);
+    general_mat_mul(1.0, &xv, &w.qkv.0.t(), 1.0, &mut qkv);
+    let context = attention(&qkv, mask, sh);
+    let mut attended = start(rows, w.attention_out.1, Some(x));
+    general_mat_mul(1.0, &context, &w.attention_out.0.t(), 1.0, &mut attended);
+    layer_norm(attended.view_mut(), w.attention_norm, eps);
+    let mut expanded = start(rows, w.intermediate.1, None);
+    general_mat_mul(1.0, &attended, &w.intermediate.0.t(), 1.0, &mut expanded);
+    gelu(expanded.as_slice_mut().expect("standard layout"));
+    debug_assert_eq!(expanded.ncols(), inner);
+    let residual = attended.as_slice().expect("standard layout");
+    let mut out = start(rows, w.output.1, Some(residual));
+    general_mat_mul(1.0, &expanded, &w.output.0.t(), 1.0, &mut out);
+    layer_norm(out.view_mut(), w.output_norm, eps);
+    Ok(out.into_raw_vec_and_offset().0)
+}
+
+/// Scaled dot-product attention per sequence and head over the stacked `[rows, 3 *
+/// hidden]` projections; returns `[rows, hidden]` with each head in its columns.
+fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
+    let Shapes { batch, seq, hidden, heads, .. } = sh;
+    let head = hidden / heads;
+    let scale = 1.0 / (head as f32).sqrt();
+    let mut context = Array2::<f32>::zeros((batch * seq, hidden));
+    let mut scores = Array2::<f32>::zeros((seq, seq));
+    for b in 0..batch {
+        let rows = b * seq..(b + 1) * seq;
+        let row_mask = &mask[rows.clone()];
+        for h in 0..heads {
+            let cols = h * head..(h + 1) * head;
+            let part = |offset: usize| {
+                qkv.view()
+                    .slice_axis_move(Axis(0), Slice::from(rows.clone()))
+                    .slice_axis_move(Axis(1), Slice::from(offset + cols.start..offset + cols.end))
+            };
+            let (q, k, v) = (part(0), part(hidden), part(2 * hidden));
+            general_mat_mul(scale, &q, &k.t(), 0.0, &mut scores);
+            for mut row in scores.rows_mut() {
+                softmax(row.as_slice_mut().expect("standard layout"), row_mask);
+            }
+            let mut c = context
+                .view_mut()
+                .slice_axis_move(Axis(0), Slice::from(rows.clone()))
+                .slice_axis_move(Axis(1), Slice::from(cols));
+            general_mat_mul(1.0, &scores, &v, 0.0, &mut c);
+        }
+    }
+    context
+}
+
+/// Softmax of `row + mask` in place.
+fn softmax(row: &mut [f32], mask: &[f32]) {
+    let mut max = f32::NEG_INFINITY;
+    for (x, m) in row.iter_mut().zip(mask) {
+        *x += m;
+        max = max.max(*x);
+    }
+    let mut sum = 0.0;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    for x in row.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// Layer norm of every row in place (biased variance, as BERT).
+fn layer_norm(mut x: ArrayViewMut2<'_, f32>, (gamma, beta): (&[f32], &[f32]), eps: f32) {
+    let width = x.ncols() as f32;
+    for mut row in x.rows_mut() {
+        let row = row.as_slice_mut().expect("standard layout");
+        let mean = row.iter().sum::<f32>() / width;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width;
+        let inv = 1.0 / (var + eps).sqrt();
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * inv * g + b;
+        }
+    }
+}
+
+/// Exact-form GELU in place (erf by the same approximation as [`crate::model::gelu`]).
+fn gelu(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = 0.5 * *v * (1.0 + crate::model::gelu::erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+    }
+}
