@@ -72,7 +72,9 @@ pub struct Request {
 pub struct ChoiceAnswer {
     /// The choice text.
     pub text: String,
-    /// The model's probability (uniform when there is no trained model).
+    /// The model's probability (uniform when there is no trained model). For open-ended
+    /// questions with a trained model: the model's probability times the graph score,
+    /// renormalized over the candidates.
     pub probability: f32,
     /// For graph candidates: their path score.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -314,7 +316,20 @@ impl Engine {
             .collect();
         let trained = self.model.as_ref().is_some_and(|(_, m)| m.head().trained);
         if open_ended && trained {
-            // The model re-ranks the graph's candidates (stable: ties keep graph order).
+            // Product of experts: the graph's score (how well a candidate answers what the
+            // question asks) times the model's probability, renormalized; the model alone
+            // must not override the graph's evidence for candidates the graph proposed.
+            let weights: Vec<f64> = answers
+                .iter()
+                .map(|a| f64::from(a.probability) * a.graph_score.unwrap_or(0.0))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            if total > 0.0 {
+                for (a, w) in answers.iter_mut().zip(weights) {
+                    a.probability = (w / total) as f32;
+                }
+            }
+            // Stable: ties keep the graph's order.
             answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
         }
         let best = if open_ended {

@@ -194,21 +194,20 @@ impl Bert {
             .reshape((batch, 1, 1, seq))?
             .contiguous()?;
         #[cfg(feature = "blas")]
-        let fast_mask = match (train || collect.attentions, x.device(), x.dtype()) {
-            (false, Device::Cpu, DType::F32) => {
-                Some(crate::model::fast::additive_mask(inputs.attention_mask)?)
-            }
-            _ => None,
-        };
-        for layer in &self.layers {
-            #[cfg(feature = "blas")]
-            if let (Some(m), Some(t)) = (&fast_mask, self.fast_tensors(layer)) {
-                x = crate::model::fast::layer(&x, m, &t)?;
-                if collect.hidden_states {
+        if let Some(fast) = self.fast_layers(&x, collect, train) {
+            let m = crate::model::fast::additive_mask(inputs.attention_mask)?;
+            if collect.hidden_states {
+                for t in &fast {
+                    x = crate::model::fast::layer(&x, &m, t)?;
                     out.hidden_states.push(x.clone());
                 }
-                continue;
+            } else {
+                x = crate::model::fast::encoder(&x, &m, &fast)?;
             }
+            out.last_hidden_state = x;
+            return Ok(out);
+        }
+        for layer in &self.layers {
             x = self.layer(layer, &x, &mask, collect, &mut out, train)?;
             if collect.hidden_states {
                 out.hidden_states.push(x.clone());
@@ -297,25 +296,43 @@ impl Bert {
         norm(&l.output_norm, &(output + attended)?, train)
     }
 
-    /// The layer's tensors for the fused inference pass, when it can take them (stacked
-    /// QKV present, biases everywhere, exact GELU).
+    /// Every layer's tensors for the fused inference pass, when it can take them: CPU f32
+    /// inference without attentions to return, stacked QKV present, biases everywhere,
+    /// exact GELU.
     #[cfg(feature = "blas")]
-    fn fast_tensors<'a>(&self, l: &'a Layer) -> Option<crate::model::fast::LayerTensors<'a>> {
+    fn fast_layers(
+        &self,
+        x: &Tensor,
+        collect: Collect,
+        train: bool,
+    ) -> Option<Vec<crate::model::fast::LayerTensors<'_>>> {
+        if train || collect.attentions || !x.device().is_cpu() || x.dtype() != DType::F32 {
+            return None;
+        }
         if self.config.hidden_act != "gelu" {
             return None;
         }
-        let lin = |l: &'a Linear| Some((l.weight(), l.bias()?));
-        let ln = |l: &'a LayerNorm| Some((l.weight(), l.bias()?));
-        Some(crate::model::fast::LayerTensors {
-            qkv: lin(l.qkv.as_ref()?)?,
-            attention_out: lin(&l.attention_out)?,
-            attention_norm: ln(&l.attention_norm)?,
-            intermediate: lin(&l.intermediate)?,
-            output: lin(&l.output)?,
-            output_norm: ln(&l.output_norm)?,
-            eps: self.config.layer_norm_eps as f32,
-            heads: self.config.num_attention_heads,
-        })
+        fn lin(l: &Linear) -> Option<(&Tensor, &Tensor)> {
+            Some((l.weight(), l.bias()?))
+        }
+        fn ln(l: &LayerNorm) -> Option<(&Tensor, &Tensor)> {
+            Some((l.weight(), l.bias()?))
+        }
+        self.layers
+            .iter()
+            .map(|l| {
+                Some(crate::model::fast::LayerTensors {
+                    qkv: lin(l.qkv.as_ref()?)?,
+                    attention_out: lin(&l.attention_out)?,
+                    attention_norm: ln(&l.attention_norm)?,
+                    intermediate: lin(&l.intermediate)?,
+                    output: lin(&l.output)?,
+                    output_norm: ln(&l.output_norm)?,
+                    eps: self.config.layer_norm_eps as f32,
+                    heads: self.config.num_attention_heads,
+                })
+            })
+            .collect()
     }
 
     /// Seeds the dropout masks (call once per training step with a step-derived seed).
