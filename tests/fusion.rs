@@ -136,3 +136,33 @@ fn engine_runs_models_of_each_fusion() {
         assert_eq!(r.choices[0].facts[0].text, "trowel is used for dig");
     }
 }
+
+/// Open-ended questions with a trained model rank the graph's candidates by the model's
+/// probability times the graph score. With a head that scores every candidate alike, that
+/// is the graph's own order, and the probabilities are the graph scores normalized.
+#[test]
+fn open_ended_answers_weigh_the_model_by_the_graph() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::engine::{Engine, Options, Request};
+    let mut model = MultipleChoice::load(&model_dir(), &Device::Cpu).unwrap();
+    model.set_trained(true); // a zero classifier: the model is uniform over candidates
+    let engine =
+        Engine::new(Graph::embedded().unwrap(), Some((model_dir(), model)), Options::default())
+            .unwrap();
+    let r = engine
+        .ask(&Request {
+            question: "We dug the ground to plant flowers. What did we dig with?".into(),
+            ..Request::default()
+        })
+        .unwrap();
+    assert!(r.open_ended && r.trained_head);
+    assert_eq!(r.answer, "trowel");
+    let scores: Vec<f64> = r.choices.iter().map(|c| c.graph_score.unwrap()).collect();
+    let total: f64 = scores.iter().sum();
+    for (c, s) in r.choices.iter().zip(&scores) {
+        assert!((f64::from(c.probability) - s / total).abs() < 1e-5, "{}", c.text);
+    }
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+}
