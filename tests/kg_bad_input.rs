@@ -1,4 +1,5 @@
 //! Bad input: the error names the file and line, and the store stays exactly as it was.
+#![cfg(feature = "rocksdb")] // on-disk stores
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Loading every input format into an on-disk store, and what bad input does to it.
+#![cfg(feature = "rocksdb")] // on-disk stores
 
 mod common;
 

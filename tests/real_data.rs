@@ -1,6 +1,7 @@
 //! Real-data tier: the public datasets in `../shared/datasets/` and WordNet 3.0 from
 //! Debian's `wordnet-base`. Runs when `KGQA_REAL_DATA=1` (as `.ci/run` sets); then
 //! missing data is a failure, not a skip.
+#![cfg(feature = "rocksdb")] // on-disk stores
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `kgqa load FILE... --store DIR`.
 
+#[cfg(feature = "rocksdb")]
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

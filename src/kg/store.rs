@@ -15,6 +15,10 @@
 //! rename. A failed or killed load leaves the live generation untouched; its leftovers are
 //! removed by the next load.
 
+// Without the `rocksdb` feature only the embedded in-memory graph exists; the on-disk
+// generation helpers below are compiled but unused.
+#![cfg_attr(not(feature = "rocksdb"), allow(dead_code, unused_imports))]
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
