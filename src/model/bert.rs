@@ -188,11 +188,6 @@ impl Bert {
         if collect.hidden_states {
             out.hidden_states.push(x.clone());
         }
-        // [batch, 1, 1, seq]: 0 where attended, a large negative number where padded.
-        let mask = inputs.attention_mask.to_dtype(DType::F32)?;
-        let mask = ((mask.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?
-            .reshape((batch, 1, 1, seq))?
-            .contiguous()?;
         #[cfg(feature = "blas")]
         if let Some(fast) = self.fast_layers(&x, collect, train) {
             let m = crate::model::fast::additive_mask(inputs.attention_mask)?;
@@ -207,6 +202,11 @@ impl Bert {
             out.last_hidden_state = x;
             return Ok(out);
         }
+        // [batch, 1, 1, seq]: 0 where attended, a large negative number where padded.
+        let mask = inputs.attention_mask.to_dtype(DType::F32)?;
+        let mask = ((mask.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?
+            .reshape((batch, 1, 1, seq))?
+            .contiguous()?;
         for layer in &self.layers {
             x = self.layer(layer, &x, &mask, collect, &mut out, train)?;
             if collect.hidden_states {

@@ -96,7 +96,7 @@ pub fn layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
     let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
     let f: Vec<&[f32]> = guards.iter().map(|(s, l)| cpu_f32(s, l)).collect::<Result<_>>()?;
     let inner = t.intermediate.1.dim(0)?;
-    let shapes = Shapes { batch, seq, hidden, inner, heads: t.heads };
+    let shapes = Shapes { batch, seq, hidden, heads: t.heads };
     if mask.len() != batch * seq || hidden % t.heads != 0 {
         return Err(Error::Unsupported(format!(
             "fused layer: mask of {} for {batch}x{seq}, {hidden} wide with {} heads",
@@ -122,7 +122,6 @@ struct Shapes {
     batch: usize,
     seq: usize,
     hidden: usize,
-    inner: usize,
     heads: usize,
 }
 
@@ -171,7 +170,7 @@ fn start(rows: usize, bias: &[f32], residual: Option<&[f32]>) -> Array2<f32> {
 }
 
 fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
-    let Shapes { batch, seq, hidden, inner, .. } = sh;
+    let Shapes { batch, seq, hidden, .. } = sh;
     let rows = batch * seq;
     let xv = matrix(x, rows, hidden)?;
     let mut qkv = start(rows, w.qkv.1, None);
@@ -183,7 +182,6 @@ fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result
     let mut expanded = start(rows, w.intermediate.1, None);
     general_mat_mul(1.0, &attended, &w.intermediate.0.t(), 1.0, &mut expanded);
     gelu(expanded.as_slice_mut().expect("standard layout"));
-    debug_assert_eq!(expanded.ncols(), inner);
     let residual = attended.as_slice().expect("standard layout");
     let mut out = start(rows, w.output.1, Some(residual));
     general_mat_mul(1.0, &expanded, &w.output.0.t(), 1.0, &mut out);
@@ -298,11 +296,11 @@ fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     }
 }
 
-/// Exact-form GELU in place (erf by the same approximation as [`crate::model::gelu`]).
+/// Exact-form GELU in place ([`crate::model::gelu::gelu`]).
 fn gelu(x: &mut [f32]) {
     simd(|| {
         for v in x.iter_mut() {
-            *v = 0.5 * *v * (1.0 + crate::model::gelu::erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+            *v = crate::model::gelu::gelu(*v);
         }
     });
 }

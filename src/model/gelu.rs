@@ -48,6 +48,12 @@ pub fn erf(x: f32) -> f32 {
     p / q
 }
 
+/// Exact-form GELU of one value, `x * (1 + erf(x / sqrt 2)) / 2`.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
 impl CustomOp1 for FusedGeluErf {
     fn name(&self) -> &'static str {
         "fused-gelu-erf"
@@ -62,10 +68,7 @@ impl CustomOp1 for FusedGeluErf {
             return Err(candle_core::Error::Msg("fused-gelu-erf needs a contiguous input".into()));
         };
         let input = &storage.as_slice::<f32>()?[start..end];
-        let out: Vec<f32> = input
-            .iter()
-            .map(|&x| 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)))
-            .collect();
+        let out: Vec<f32> = input.iter().map(|&x| gelu(x)).collect();
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
