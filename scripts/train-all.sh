@@ -17,7 +17,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 cargo build --quiet --release
 KGQA="${CARGO_TARGET_DIR:-target}/release/kgqa"
 STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-narrow eval}")
-COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --epochs 2 --batch-size 16
+COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --lr 5e-5 --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
 ONE=(--epochs 1 --max-length 64)
@@ -25,7 +25,7 @@ for step in ${STEPS[*]}; do
   case "$step" in
     store) [ -d runs/store ] || "$KGQA" load "$DATA/conceptnet-100k/train100k.txt.gz" "${KGQA_WORDNET:-/usr/share/wordnet}" --store runs/store ;;
     facts) [ -f runs/facts.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --out runs/facts.jsonl ;;
-    teacher-lm) done_run teacher-lm 2 || "$KGQA" train "${COMMON[@]}" --base "$BASE" --run runs/teacher-lm --fusion none --max-length 64 ;;
+    teacher-lm) done_run teacher-lm 2 || "$KGQA" train "${COMMON[@]}" --base "$BASE" --run runs/teacher-lm --fusion none --epochs 2 --max-length 64 ;;
     student-lm-soft) done_run student-lm-soft || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm/best --run runs/student-lm-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
     teacher-input) done_run teacher-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-input --fusion input ;;
     teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;

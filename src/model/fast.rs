@@ -18,7 +18,9 @@
 use candle_core::{Device, Layout, Storage, Tensor};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
+use rayon::prelude::*;
 
+use crate::model::blas::par_mat_mul;
 use crate::model::error::{Error, Result};
 
 /// The tensors of one layer, as the checkpoint stores them (`[out, in]` weights).
@@ -174,36 +176,41 @@ fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result
     let rows = batch * seq;
     let xv = matrix(x, rows, hidden)?;
     let mut qkv = start(rows, w.qkv.1, None);
-    general_mat_mul(1.0, &xv, &w.qkv.0.t(), 1.0, &mut qkv);
+    par_mat_mul(1.0, &xv, &w.qkv.0.t(), 1.0, qkv.view_mut());
     let context = attention(&qkv, mask, sh);
     let mut attended = start(rows, w.attention_out.1, Some(x));
-    general_mat_mul(1.0, &context, &w.attention_out.0.t(), 1.0, &mut attended);
+    par_mat_mul(1.0, &context.view(), &w.attention_out.0.t(), 1.0, attended.view_mut());
     layer_norm(attended.view_mut(), w.attention_norm, eps);
     let mut expanded = start(rows, w.intermediate.1, None);
-    general_mat_mul(1.0, &attended, &w.intermediate.0.t(), 1.0, &mut expanded);
-    gelu(expanded.as_slice_mut().expect("standard layout"));
+    par_mat_mul(1.0, &attended.view(), &w.intermediate.0.t(), 1.0, expanded.view_mut());
+    let inner = expanded.ncols();
+    gelu(expanded.as_slice_mut().expect("standard layout"), inner);
     let residual = attended.as_slice().expect("standard layout");
     let mut out = start(rows, w.output.1, Some(residual));
-    general_mat_mul(1.0, &expanded, &w.output.0.t(), 1.0, &mut out);
+    par_mat_mul(1.0, &expanded.view(), &w.output.0.t(), 1.0, out.view_mut());
     layer_norm(out.view_mut(), w.output_norm, eps);
     Ok(out.into_raw_vec_and_offset().0)
 }
 
 /// Scaled dot-product attention per sequence and head over the stacked `[rows, 3 *
 /// hidden]` projections; returns `[rows, hidden]` with each head in its columns. Each
-/// head's query, key and value are strided views into the stacked rows (no copies); the
-/// two products per head go to BLAS (its small-matrix kernels beat plain loops here), the
-/// mask and softmax run in place on the scores.
+/// (sequence, head) pair is one task on rayon's pool, writing its own block of the output.
+/// Its query, key and value are strided views into the stacked rows (no copies); its two
+/// products go to BLAS on the task's thread (its small-matrix kernels beat plain loops
+/// here), the mask and softmax run in place on the task's scores.
 fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
     let Shapes { batch, seq, hidden, heads, .. } = sh;
     let head = hidden / heads;
     let scale = 1.0 / (head as f32).sqrt();
     let mut context = Array2::<f32>::zeros((batch * seq, hidden));
-    let mut scores = Array2::<f32>::zeros((seq, seq));
-    for b in 0..batch {
-        let rows = b * seq..(b + 1) * seq;
-        let row_mask = &mask[rows.clone()];
-        for h in 0..heads {
+    let mut tasks = Vec::with_capacity(batch * heads);
+    for (b, rows) in chunks(context.view_mut(), Axis(0), seq).into_iter().enumerate() {
+        tasks.extend(chunks(rows, Axis(1), head).into_iter().enumerate().map(|(h, c)| (b, h, c)));
+    }
+    tasks.into_par_iter().for_each_init(
+        || Array2::<f32>::zeros((seq, seq)),
+        |scores, (b, h, mut c)| {
+            let rows = b * seq..(b + 1) * seq;
             let cols = h * head..(h + 1) * head;
             let part = |offset: usize| {
                 qkv.view()
@@ -211,22 +218,39 @@ fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
                     .slice_axis_move(Axis(1), Slice::from(offset + cols.start..offset + cols.end))
             };
             let (q, k, v) = (part(0), part(hidden), part(2 * hidden));
-            general_mat_mul(scale, &q, &k.t(), 0.0, &mut scores);
+            general_mat_mul(scale, &q, &k.t(), 0.0, scores);
             let s = scores.as_slice_mut().expect("standard layout");
+            let row_mask = &mask[rows];
             simd(|| {
                 for row in s.chunks_exact_mut(seq) {
                     softmax(row, row_mask);
                 }
             });
-            let mut c = context
-                .view_mut()
-                .slice_axis_move(Axis(0), Slice::from(rows.clone()))
-                .slice_axis_move(Axis(1), Slice::from(cols));
-            general_mat_mul(1.0, &scores, &v, 0.0, &mut c);
-        }
-    }
+            general_mat_mul(1.0, &*scores, &v, 0.0, &mut c);
+        },
+    );
     context
 }
+
+/// `view` cut into consecutive pieces of `size` along `axis` (the last may be shorter),
+/// each a mutable view of its own.
+fn chunks(
+    mut view: ArrayViewMut2<'_, f32>,
+    axis: Axis,
+    size: usize,
+) -> Vec<ArrayViewMut2<'_, f32>> {
+    let mut out = Vec::with_capacity(view.len_of(axis).div_ceil(size.max(1)));
+    while view.len_of(axis) > size {
+        let (piece, rest) = view.split_at(axis, size);
+        out.push(piece);
+        view = rest;
+    }
+    out.push(view);
+    out
+}
+
+/// Rows per rayon task in the row-wise passes (layer norm, GELU).
+const ROWS_PER_TASK: usize = 32;
 
 /// Runs `f` compiled for the best vector instructions this CPU has (AVX2 + FMA or
 /// AVX-512 where present; pulp checks the CPU once and dispatches safely). The loops `f`
@@ -238,20 +262,46 @@ fn simd<R>(f: impl FnOnce() -> R) -> R {
 /// Softmax of `row + mask` in place.
 #[inline(always)]
 fn softmax(row: &mut [f32], mask: &[f32]) {
-    let mut max = f32::NEG_INFINITY;
     for (x, m) in row.iter_mut().zip(mask) {
         *x += m;
-        max = max.max(*x);
     }
-    let mut sum = 0.0;
+    let max = lanes(row, f32::NEG_INFINITY, |acc, x| if x > acc { x } else { acc }, f32::max);
     for x in row.iter_mut() {
         *x = exp(*x - max);
-        sum += *x;
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / lanes(row, 0.0, |acc, x| acc + x, |a, b| a + b);
     for x in row.iter_mut() {
         *x *= inv;
     }
+}
+
+/// Lanes of a reduction: [`lanes`] keeps this many partial results, so that the loop
+/// runs on whole vectors (a single running sum or maximum is a chain of scalar
+/// operations: float addition is not associative, so the compiler may not reorder it).
+const LANES: usize = 16;
+
+/// Reduces `xs` with `step` into [`LANES`] partial results started at `init`, then
+/// combines them (and the tail) with `merge`.
+#[inline(always)]
+fn lanes(
+    xs: &[f32],
+    init: f32,
+    step: impl Fn(f32, f32) -> f32,
+    merge: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut acc = [init; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = step(*a, x);
+        }
+    }
+    let mut out = acc.into_iter().fold(init, &merge);
+    for &x in tail {
+        out = step(out, x);
+    }
+    out
 }
 
 /// `e^x` without a libm call, so that loops over it vectorize: `x = n ln 2 + r` with
@@ -278,30 +328,38 @@ pub fn exp(x: f32) -> f32 {
 fn layer_norm(mut x: ArrayViewMut2<'_, f32>, (gamma, beta): (&[f32], &[f32]), eps: f32) {
     let width = x.ncols();
     let data = x.as_slice_mut().expect("standard layout");
-    simd(|| {
-        for row in data.chunks_exact_mut(width) {
-            norm_row(row, gamma, beta, eps);
-        }
+    data.par_chunks_mut(width * ROWS_PER_TASK).for_each(|block| {
+        simd(|| {
+            for row in block.chunks_exact_mut(width) {
+                norm_row(row, gamma, beta, eps);
+            }
+        })
     });
 }
 
 #[inline(always)]
 fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let width = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / width;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width;
+    let add = |a: f32, b: f32| a + b;
+    let mean = lanes(row, 0.0, add, add) / width;
+    for v in row.iter_mut() {
+        *v -= mean;
+    }
+    let var = lanes(row, 0.0, |acc, v| acc + v * v, add) / width;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
-        *v = (*v - mean) * inv * g + b;
+        *v = *v * inv * g + b;
     }
 }
 
-/// Exact-form GELU in place ([`crate::model::gelu::gelu`]).
-fn gelu(x: &mut [f32]) {
-    simd(|| {
-        for v in x.iter_mut() {
-            *v = crate::model::gelu::gelu(*v);
-        }
+/// Exact-form GELU in place ([`crate::model::gelu::gelu`]), `width`-wide rows.
+fn gelu(x: &mut [f32], width: usize) {
+    x.par_chunks_mut(width * ROWS_PER_TASK).for_each(|block| {
+        simd(|| {
+            for v in block.iter_mut() {
+                *v = crate::model::gelu::gelu(*v);
+            }
+        })
     });
 }
 
