@@ -6,7 +6,8 @@
 # pairs with facts (3.3 without), so the runs with facts take one epoch at length 64
 # (the LM-only teacher took two; its epoch-1 checkpoint is reported too).
 # Usage: bash scripts/train-all.sh [STEP...]   (steps: store facts teacher-lm teacher-input
-#        teacher-entity student-hard student-soft student-tiny student-narrow eval)
+#        teacher-entity student-hard student-soft student-tiny student-tiny-aug student-narrow
+#        eval)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${KGQA_DATASETS:-../shared/datasets}"
@@ -16,7 +17,7 @@ IDS="$CSQA/inhouse_split_qids.txt"
 BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 cargo build --quiet --release
 KGQA="${CARGO_TARGET_DIR:-target}/release/kgqa"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-narrow eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-tiny-aug student-narrow eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --lr 5e-5 --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
@@ -31,10 +32,11 @@ for step in ${STEPS[*]}; do
     teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;
     student-hard) done_run student-hard || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-hard --student-layers 3 --alpha 0 ;;
     student-soft) done_run student-soft || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
-    student-tiny) done_run student-tiny || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 ;;
+    student-tiny) done_run student-tiny || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 ;;
+    student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
-      for run in teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-narrow; do
+      for run in teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-tiny-aug student-narrow; do
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --json | tee "runs/$run/eval.json"
       done ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
