@@ -12,6 +12,10 @@
 //!   context into its columns of the output;
 //! - mask, softmax, GELU and layer norm run in place on rows that are still in cache.
 //!
+//! Every stage shares rayon's pool: products are split into panels
+//! ([`crate::model::blas::par_mat_mul`]), attention is one task per (sequence, head), the
+//! row-wise passes run by blocks of rows.
+//!
 //! The weights are read in place from the model's tensors (no second copy in memory).
 //! Training never comes here: it needs candle's operations for the backward pass.
 
