@@ -19,21 +19,22 @@ cargo build --quiet --release
 KGQA="${CARGO_TARGET_DIR:-target}/release/kgqa"
 STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-tiny-aug student-narrow eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
-        --lr 5e-5 --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
+        --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
 ONE=(--epochs 1 --max-length 64)
+LR=(--lr 5e-5)   # every run but the narrow student, which starts from scratch
 for step in ${STEPS[*]}; do
   case "$step" in
     store) [ -d runs/store ] || "$KGQA" load "$DATA/conceptnet-100k/train100k.txt.gz" "${KGQA_WORDNET:-/usr/share/wordnet}" --store runs/store ;;
     facts) [ -f runs/facts.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --out runs/facts.jsonl ;;
-    teacher-lm) done_run teacher-lm 2 || "$KGQA" train "${COMMON[@]}" --base "$BASE" --run runs/teacher-lm --fusion none --epochs 2 --max-length 64 ;;
-    student-lm-soft) done_run student-lm-soft || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm/best --run runs/student-lm-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
-    teacher-input) done_run teacher-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-input --fusion input ;;
-    teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;
-    student-hard) done_run student-hard || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-hard --student-layers 3 --alpha 0 ;;
-    student-soft) done_run student-soft || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
-    student-tiny) done_run student-tiny || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 ;;
-    student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 ;;
+    teacher-lm) done_run teacher-lm 2 || "$KGQA" train "${COMMON[@]}" "${LR[@]}" --base "$BASE" --run runs/teacher-lm --fusion none --epochs 2 --max-length 64 ;;
+    student-lm-soft) done_run student-lm-soft || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-lm/best --run runs/student-lm-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
+    teacher-input) done_run teacher-input || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-input --fusion input ;;
+    teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;
+    student-hard) done_run student-hard || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-hard --student-layers 3 --alpha 0 ;;
+    student-soft) done_run student-soft || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
+    student-tiny) done_run student-tiny || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 ;;
+    student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
       for run in teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-tiny student-tiny-aug student-narrow; do
