@@ -20,7 +20,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Tells mimalloc never to hand freed pages back to the OS. By default it returns them
 /// after a delay, and a training step's tensors come back as fresh pages to fault in and
-/// zero: 184,000 page faults for three steps of `kgqa train` against 6,400 with this set.
+/// zero: 184,000 page faults for three steps of `kgqa train` against about 6,500 with this
+/// set (`/usr/bin/time`).
 /// The cost is that the process keeps its peak footprint until it exits.
 #[allow(unsafe_code)]
 fn keep_freed_memory() {

@@ -81,7 +81,7 @@ pub fn blas_on_calling_thread() {
     ONCE.call_once(|| openblas_threads(1));
 }
 
-/// The crate's one `unsafe`: a call into OpenBLAS's C API.
+/// The library's one `unsafe`: a call into OpenBLAS's C API.
 #[allow(unsafe_code)]
 fn openblas_threads(n: std::ffi::c_int) {
     unsafe extern "C" {
