@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use kgqa::engine::dataset::{self, Split};
-use kgqa::engine::{Engine, Options, Request};
+use kgqa::engine::{Engine, Options, Request, mix};
 use kgqa::kg::Graph;
 use kgqa::model::head::MultipleChoice;
 
@@ -57,20 +57,18 @@ fn main() {
         };
         covered += 1;
         // With w = 1 the engine returned p_i * s_i / Z; the model's own probability is
-        // proportional to that over the graph score s_i.
-        let scored: Vec<(f64, f64)> = response
+        // proportional to that over the graph score s_i. Re-mix it at each weight.
+        let scores: Vec<f64> =
+            response.choices.iter().map(|c| c.graph_score.unwrap_or(0.0)).collect();
+        let model: Vec<f32> = response
             .choices
             .iter()
-            .map(|c| {
-                let s = c.graph_score.unwrap_or(0.0);
-                let p = if s > 0.0 { f64::from(c.probability) / s } else { 0.0 };
-                (s, p)
-            })
+            .zip(&scores)
+            .map(|(c, &s)| if s > 0.0 { (f64::from(c.probability) / s) as f32 } else { 0.0 })
             .collect();
         for (k, &w) in WEIGHTS.iter().enumerate() {
-            let rank = |&(s, p): &(f64, f64)| s * p.powf(w);
-            let best = (0..scored.len())
-                .fold(0, |b, j| if rank(&scored[j]) > rank(&scored[b]) { j } else { b });
+            let mixed = mix(&model, &scores, w);
+            let best = (0..mixed.len()).fold(0, |b, j| if mixed[j] > mixed[b] { j } else { b });
             first[k] += usize::from(best == g);
         }
     }

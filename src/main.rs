@@ -20,8 +20,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Tells mimalloc never to hand freed pages back to the OS. By default it returns them
 /// after a delay, and a training step's tensors come back as fresh pages to fault in and
-/// zero: 184,000 page faults for three steps of `kgqa train` against about 6,500 with this
-/// set (`/usr/bin/time`).
+/// zero: 184,000 page faults for three steps of `kgqa train --fusion input` against about
+/// 6,500 with this set (`/usr/bin/time`, by hand; `benches/threads_and_memory.sh` counts the
+/// faults of the current binary).
 /// The cost is that the process keeps its peak footprint until it exits.
 #[allow(unsafe_code)]
 fn keep_freed_memory() {

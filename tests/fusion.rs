@@ -137,8 +137,8 @@ fn engine_runs_models_of_each_fusion() {
     }
 }
 
-/// Open-ended questions with a trained model rank the graph's candidates by the model's
-/// probability times the graph score. With a head that scores every candidate alike, that
+/// Open-ended questions with a trained model rank the graph's candidates by the graph
+/// score times the model's probability to a power (`engine::mix`). With a head that scores every candidate alike, that
 /// is the graph's own order, and the probabilities are the graph scores normalized.
 #[test]
 fn open_ended_answers_weigh_the_model_by_the_graph() {
