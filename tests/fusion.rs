@@ -86,7 +86,7 @@ fn fusion_changes_the_input_exactly_at_mentions() {
                     attention_mask: &batch.attention_mask,
                     extra_embeddings: extra,
                 },
-                Collect { hidden_states: true, attentions: false },
+                Collect { hidden_states: true, attentions: false, ..Collect::default() },
                 false,
             )
             .unwrap()

@@ -77,14 +77,33 @@ fn minilm_matches_pytorch() {
     };
     // Without attentions to collect, inference takes its fastest path (the fused layer
     // with `--features blas`): it must agree with the reference just as well.
-    let fast = bert.forward(&inputs, Collect { hidden_states: true, attentions: false }, false);
+    let fast = bert.forward(
+        &inputs,
+        Collect { hidden_states: true, attentions: false, ..Collect::default() },
+        false,
+    );
     for (i, h) in fast.unwrap().hidden_states.iter().enumerate() {
         let d =
             max_diff_masked(h, &reference[&format!("hidden_states.{i}")], &batch.attention_mask);
         assert!(d < 1e-4, "inference path, hidden_states.{i}: max |diff| {d}");
     }
-    let out =
-        bert.forward(&inputs, Collect { hidden_states: true, attentions: true }, false).unwrap();
+    // The [CLS]-only last layer (what a CLS-pooling head asks for) gives position 0 of
+    // the reference's last layer, `[batch, 1, hidden]`.
+    let first =
+        bert.forward(&inputs, Collect { first_token_only: true, ..Collect::default() }, false);
+    let first = first.unwrap().last_hidden_state;
+    let want = reference["hidden_states.6"].narrow(1, 0, 1).unwrap();
+    assert_eq!(first.dims(), want.dims());
+    let d = (first - want).unwrap().abs().unwrap().flatten_all().unwrap();
+    let d = d.max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(d < 1e-4, "first-token last layer: max |diff| {d}");
+    let out = bert
+        .forward(
+            &inputs,
+            Collect { hidden_states: true, attentions: true, ..Collect::default() },
+            false,
+        )
+        .unwrap();
     assert_eq!(out.hidden_states.len(), 7);
     assert_eq!(out.attention_probs.len(), 6);
     let mut worst = 0f32;

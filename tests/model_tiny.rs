@@ -36,7 +36,7 @@ fn run(
             attention_mask: mask,
             extra_embeddings: extra,
         },
-        Collect { hidden_states: true, attentions: true },
+        Collect { hidden_states: true, attentions: true, ..Collect::default() },
         train,
     )
     .unwrap()

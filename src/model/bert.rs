@@ -33,12 +33,26 @@ pub struct Collect {
     pub hidden_states: bool,
     /// Every layer's attention scores (scaled, masked, before softmax) and probabilities.
     pub attentions: bool,
+    /// Only position 0 of the last layer is wanted (a head that reads the `[CLS]` vector):
+    /// `last_hidden_state` is then `[batch, 1, hidden]`, and the fused inference path
+    /// skips the rest of the last layer's work (hidden states, when collected, stay
+    /// whole).
+    pub first_token_only: bool,
+}
+
+/// `x` cut to its first position when `collect` asks for it and it is not cut already.
+fn first_token(x: Tensor, collect: Collect) -> Result<Tensor> {
+    if collect.first_token_only && x.dim(1)? != 1 {
+        return Ok(x.narrow(1, 0, 1)?);
+    }
+    Ok(x)
 }
 
 /// The outputs of a forward pass.
 #[derive(Debug)]
 pub struct Outputs {
-    /// The last layer `[batch, seq, hidden]`.
+    /// The last layer `[batch, seq, hidden]` (`[batch, 1, hidden]` with
+    /// [`Collect::first_token_only`]).
     pub last_hidden_state: Tensor,
     /// `hidden_states[0]` is the embedding output, `hidden_states[i]` layer i's output.
     pub hidden_states: Vec<Tensor>,
@@ -197,9 +211,9 @@ impl Bert {
                     out.hidden_states.push(x.clone());
                 }
             } else {
-                x = crate::model::fast::encoder(&x, &m, &fast)?;
+                x = crate::model::fast::encoder(&x, &m, &fast, collect.first_token_only)?;
             }
-            out.last_hidden_state = x;
+            out.last_hidden_state = first_token(x, collect)?;
             return Ok(out);
         }
         // [batch, 1, 1, seq]: 0 where attended, a large negative number where padded.
@@ -213,7 +227,7 @@ impl Bert {
                 out.hidden_states.push(x.clone());
             }
         }
-        out.last_hidden_state = x;
+        out.last_hidden_state = first_token(x, collect)?;
         Ok(out)
     }
 

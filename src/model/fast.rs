@@ -21,7 +21,7 @@
 
 use candle_core::{Device, Layout, Storage, Tensor};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice, s};
 use rayon::prelude::*;
 
 use crate::model::blas::par_mat_mul;
@@ -60,8 +60,14 @@ pub fn additive_mask(attention_mask: &Tensor) -> Result<Vec<f32>> {
 const BLOCK_ROWS: usize = 640;
 
 /// Runs every layer on `x` (`[batch, seq, hidden]`), a block of whole sequences at a
-/// time.
-pub fn encoder(x: &Tensor, mask: &[f32], layers: &[LayerTensors<'_>]) -> Result<Tensor> {
+/// time. With `first_only`, the last layer computes position 0 alone (see
+/// [`first_token_layer`]) and the result is `[batch, 1, hidden]`.
+pub fn encoder(
+    x: &Tensor,
+    mask: &[f32],
+    layers: &[LayerTensors<'_>],
+    first_only: bool,
+) -> Result<Tensor> {
     let (batch, seq, _) = x.dims3()?;
     let per_block = (BLOCK_ROWS / seq.max(1)).max(1);
     let mut blocks = Vec::with_capacity(batch.div_ceil(per_block));
@@ -69,8 +75,12 @@ pub fn encoder(x: &Tensor, mask: &[f32], layers: &[LayerTensors<'_>]) -> Result<
         let n = per_block.min(batch - start);
         let mut h = x.narrow(0, start, n)?;
         let m = &mask[start * seq..(start + n) * seq];
-        for t in layers {
-            h = layer(&h, m, t)?;
+        for (i, t) in layers.iter().enumerate() {
+            h = if first_only && i + 1 == layers.len() {
+                first_token_layer(&h, m, t)?
+            } else {
+                layer(&h, m, t)?
+            };
         }
         blocks.push(h);
     }
@@ -82,6 +92,30 @@ pub fn encoder(x: &Tensor, mask: &[f32], layers: &[LayerTensors<'_>]) -> Result<
 
 /// Runs one layer on `x` (`[batch, seq, hidden]`, f32 on the CPU).
 pub fn layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
+    with_weights(x, mask, t, |x, mask, w, sh, eps| {
+        let out = run(x, mask, w, sh, eps)?;
+        Ok(Tensor::from_vec(out, (sh.batch, sh.seq, sh.hidden), &Device::Cpu)?)
+    })
+}
+
+/// One layer's output at position 0 only, `[batch, 1, hidden]` (what a head that reads
+/// the `[CLS]` vector needs of the last layer). Keys and values still come from every
+/// position, but the query, the attention output, the feed-forward block and both layer
+/// norms run on one row per sequence: about a sixth of a full layer's products.
+pub fn first_token_layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
+    with_weights(x, mask, t, |x, mask, w, sh, eps| {
+        let out = run_first(x, mask, w, sh, eps)?;
+        Ok(Tensor::from_vec(out, (sh.batch, 1, sh.hidden), &Device::Cpu)?)
+    })
+}
+
+/// Borrows `x` and the layer's weights as f32 slices and hands them to `f`.
+fn with_weights(
+    x: &Tensor,
+    mask: &[f32],
+    t: &LayerTensors<'_>,
+    body: impl FnOnce(&[f32], &[f32], &Weights<'_>, Shapes, f32) -> Result<Tensor>,
+) -> Result<Tensor> {
     let (batch, seq, hidden) = x.dims3()?;
     let x = x.contiguous()?;
     let tensors = [
@@ -118,9 +152,7 @@ pub fn layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
         output: (matrix(f[9], hidden, inner)?, f[10]),
         output_norm: (f[11], f[12]),
     };
-    let out = run(f[0], mask, &w, shapes, t.eps)?;
-    drop(guards);
-    Ok(Tensor::from_vec(out, (batch, seq, hidden), &Device::Cpu)?)
+    body(f[0], mask, &w, shapes, t.eps)
 }
 
 #[derive(Clone, Copy)]
@@ -182,6 +214,31 @@ fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result
     let mut qkv = start(rows, w.qkv.1, None);
     par_mat_mul(1.0, &xv, &w.qkv.0.t(), 1.0, qkv.view_mut());
     let context = attention(&qkv, mask, sh);
+    finish(&context, x, w, eps)
+}
+
+/// [`run`] for position 0 of each sequence only: keys and values for every row, the
+/// query and everything after attention for the first rows.
+fn run_first(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
+    let Shapes { batch, seq, hidden, .. } = sh;
+    let xv = matrix(x, batch * seq, hidden)?;
+    let (wq, wkv) = w.qkv.0.split_at(Axis(0), hidden);
+    let (bq, bkv) = w.qkv.1.split_at(hidden);
+    let mut kv = start(batch * seq, bkv, None);
+    par_mat_mul(1.0, &xv, &wkv.t(), 1.0, kv.view_mut());
+    let first: Vec<f32> =
+        x.chunks_exact(seq * hidden).flat_map(|s| s[..hidden].iter().copied()).collect();
+    let fv = matrix(&first, batch, hidden)?;
+    let mut q = start(batch, bq, None);
+    par_mat_mul(1.0, &fv, &wq.t(), 1.0, q.view_mut());
+    let context = first_attention(&q, &kv, mask, sh);
+    finish(&context, &first, w, eps)
+}
+
+/// What follows attention: output projection with the residual, layer norm, feed-forward
+/// block with its residual, layer norm. `context` and `x` have the same rows.
+fn finish(context: &Array2<f32>, x: &[f32], w: &Weights<'_>, eps: f32) -> Result<Vec<f32>> {
+    let rows = context.nrows();
     let mut attended = start(rows, w.attention_out.1, Some(x));
     par_mat_mul(1.0, &context.view(), &w.attention_out.0.t(), 1.0, attended.view_mut());
     layer_norm(attended.view_mut(), w.attention_norm, eps);
@@ -231,6 +288,40 @@ fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
                 }
             });
             general_mat_mul(1.0, &*scores, &v, 0.0, &mut c);
+        },
+    );
+    context
+}
+
+/// Attention of each sequence's first position over all of its positions: `q` is
+/// `[batch, hidden]`, `kv` the stacked keys and values `[batch * seq, 2 * hidden]`;
+/// returns `[batch, hidden]`. One task per sequence (the work is small).
+fn first_attention(q: &Array2<f32>, kv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
+    let Shapes { seq, hidden, heads, .. } = sh;
+    let head = hidden / heads;
+    let scale = 1.0 / (head as f32).sqrt();
+    let mut context = Array2::<f32>::zeros(q.dim());
+    let out = context.as_slice_mut().expect("standard layout");
+    out.par_chunks_mut(hidden).enumerate().for_each_init(
+        || Array2::<f32>::zeros((1, seq)),
+        |scores, (b, c)| {
+            let rows = b * seq..(b + 1) * seq;
+            for h in 0..heads {
+                let cols = h * head..(h + 1) * head;
+                let part = |offset: usize| {
+                    kv.view().slice_axis_move(Axis(0), Slice::from(rows.clone())).slice_axis_move(
+                        Axis(1),
+                        Slice::from(offset + cols.start..offset + cols.end),
+                    )
+                };
+                let (k, v) = (part(0), part(hidden));
+                let qh = q.slice(s![b..b + 1, cols.clone()]);
+                general_mat_mul(scale, &qh, &k.t(), 0.0, scores);
+                let row = scores.as_slice_mut().expect("standard layout");
+                simd(|| softmax(row, &mask[rows.clone()]));
+                let mut ch = ArrayViewMut2::from_shape((1, head), &mut c[cols]).expect("1 x head");
+                general_mat_mul(1.0, &*scores, &v, 0.0, &mut ch);
+            }
         },
     );
     context

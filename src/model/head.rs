@@ -391,7 +391,9 @@ impl MultipleChoice {
 
     /// One logit per row (choice), `[rows]`. `train` turns dropout on.
     pub fn logits(&self, encoded: &Encoded, train: bool) -> Result<Tensor> {
-        Ok(self.forward(encoded, Collect::default(), train)?.0)
+        let collect =
+            Collect { first_token_only: self.head.pooling == Pooling::Cls, ..Collect::default() };
+        Ok(self.forward(encoded, collect, train)?.0)
     }
 
     /// The logits `[rows]` and the encoder's outputs (hidden states and attentions as

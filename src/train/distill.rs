@@ -210,7 +210,8 @@ impl Objective for Distill {
         let examples: Vec<&Example> = batch.iter().map(|(_, e)| *e).collect();
         let questions: Vec<_> = examples.iter().map(|e| e.question()).collect();
         let intermediate = c.tinybert || c.cosine > 0.0;
-        let collect = Collect { hidden_states: intermediate, attentions: c.tinybert };
+        let collect =
+            Collect { hidden_states: intermediate, attentions: c.tinybert, ..Collect::default() };
         let encoded = student.encode_many(&questions)?;
         let (logits, out) = student.forward(&encoded, collect, true)?;
         let choices = examples[0].choices.len();
