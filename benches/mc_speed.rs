@@ -10,6 +10,11 @@ use std::time::Instant;
 use candle_core::{Device, Module, Tensor};
 use kgqa::model::{Collect, Inputs, load_bert};
 
+/// The allocator the `kgqa` binary runs with (`src/main.rs`); `mc_speed.sh` sets its
+/// purge delay to "never", as the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn ids(rows: usize, len: usize) -> Vec<u32> {
     let mut out = Vec::with_capacity(rows * len);
     for r in 0..rows {

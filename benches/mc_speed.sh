@@ -10,6 +10,8 @@ REPEATS="${1:-20}"
 MODEL="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 PY="${BENCH_PYTHON:-$HOME/.cache/kgqa/bench-venv/bin/python}"
 export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
+# The bench runs on mimalloc with purging off, as the kgqa binary does (src/main.rs).
+export MIMALLOC_PURGE_DELAY=-1
 OUT=$(mktemp)
 # KGQA_BENCH_FEATURES=blas measures the OpenBLAS build (needs libopenblas-dev).
 cargo bench --quiet ${KGQA_BENCH_FEATURES:+--features "$KGQA_BENCH_FEATURES"} --bench mc_speed -- "$MODEL" "$REPEATS" | tee "$OUT"
