@@ -462,6 +462,42 @@ fn gelu(x: &mut [f32], width: usize) {
 mod tests {
     use super::*;
 
+    /// The first-token layer gives position 0 of the whole layer, padding included.
+    #[test]
+    fn first_token_layer_is_position_zero_of_the_layer() {
+        let dev = Device::Cpu;
+        let (batch, seq, hidden, inner) = (3, 7, 16, 24);
+        let r = |dims: &[usize]| Tensor::randn(0f32, 0.5, dims, &dev).unwrap();
+        let one =
+            |n: usize| (Tensor::ones(n, candle_core::DType::F32, &dev).unwrap() + r(&[n])).unwrap();
+        let (qkv, qkv_b) = (r(&[3 * hidden, hidden]), r(&[3 * hidden]));
+        let (ao, ao_b, an, an_b) = (r(&[hidden, hidden]), r(&[hidden]), one(hidden), r(&[hidden]));
+        let (it, it_b, o, o_b) =
+            (r(&[inner, hidden]), r(&[inner]), r(&[hidden, inner]), r(&[hidden]));
+        let (on, on_b) = (one(hidden), r(&[hidden]));
+        let t = LayerTensors {
+            qkv: (&qkv, &qkv_b),
+            attention_out: (&ao, &ao_b),
+            attention_norm: (&an, &an_b),
+            intermediate: (&it, &it_b),
+            output: (&o, &o_b),
+            output_norm: (&on, &on_b),
+            eps: 1e-12,
+            heads: 4,
+        };
+        let x = r(&[batch, seq, hidden]);
+        // The second sequence ends in two padded positions.
+        let mut m = vec![1f32; batch * seq];
+        m[2 * seq - 2..2 * seq].fill(0.0);
+        let mask = additive_mask(&Tensor::new(m, &dev).unwrap()).unwrap();
+        let whole = layer(&x, &mask, &t).unwrap().narrow(1, 0, 1).unwrap();
+        let first = first_token_layer(&x, &mask, &t).unwrap();
+        assert_eq!(first.dims(), [batch, 1, hidden]);
+        let d = (whole - first).unwrap().abs().unwrap().flatten_all().unwrap();
+        let d = d.max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-5, "max |diff| {d}");
+    }
+
     #[test]
     fn exp_matches_std() {
         let mut worst = 0f32;
