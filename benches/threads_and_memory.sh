@@ -2,7 +2,8 @@
 # The figures behind the README's thread-scaling and memory claims, rerunnable:
 # 1. encoder time with 1 and 2 threads (same bench binary as mc_speed.sh, kgqa side only);
 # 2. page faults and peak memory of three training steps (`kgqa train --limit 48`);
-# 3. peak memory of `kgqa ask` with the shipped student (embedded graph; a store if given).
+# 3. peak memory of `kgqa ask` with the shipped student (embedded graph; a store if given)
+#    and with the base model (all-MiniLM-L6-v2, F32).
 # Usage: bash benches/threads_and_memory.sh [STORE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,9 @@ RUN=$(mktemp -d)
 rm -rf "$RUN"
 Q="We dug the ground to build a house. What did we dig with?"
 /usr/bin/time -f "ask, embedded graph: %M KB peak" "$KGQA" ask "$Q" >/dev/null
+/usr/bin/time -f "ask, base model (6 layers, F32), embedded graph, multiple choice: %M KB peak" \
+  "$KGQA" ask "Where would you keep a trowel?" --choices "garden shed,kitchen,car" \
+  --model "$MODEL" >/dev/null
 if [ -n "${1:-}" ]; then
   /usr/bin/time -f "ask, store, open-ended: %M KB peak" "$KGQA" --store "$1" ask "$Q" >/dev/null
   /usr/bin/time -f "ask, store, multiple choice: %M KB peak" "$KGQA" --store "$1" ask \
