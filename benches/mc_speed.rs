@@ -1,8 +1,8 @@
 //! Multiple-choice scoring speed of our encoder (a bench command, not a test): one
 //! 5-choice question at sequence lengths 32, 64 and 128, and 32 questions at 64, fp32,
 //! on the CPU, each measured twice: as the engine scores (the last layer at the [CLS]
-//! position only) and with the whole last layer. The token ids follow the same formula as `mc_speed_torch.py`, so both sides
-//! run the same inputs. Usage (see `benches/mc_speed.sh`):
+//! position only) and with the whole last layer. The token ids follow the same formula
+//! as `mc_speed_torch.py`, so both sides run the same inputs. Usage (see `benches/mc_speed.sh`):
 //! `cargo bench --bench mc_speed -- MODEL_DIR [REPEATS]`
 
 use std::time::Instant;

@@ -109,7 +109,7 @@ pub fn first_token_layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Resu
     })
 }
 
-/// Borrows `x` and the layer's weights as f32 slices and hands them to `f`.
+/// Borrows `x` and the layer's weights as f32 slices and hands them to `body`.
 fn with_weights(
     x: &Tensor,
     mask: &[f32],
