@@ -6,8 +6,8 @@
 # pairs with facts (3.3 without), so the runs with facts take one epoch at length 64
 # (the LM-only teacher took two; its epoch-1 checkpoint is reported too).
 # Usage: bash scripts/train-all.sh [STEP...]   (steps: store facts teacher-lm teacher-input
-#        teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny
-#        student-tiny-aug
+#        teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2
+#        student-soft-lr4 student-tiny student-tiny-aug
 #        student-narrow eval)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,14 +16,15 @@ CSQA="$DATA/commonsenseqa"
 Q="$CSQA/train_rand_split.jsonl"
 IDS="$CSQA/inhouse_split_qids.txt"
 BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
-cargo build --quiet --release
-KGQA="${CARGO_TARGET_DIR:-target}/release/kgqa"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug student-narrow eval}")
+# KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
+if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
+KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
 ONE=(--epochs 1 --max-length 64)
-LR=(--lr 5e-5)   # every run but the narrow student (from scratch) and student-soft-lr[2]
+LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
 for step in ${STEPS[*]}; do
   case "$step" in
     store) [ -d runs/store ] || "$KGQA" load "$DATA/conceptnet-100k/train100k.txt.gz" "${KGQA_WORDNET:-/usr/share/wordnet}" --store runs/store ;;
@@ -33,14 +34,16 @@ for step in ${STEPS[*]}; do
     teacher-input) done_run teacher-input || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-input --fusion input ;;
     teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;
     student-hard) done_run student-hard || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-hard --student-layers 3 --alpha 0 ;;
+    student-hard-lr2) done_run student-hard-lr2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-hard-lr2 --student-layers 3 --alpha 0 --lr 2e-4 ;;
     student-soft) done_run student-soft || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
     student-soft-lr) done_run student-soft-lr || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft-lr --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 1e-4 ;;
     student-soft-lr2) done_run student-soft-lr2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft-lr2 --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
+    student-soft-lr4) done_run student-soft-lr4 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-soft-lr4 --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 4e-4 ;;
     student-tiny) done_run student-tiny || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 ;;
-    student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 ;;
+    student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 --lr 2e-4 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
-      for run in teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug student-narrow; do
+      for run in teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --json | tee "runs/$run/eval.json"
       done ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

@@ -21,7 +21,9 @@ pub struct AskArgs {
     #[arg(long)]
     pub passage: Option<String>,
     /// A model folder (config.json, tokenizer.json, model.safetensors[, kgqa.json]). By
-    /// default the base encoder fetched by scripts/fetch-model.sh.
+    /// default the shipped student: `data/models/student` in the current directory, above
+    /// the executable or in the source tree it was built from; else the base encoder
+    /// fetched by scripts/fetch-model.sh. `--json` output names the folder used.
     #[arg(long, env = "KGQA_MODEL")]
     pub model: Option<PathBuf>,
     /// Answer with the language model alone (no graph).
