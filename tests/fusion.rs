@@ -98,6 +98,22 @@ fn fusion_changes_the_input_exactly_at_mentions() {
     // Through attention, every position of the last layer feels it.
     let last = (&fused.last_hidden_state - &plain.last_hidden_state).unwrap();
     assert!(nonzero_positions(&last)[0].iter().all(|&b| b));
+
+    // Saved and loaded, the (frozen) model caches concept vectors: same scores, with the
+    // second question's concepts read from the cache.
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path(), &model_dir().join("tokenizer.json")).unwrap();
+    let loaded = MultipleChoice::load(dir.path(), &device).unwrap();
+    let uncached = model.score(&q).unwrap();
+    for _ in 0..2 {
+        let cached = loaded.score(&q).unwrap();
+        for (a, b) in cached.iter().zip(&uncached) {
+            assert!((a - b).abs() < 1e-5, "{cached:?} vs {uncached:?}");
+        }
+    }
+    let distinct: std::collections::HashSet<&String> = texts.iter().collect();
+    assert_eq!(loaded.cached_concepts(), distinct.len());
+    assert_eq!(model.cached_concepts(), 0);
 }
 
 /// The engine feeds an entity-fusion model its concept texts and mentions (and an

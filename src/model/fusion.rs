@@ -8,6 +8,9 @@
 //! pieces. A concept's vector is the model's own mean-pooled encoding of its text (term and
 //! definition, from the graph), computed without gradients.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -110,9 +113,97 @@ pub fn assignment(
     Ok(Tensor::from_vec(a, (pieces.len() * seq, concepts), device)?)
 }
 
+/// Concept vectors by text, for a model whose weights no longer change (a concept's vector
+/// does not depend on the question, so a frozen model encodes each text once). Holds at
+/// most `capacity` vectors and starts over when full.
+pub struct ConceptCache {
+    vectors: Mutex<HashMap<String, Tensor>>,
+    capacity: usize,
+}
+
+impl ConceptCache {
+    /// An empty cache for up to `capacity` vectors.
+    pub fn new(capacity: usize) -> Self {
+        ConceptCache { vectors: Mutex::new(HashMap::new()), capacity }
+    }
+
+    /// Number of vectors held.
+    pub fn len(&self) -> usize {
+        self.vectors.lock().map_or(0, |v| v.len())
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `[texts, hidden]` vectors of `texts`: cached rows, and `encode` (one call, on the
+    /// distinct texts not cached yet) for the rest. The lock is not held while encoding.
+    pub fn get_or_encode(
+        &self,
+        texts: &[String],
+        encode: impl FnOnce(&[String]) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let mut missing: Vec<String> = {
+            let held = self.vectors.lock().unwrap_or_else(|e| e.into_inner());
+            texts.iter().filter(|t| !held.contains_key(*t)).cloned().collect()
+        };
+        missing.sort();
+        missing.dedup();
+        let mut fresh: HashMap<&str, Tensor> = HashMap::with_capacity(missing.len());
+        if !missing.is_empty() {
+            let encoded = encode(&missing)?;
+            for (i, t) in missing.iter().enumerate() {
+                fresh.insert(t, encoded.get(i)?);
+            }
+        }
+        let mut held = self.vectors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows = Vec::with_capacity(texts.len());
+        for t in texts {
+            match fresh.get(t.as_str()).or_else(|| held.get(t)) {
+                Some(v) => rows.push(v.clone()),
+                None => unreachable!("every text is cached or was just encoded"),
+            }
+        }
+        if held.len() + fresh.len() > self.capacity {
+            held.clear();
+        }
+        for (t, v) in fresh {
+            held.insert(t.to_owned(), v);
+        }
+        Ok(Tensor::stack(&rows, 0)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concept_cache_encodes_each_text_once() {
+        // A stand-in encoder: row i of a call is [len(text), call number].
+        let calls = std::cell::Cell::new(0f32);
+        let encode = |texts: &[String]| -> Result<Tensor> {
+            calls.set(calls.get() + 1.0);
+            let v: Vec<f32> = texts.iter().flat_map(|t| [t.len() as f32, calls.get()]).collect();
+            Ok(Tensor::from_vec(v, (texts.len(), 2), &Device::Cpu)?)
+        };
+        let cache = ConceptCache::new(3);
+        let texts = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let first = cache.get_or_encode(&texts(&["ab", "c", "ab"]), encode).unwrap();
+        assert_eq!(first.to_vec2::<f32>().unwrap(), [[2.0, 1.0], [1.0, 1.0], [2.0, 1.0]]);
+        assert_eq!(cache.len(), 2);
+        // "ab" comes from the first call, only "dddd" is encoded.
+        let second = cache.get_or_encode(&texts(&["dddd", "ab"]), encode).unwrap();
+        assert_eq!(second.to_vec2::<f32>().unwrap(), [[4.0, 2.0], [2.0, 1.0]]);
+        assert_eq!(calls.get(), 2.0);
+        // Everything cached: no call.
+        cache.get_or_encode(&texts(&["c", "dddd"]), encode).unwrap();
+        assert_eq!(calls.get(), 2.0);
+        // Over capacity: starts over with the new vectors.
+        cache.get_or_encode(&texts(&["eeeee"]), encode).unwrap();
+        assert_eq!((cache.len(), calls.get()), (1, 3.0));
+    }
 
     #[test]
     fn assignment_marks_exactly_the_overlapping_pieces() {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::bert::{Bert, Collect, Inputs, mean_pool};
 use crate::model::config::Config;
 use crate::model::error::{Error, Result};
-use crate::model::fusion::{EntityMention, Fusion, assignment};
+use crate::model::fusion::{ConceptCache, EntityMention, Fusion, assignment};
 use crate::model::tokenize::{Batch, PairEncoder};
 
 /// A standard normal draw (Box-Muller over splitmix64).
@@ -102,6 +102,17 @@ pub struct MultipleChoice {
     encoder: PairEncoder,
     head: HeadConfig,
     tensors: HashMap<String, Tensor>,
+    /// Concept vectors of a frozen model (set by [`MultipleChoice::load`]; a trainable
+    /// model's vectors change with its weights, so it has none).
+    concepts: Option<ConceptCache>,
+}
+
+/// How many concept vectors a loaded entity-fusion model keeps (1.5 KB each at hidden 384)
+/// unless the environment variable `KGQA_CONCEPT_CACHE` gives another number (0: none).
+pub const CONCEPT_CACHE: usize = 20_000;
+
+fn concept_cache_capacity() -> usize {
+    std::env::var("KGQA_CONCEPT_CACHE").ok().and_then(|v| v.parse().ok()).unwrap_or(CONCEPT_CACHE)
 }
 
 impl MultipleChoice {
@@ -109,7 +120,12 @@ impl MultipleChoice {
     /// `kgqa.json`) gets a zero head: every choice equally likely until trained.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let (head, tensors) = Self::read(dir, device)?;
-        Self::build(dir, head, tensors, device)
+        let mut model = Self::build(dir, head, tensors, device)?;
+        let capacity = concept_cache_capacity();
+        if model.head.fusion.entity && capacity > 0 {
+            model.concepts = Some(ConceptCache::new(capacity));
+        }
+        Ok(model)
     }
 
     /// Loads a model folder for training: `adjust` may change the head settings (fusion,
@@ -212,7 +228,15 @@ impl MultipleChoice {
             None
         };
         let encoder = PairEncoder::from_file(&dir.join("tokenizer.json"), head.max_length)?;
-        Ok(MultipleChoice { bert, classifier, entity_projection, encoder, head, tensors })
+        Ok(MultipleChoice {
+            bert,
+            classifier,
+            entity_projection,
+            encoder,
+            head,
+            tensors,
+            concepts: None,
+        })
     }
 
     /// Number of parameters (every tensor of the model folder).
@@ -305,8 +329,21 @@ impl MultipleChoice {
     }
 
     /// One vector per text: the mean-pooled last layer, in inference mode (no dropout, no
-    /// gradient). Entity fusion's concept embeddings.
+    /// gradient). Entity fusion's concept embeddings; a loaded (frozen) model encodes each
+    /// text once and then reads it from its cache.
     pub fn concept_vectors(&self, texts: &[String]) -> Result<Tensor> {
+        match &self.concepts {
+            Some(cache) => cache.get_or_encode(texts, |t| self.encode_concepts(t)),
+            None => self.encode_concepts(texts),
+        }
+    }
+
+    /// How many concept vectors the model holds in its cache (0 without one).
+    pub fn cached_concepts(&self) -> usize {
+        self.concepts.as_ref().map_or(0, ConceptCache::len)
+    }
+
+    fn encode_concepts(&self, texts: &[String]) -> Result<Tensor> {
         let batch = self.encoder.encode_single(texts, self.bert.device())?;
         let out = self.bert.forward(
             &Inputs {
