@@ -104,6 +104,27 @@ fn examples() -> Vec<Example> {
         .collect()
 }
 
+/// [`examples`] as a CommonsenseQA-format file.
+fn write_questions(path: &Path) {
+    let labels = ["A", "B", "C", "D"];
+    let lines: Vec<String> = examples()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let choices: Vec<serde_json::Value> = e
+                .choices
+                .iter()
+                .zip(labels)
+                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
+                .collect();
+            serde_json::json!({"id": format!("q{i}"), "answerKey": labels[e.answer],
+                "question": {"stem": e.question, "choices": choices}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
 fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainConfig {
     TrainConfig {
         base: dir.to_path_buf(),
@@ -350,23 +371,7 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     let base_dir = dir.path().join("base");
     tiny_model(&base_dir, 0.1);
     let questions = dir.path().join("q.jsonl");
-    let labels = ["A", "B", "C", "D"];
-    let lines: Vec<String> = examples()
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let choices: Vec<serde_json::Value> = e
-                .choices
-                .iter()
-                .zip(labels)
-                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
-                .collect();
-            serde_json::json!({"id": format!("q{i}"), "answerKey": labels[e.answer],
-                "question": {"stem": e.question, "choices": choices}})
-            .to_string()
-        })
-        .collect();
-    std::fs::write(&questions, lines.join("\n")).unwrap();
+    write_questions(&questions);
     let train = |run: &Path| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
         c.arg("train").arg("--base").arg(&base_dir).arg("--dataset").arg(&questions);
@@ -455,4 +460,71 @@ fn half_precision_export_round_trips() {
     let c = train::batch_logits(&loaded, &refs, false).unwrap();
     let d = (&a - c).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
     assert!(d.to_scalar::<f32>().unwrap() < 2e-2);
+}
+
+/// `kgqa distill --augment 1`: synonym variants from the store's WordNet senses, labelled
+/// by the teacher and kept in the run folder; started again, the run reads them back
+/// instead of labelling anew; other settings on the same folder are refused.
+#[test]
+fn cli_distill_keeps_its_augmented_questions() {
+    if !enabled() {
+        return;
+    }
+    use std::process::Command;
+    let kgqa = || Command::new(env!("CARGO_BIN_EXE_kgqa"));
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    tiny_model(&teacher, 0.0);
+    let questions = dir.path().join("q.jsonl");
+    write_questions(&questions);
+    let ttl = dir.path().join("senses.ttl");
+    std::fs::write(
+        &ttl,
+        "@prefix c: <http://conceptnet.io/c/en/> .\n\
+         @prefix kgqa: <http://kgqa.dev/ns#> .\n\
+         @prefix wnid: <http://wordnet-rdf.princeton.edu/id/> .\n\
+         c:dig kgqa:sense wnid:1-v . c:excavate kgqa:sense wnid:1-v .\n\
+         c:tool kgqa:sense wnid:2-n . c:instrument kgqa:sense wnid:2-n .\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let load = kgqa().arg("load").arg(&ttl).arg("--store").arg(&store).output().unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let run = dir.path().join("student");
+    let distill = |augment: &str| {
+        let mut c = kgqa();
+        c.arg("--store").arg(&store).arg("distill").arg("--teacher").arg(&teacher);
+        c.arg("--dataset").arg(&questions).arg("--run").arg(&run);
+        c.args(["--student-layers", "1", "--epochs", "1", "--batch-size", "4"]);
+        c.args(["--held-out", "3", "--max-length", "32", "--augment", augment]);
+        c.output().unwrap()
+    };
+    let first = distill("1");
+    let stderr = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("labelled by the teachers"), "{stderr}");
+    let file = run.join("augmented.jsonl");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let originals: Vec<String> = examples().into_iter().map(|e| e.question).collect();
+    let variants: Vec<Example> =
+        written.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Only "dig" and "tool" have synonyms: 9 of the 16 questions have one or both, and
+    // each variant is one of them with the synonyms put in.
+    assert!(!variants.is_empty() && variants.len() <= 9, "{variants:?}");
+    for v in &variants {
+        assert!(!originals.contains(&v.question), "{}", v.question);
+        let back = v.question.replace("excavate", "dig").replace("instrument", "tool");
+        assert!(originals.contains(&back), "{}", v.question);
+        assert!(v.answer < v.choices.len());
+    }
+    let again = distill("1");
+    let stderr = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("read from"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    let other = distill("2");
+    let stderr = String::from_utf8_lossy(&other.stderr).to_string();
+    assert!(!other.status.success());
+    assert!(stderr.contains("augmented.jsonl:1"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
 }

@@ -1,6 +1,7 @@
 //! Command-line types (clap) and dispatch; each subcommand has its own file.
 
 mod ask;
+mod augment;
 mod concept;
 mod load;
 mod query;

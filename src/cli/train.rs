@@ -341,43 +341,6 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     run_training(&args.hyper, &config, (&train_set, &held_out), &trainer::HardLabels, &[])
 }
 
-/// Synonym variants of every training question, labelled by the teachers' mean logits.
-fn augmented(
-    store: Option<&std::path::Path>,
-    teachers: &[MultipleChoice],
-    train_set: &[Example],
-    per_question: usize,
-    seed: u64,
-) -> anyhow::Result<Vec<Example>> {
-    let graph = super::open_graph(store)?;
-    let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
-    let mut out = Vec::new();
-    for (i, e) in train_set.iter().enumerate() {
-        let variants = kgqa::train::augment::synonym_variants(
-            &graph,
-            &retriever,
-            &e.question,
-            per_question,
-            seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
-        )?;
-        for question in variants {
-            let mut v = Example { question, ..e.clone() };
-            let mut sum: Option<candle_core::Tensor> = None;
-            for t in teachers {
-                let l = trainer::batch_logits(t, &[&v], false)?;
-                sum = Some(match sum {
-                    Some(s) => (s + l)?,
-                    None => l,
-                });
-            }
-            let best = sum.expect("at least one teacher").squeeze(0)?.argmax(0)?;
-            v.answer = best.to_scalar::<u32>()? as usize;
-            out.push(v);
-        }
-    }
-    Ok(out)
-}
-
 /// Runs `kgqa distill`.
 pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::Result<()> {
     let device = kgqa::model::device();
@@ -405,8 +368,19 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
     let (mut train_set, held_out) =
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
     if args.augment > 0 {
-        let extra = augmented(store, &teachers, &train_set, args.augment, args.hyper.seed)?;
-        eprintln!("augmentation: {} synonym variants labelled by the teachers", extra.len());
+        let settings = super::augment::Settings {
+            per_question: args.augment,
+            seed: args.hyper.seed,
+            teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
+            questions: train_set.len(),
+        };
+        let extra = super::augment::labelled_variants(
+            &args.hyper.run,
+            store,
+            &teachers,
+            &train_set,
+            &settings,
+        )?;
         train_set.extend(extra);
     }
     let config = train_config(&args.hyper, init, fusion)?;

@@ -5,9 +5,10 @@ use crate::engine::Knowledge;
 use crate::engine::dataset::Item;
 use crate::model::fusion::{EntityMention, Fusion};
 use crate::model::head::Question;
+use serde::{Deserialize, Serialize};
 
 /// Owned inputs of one question (what [`Question`] borrows).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Example {
     /// The question text.
     pub question: String,

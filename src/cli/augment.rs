@@ -1,0 +1,144 @@
+//! `kgqa distill --augment N`: synonym variants of the training questions, labelled by the
+//! teachers, kept in the run folder so that a resumed run trains on the very same set
+//! without labelling it again.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use kgqa::model::head::MultipleChoice;
+use kgqa::train::data::Example;
+use serde::{Deserialize, Serialize};
+
+/// The file in the run folder: one line of [`Settings`], then one [`Example`] per line.
+pub const FILE: &str = "augmented.jsonl";
+
+/// What the variants depend on; a run folder's file is reused only when they match.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Variants per training question (`--augment`).
+    pub per_question: usize,
+    /// The run's seed (which words are replaced and by what).
+    pub seed: u64,
+    /// The teacher folders that label them.
+    pub teachers: Vec<String>,
+    /// How many training questions they were made from.
+    pub questions: usize,
+}
+
+/// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
+/// start of the run wrote it with the same settings, else made now (variants from the
+/// graph of `store`, each labelled with the argmax of the teachers' mean logits) and
+/// written there. A file with other settings is an error, not silently replaced.
+pub fn labelled_variants(
+    run: &Path,
+    store: Option<&Path>,
+    teachers: &[MultipleChoice],
+    train_set: &[Example],
+    settings: &Settings,
+) -> anyhow::Result<Vec<Example>> {
+    let path = run.join(FILE);
+    if path.is_file() {
+        let extra = read(&path, settings)?;
+        eprintln!("augmentation: {} synonym variants read from {}", extra.len(), path.display());
+        return Ok(extra);
+    }
+    let extra = make(store, teachers, train_set, settings)?;
+    write(&path, settings, &extra)?;
+    eprintln!(
+        "augmentation: {} synonym variants labelled by the teachers, kept in {}",
+        extra.len(),
+        path.display()
+    );
+    Ok(extra)
+}
+
+fn make(
+    store: Option<&Path>,
+    teachers: &[MultipleChoice],
+    train_set: &[Example],
+    settings: &Settings,
+) -> anyhow::Result<Vec<Example>> {
+    let graph = super::open_graph(store)?;
+    let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
+    let bar = ProgressBar::new(train_set.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("augmenting {bar:30} {pos}/{len} questions, eta {eta}")
+            .expect("static template"),
+    );
+    let mut out = Vec::new();
+    for (i, e) in train_set.iter().enumerate() {
+        let variants = kgqa::train::augment::synonym_variants(
+            &graph,
+            &retriever,
+            &e.question,
+            settings.per_question,
+            settings.seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
+        )?;
+        for question in variants {
+            let mut v = Example { question, ..e.clone() };
+            let mut sum: Option<candle_core::Tensor> = None;
+            for t in teachers {
+                let l = kgqa::train::batch_logits(t, &[&v], false)?;
+                sum = Some(match sum {
+                    Some(s) => (s + l)?,
+                    None => l,
+                });
+            }
+            let best = sum.context("no teacher")?.squeeze(0)?.argmax(0)?;
+            v.answer = best.to_scalar::<u32>()? as usize;
+            out.push(v);
+        }
+        bar.inc(1);
+        if bar.is_hidden() && (i + 1) % 500 == 0 {
+            eprintln!(
+                "augmenting: {}/{} questions, {} variants",
+                i + 1,
+                train_set.len(),
+                out.len()
+            );
+        }
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Writes the file whole under a temporary name, then renames it: a run killed while
+/// writing leaves no half file behind.
+fn write(path: &Path, settings: &Settings, extra: &[Example]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    writeln!(w, "{}", serde_json::to_string(settings)?)?;
+    for e in extra {
+        writeln!(w, "{}", serde_json::to_string(e)?)?;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Example>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let first = lines.next().transpose()?.unwrap_or_default();
+    let found: Settings = serde_json::from_str(&first)
+        .with_context(|| format!("{}:1: not augmentation settings", path.display()))?;
+    if &found != settings {
+        anyhow::bail!(
+            "{}:1: made with {found:?}, this run asks for {settings:?}; use another --run \
+             folder (or delete the file to label the variants again)",
+            path.display()
+        );
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let line = line?;
+        let e: Example = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not an example", path.display(), i + 2))?;
+        out.push(e);
+    }
+    Ok(out)
+}
