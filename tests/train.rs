@@ -417,11 +417,14 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     };
     assert_eq!(log(&whole), log(&killed));
     assert_eq!(log(&whole).len(), 8);
+    let predictions = dir.path().join("predictions.jsonl");
     let eval = Command::new(env!("CARGO_BIN_EXE_kgqa"))
         .args(["eval", "--json", "--model"])
         .arg(whole.join("best"))
         .arg("--dataset")
         .arg(&questions)
+        .arg("--predictions")
+        .arg(&predictions)
         .output()
         .unwrap();
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
@@ -429,6 +432,25 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     assert_eq!(v["questions"], 16);
     assert!(v["accuracy"].as_f64().unwrap() >= 0.0);
     assert!(v["parameters"].as_u64().unwrap() > 900_000);
+    // One line per question, in order, agreeing with the reported accuracy.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 16);
+    let mut right = 0;
+    for (i, (l, e)) in lines.iter().zip(examples()).enumerate() {
+        assert_eq!(l["id"], format!("q{i}"));
+        assert_eq!(l["answer"], e.answer);
+        let p: Vec<f64> = serde_json::from_value(l["probabilities"].clone()).unwrap();
+        assert_eq!(p.len(), e.choices.len());
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert_eq!(l["predicted"], best);
+        right += usize::from(best == e.answer);
+    }
+    assert_eq!(right, v["correct"].as_u64().unwrap() as usize);
 }
 
 #[test]

@@ -207,6 +207,10 @@ pub struct EvalArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+    /// Also write one JSON line per question (id, gold answer, predicted choice, choice
+    /// probabilities) to this file: what `scripts/compare-predictions.py` pairs up.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
 }
 
 fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<Item>> {
@@ -433,12 +437,24 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let examples = examples(&args.data, &items, fusion)?;
     let mut correct = 0usize;
     let mut ms = Vec::with_capacity(examples.len());
-    for e in &examples {
+    let mut lines = Vec::new();
+    for (item, e) in items.iter().zip(&examples) {
         let t = Instant::now();
-        let logits = trainer::batch_logits(&model, &[e], false)?;
-        let best = logits.squeeze(0)?.argmax(0)?.to_scalar::<u32>()? as usize;
+        let logits = trainer::batch_logits(&model, &[e], false)?.squeeze(0)?;
+        let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         correct += usize::from(best == e.answer);
+        if args.predictions.is_some() {
+            let p = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
+            let line = serde_json::json!({"id": item.id, "answer": e.answer, "predicted": best,
+                "probabilities": p});
+            lines.push(line.to_string());
+        }
+    }
+    if let Some(path) = &args.predictions {
+        lines.push(String::new());
+        std::fs::write(path, lines.join("\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let n = examples.len().max(1);
     let mean = ms.iter().sum::<f64>() / n as f64;

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Paired comparison of two models on the same questions.
+
+Reads two `kgqa eval --predictions FILE` outputs (one JSON line per question: id, answer,
+predicted), pairs them by question id and prints how many questions each model alone gets
+right, the accuracy difference, and the exact two-sided McNemar p-value (a binomial test
+on the questions where exactly one model is right). Pairing removes the questions both
+get right or both get wrong, so it separates two models far better than comparing two
+accuracies with their own standard errors.
+
+Usage: python3 scripts/compare-predictions.py A.jsonl B.jsonl
+"""
+import json
+import sys
+from math import comb
+
+
+def read(path):
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                out[r["id"]] = r["predicted"] == r["answer"]
+            except (ValueError, KeyError) as e:
+                sys.exit(f"{path}:{n}: not a prediction line ({e})")
+    return out
+
+
+def mcnemar_exact(b, c):
+    """Two-sided exact McNemar p-value: P(X <= min(b, c)) * 2 for X ~ Binomial(b + c, 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    a, b = read(sys.argv[1]), read(sys.argv[2])
+    if set(a) != set(b):
+        sys.exit(f"the files cover different questions ({len(a)} and {len(b)} ids, "
+                 f"{len(set(a) & set(b))} shared)")
+    both = sum(a[q] and b[q] for q in a)
+    only_a = sum(a[q] and not b[q] for q in a)
+    only_b = sum(b[q] and not a[q] for q in a)
+    n = len(a)
+    acc_a, acc_b = (both + only_a) / n, (both + only_b) / n
+    print(f"questions: {n}")
+    print(f"A {sys.argv[1]}: {100 * acc_a:.1f}%   B {sys.argv[2]}: {100 * acc_b:.1f}%")
+    print(f"both right {both}, only A {only_a}, only B {only_b}, "
+          f"both wrong {n - both - only_a - only_b}")
+    print(f"A - B: {100 * (acc_a - acc_b):+.1f} points; "
+          f"exact McNemar p = {mcnemar_exact(only_a, only_b):.3g}")
+
+
+if __name__ == "__main__":
+    main()
