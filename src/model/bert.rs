@@ -300,7 +300,7 @@ impl Bert {
         let attended = norm(&l.attention_norm, &(attended + x)?, train)?;
         let inner = flat(&l.intermediate, &attended)?;
         let inner = match self.config.hidden_act.as_str() {
-            "gelu" if train => inner.gelu_erf()?,
+            "gelu" if train => crate::model::gelu::gelu_erf_train(&inner)?,
             "gelu" => crate::model::gelu::gelu_erf(&inner)?,
             "gelu_new" => inner.gelu()?,
             _ => inner.relu()?,
