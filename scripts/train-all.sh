@@ -8,7 +8,7 @@
 # Usage: bash scripts/train-all.sh [STEP...]   (steps: store facts teacher-lm teacher-input
 #        teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2
 #        student-soft-lr4 student-tiny student-tiny-aug
-#        student-narrow eval)
+#        student-narrow eval predictions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${KGQA_DATASETS:-../shared/datasets}"
@@ -45,6 +45,18 @@ for step in ${STEPS[*]}; do
     eval)
       for run in teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --json | tee "runs/$run/eval.json"
+      done ;;
+    predictions)  # per-question answers, then the paired comparisons of data/models/README.md
+      mkdir -p runs/predictions
+      for run in teacher-lm teacher-input teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny; do
+        [ -f "runs/predictions/$run.jsonl" ] || "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" \
+          --facts runs/facts.jsonl --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
+      done
+      for pair in "student-soft-lr2 student-hard-lr2" "student-soft student-hard" "student-soft-lr2 student-soft" \
+                  "student-tiny student-soft" "student-soft-lr2 student-soft-lr" "teacher-input teacher-lm" \
+                  "teacher-entity teacher-lm" "teacher-input teacher-entity" "student-soft-lr2 teacher-input"; do
+        set -- $pair
+        python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
       done ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
