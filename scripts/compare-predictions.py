@@ -6,16 +6,19 @@ predicted), pairs them by question id and prints how many questions each model a
 right, the accuracy difference, and the exact two-sided McNemar p-value (a binomial test
 on the questions where exactly one model is right). Pairing removes the questions both
 get right or both get wrong, so it separates two models far better than comparing two
-accuracies with their own standard errors.
+accuracies with their own standard errors. Also prints the accuracy of the two averaged
+in logit space (the mean of their log-probabilities has the same argmax), as analysis.
 
 Usage: python3 scripts/compare-predictions.py A.jsonl B.jsonl
 """
 import json
+import math
 import sys
 from math import comb
 
 
 def read(path):
+    """{id: (right, answer, probabilities)}."""
     out = {}
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -23,7 +26,7 @@ def read(path):
                 continue
             try:
                 r = json.loads(line)
-                out[r["id"]] = r["predicted"] == r["answer"]
+                out[r["id"]] = (r["predicted"] == r["answer"], r["answer"], r["probabilities"])
             except (ValueError, KeyError) as e:
                 sys.exit(f"{path}:{n}: not a prediction line ({e})")
     return out
@@ -41,7 +44,9 @@ def mcnemar_exact(b, c):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    a, b = read(sys.argv[1]), read(sys.argv[2])
+    pa, pb = read(sys.argv[1]), read(sys.argv[2])
+    a = {q: v[0] for q, v in pa.items()}
+    b = {q: v[0] for q, v in pb.items()}
     if set(a) != set(b):
         sys.exit(f"the files cover different questions ({len(a)} and {len(b)} ids, "
                  f"{len(set(a) & set(b))} shared)")
@@ -56,6 +61,11 @@ def main():
           f"both wrong {n - both - only_a - only_b}")
     print(f"A - B: {100 * (acc_a - acc_b):+.1f} points; "
           f"exact McNemar p = {mcnemar_exact(only_a, only_b):.3g}")
+    ensemble = 0
+    for q, (_, answer, p) in pa.items():
+        s = [math.log(max(x, 1e-30)) + math.log(max(y, 1e-30)) for x, y in zip(p, pb[q][2])]
+        ensemble += max(range(len(s)), key=s.__getitem__) == answer
+    print(f"A and B averaged in logit space: {100 * ensemble / n:.1f}%")
 
 
 if __name__ == "__main__":
