@@ -282,10 +282,9 @@ impl Bert {
         };
         // Scaling q (seq x head) is cheaper than scaling the scores (seq x seq).
         let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(mask)?;
-        // candle's fused softmax and layer norm have no backward pass: training takes the
-        // composed (differentiable) forms, inference the fused ones.
+        // candle's fused softmax has no backward pass: training takes ours, which has one.
         let probs = if train {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
+            crate::model::softmax::softmax_last_dim_train(&scores)?
         } else {
             candle_nn::ops::softmax_last_dim(&scores)?
         };

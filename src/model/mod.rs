@@ -11,6 +11,7 @@ pub mod fusion;
 pub mod gelu;
 pub mod head;
 pub mod quant;
+pub mod softmax;
 pub mod tokenize;
 
 use std::path::Path;

@@ -1,0 +1,143 @@
+//! Softmax over the last dimension for training, as one fused pass with a one-pass backward.
+//!
+//! candle's differentiable softmax is composed (max, subtract, exp, sum, divide), and its
+//! backward goes back through each of those ops: several passes over the attention
+//! probabilities, the largest activations of a training step. Here the forward is one
+//! stable pass per row and the backward `dx = y ⊙ (g − ⟨g, y⟩)` another; no approximation.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+
+/// Softmax over the last dimension with a backward pass, for contiguous f32 CPU tensors;
+/// other tensors go through candle's composed `softmax`.
+pub fn softmax_last_dim_train(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.is_contiguous() {
+        x.apply_op1(FusedSoftmax)
+    } else {
+        candle_nn::ops::softmax(x, candle_core::D::Minus1)
+    }
+}
+
+struct FusedSoftmax;
+
+/// `y ⊙ (g − ⟨g, y⟩)` row by row, from the softmax output `y` and its gradient `g`.
+struct SoftmaxGrad;
+
+fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
+        None => Err(candle_core::Error::Msg("fused softmax needs contiguous inputs".into())),
+    }
+}
+
+fn row_width(layout: &Layout) -> candle_core::Result<usize> {
+    match layout.dims().last() {
+        Some(&w) if w > 0 => Ok(w),
+        _ => Err(candle_core::Error::Msg("fused softmax needs a non-empty last dimension".into())),
+    }
+}
+
+impl CustomOp1 for FusedSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-softmax-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous(storage, layout)?;
+        let width = row_width(layout)?;
+        let mut out = vec![0f32; x.len()];
+        for (row, y) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (o, &v) in y.iter_mut().zip(row) {
+                *o = (v - max).exp();
+                sum += *o;
+            }
+            let inv = 1.0 / sum;
+            y.iter_mut().for_each(|o| *o *= inv);
+        }
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let grad = grad_res.contiguous()?;
+        Ok(Some(res.contiguous()?.apply_op2_no_bwd(&grad, &SoftmaxGrad)?))
+    }
+}
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "fused-softmax-train-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        y: &CpuStorage,
+        y_layout: &Layout,
+        g: &CpuStorage,
+        g_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (y, g) = (contiguous(y, y_layout)?, contiguous(g, g_layout)?);
+        if y.len() != g.len() {
+            return Err(candle_core::Error::Msg("fused softmax grad: shapes differ".into()));
+        }
+        let width = row_width(y_layout)?;
+        let mut out = vec![0f32; y.len()];
+        for ((y, g), d) in
+            y.chunks_exact(width).zip(g.chunks_exact(width)).zip(out.chunks_exact_mut(width))
+        {
+            let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+            for ((d, &y), &g) in d.iter_mut().zip(y).zip(g) {
+                *d = y * (g - dot);
+            }
+        }
+        Ok((CpuStorage::F32(out), y_layout.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Forward and gradient equal candle's composed softmax, on rows with a masked
+    /// (-1e4) entry, under a loss that weighs each output differently.
+    #[test]
+    fn matches_candle_softmax_and_its_gradient() {
+        let device = Device::Cpu;
+        let (rows, width) = (6, 9);
+        let values: Vec<f32> = (0..rows * width)
+            .map(|i| if i % 7 == 3 { -1e4 } else { ((i * 37) % 23) as f32 / 4.0 - 3.0 })
+            .collect();
+        let weights: Vec<f32> = (0..rows * width).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+        let w = Tensor::from_vec(weights, (2, 3, width), &device).unwrap();
+        let run = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| {
+            let x = Var::from_tensor(
+                &Tensor::from_vec(values.clone(), (2, 3, width), &device).unwrap(),
+            )
+            .unwrap();
+            let y = f(x.as_tensor()).unwrap();
+            let loss = (&y * &w).unwrap().sum_all().unwrap();
+            let grads = loss.backward().unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (flat(&y), flat(grads.get(x.as_tensor()).unwrap()))
+        };
+        let (ours_y, ours_g) = run(&|x| softmax_last_dim_train(x));
+        let (ref_y, ref_g) = run(&|x| candle_nn::ops::softmax(x, candle_core::D::Minus1));
+        for (a, b) in ours_y.iter().zip(&ref_y).chain(ours_g.iter().zip(&ref_g)) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        // Each row sums to one.
+        for row in ours_y.chunks(width) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+}
