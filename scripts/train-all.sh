@@ -48,11 +48,11 @@ for step in ${STEPS[*]}; do
       done ;;
     predictions)  # per-question answers, then the paired comparisons of data/models/README.md
       mkdir -p runs/predictions
-      for run in teacher-lm teacher-input teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny; do
+      for run in teacher-lm teacher-input teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
         [ -f "runs/predictions/$run.jsonl" ] || "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" \
           --facts runs/facts.jsonl --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
       done
-      for pair in "student-soft-lr2 student-hard-lr2" "student-soft student-hard" "student-soft-lr2 student-soft" \
+      for pair in "student-tiny-aug student-soft-lr2" "student-soft-lr2 student-hard-lr2" "student-soft student-hard" "student-soft-lr2 student-soft" \
                   "student-tiny student-soft" "student-soft-lr2 student-soft-lr" "teacher-input teacher-lm" \
                   "teacher-entity teacher-lm" "teacher-input teacher-entity" "student-soft-lr2 teacher-input"; do
         set -- $pair
