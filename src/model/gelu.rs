@@ -42,10 +42,15 @@ pub fn gelu_derivative(x: f32) -> f32 {
     cdf + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+/// The f32 values of a contiguous tensor (an error for a strided one): the input of the
+/// fused custom ops here and in [`crate::model::softmax`].
+pub(crate) fn contiguous<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [f32]> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
-        None => Err(candle_core::Error::Msg("fused gelu needs contiguous inputs".into())),
+        None => Err(candle_core::Error::Msg("fused op needs contiguous inputs".into())),
     }
 }
 

@@ -7,6 +7,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use crate::model::gelu::contiguous;
+
 /// Softmax over the last dimension with a backward pass, for contiguous f32 CPU tensors;
 /// other tensors go through candle's composed `softmax`.
 pub fn softmax_last_dim_train(x: &Tensor) -> candle_core::Result<Tensor> {
@@ -21,13 +23,6 @@ struct FusedSoftmax;
 
 /// `y ⊙ (g − ⟨g, y⟩)` row by row, from the softmax output `y` and its gradient `g`.
 struct SoftmaxGrad;
-
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
-        None => Err(candle_core::Error::Msg("fused softmax needs contiguous inputs".into())),
-    }
-}
 
 fn row_width(layout: &Layout) -> candle_core::Result<usize> {
     match layout.dims().last() {
