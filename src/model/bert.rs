@@ -373,12 +373,12 @@ impl Bert {
     }
 }
 
-/// Layer norm: candle's fused op for inference, the composed form (which has a backward
-/// pass) for training.
+/// Layer norm: candle's fused op for inference, ours (fused, with a backward pass) for
+/// training.
 fn norm(ln: &LayerNorm, x: &Tensor, train: bool) -> Result<Tensor> {
     match (train, ln.bias()) {
         (true, Some(bias)) => {
-            Ok(candle_nn::ops::layer_norm_slow(x, ln.weight(), bias, ln.eps() as f32)?)
+            Ok(crate::model::layernorm::layer_norm_train(x, ln.weight(), bias, ln.eps() as f32)?)
         }
         _ => Ok(ln.forward(x)?),
     }

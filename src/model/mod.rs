@@ -10,6 +10,7 @@ pub mod fast;
 pub mod fusion;
 pub mod gelu;
 pub mod head;
+pub mod layernorm;
 pub mod quant;
 pub mod softmax;
 pub mod tokenize;
