@@ -359,6 +359,55 @@ fn distillation_moves_the_student_towards_the_teacher() {
     assert!(!tensors(&run.join("best")).contains_key(PROJECTION), "the projection is not shipped");
 }
 
+/// Teacher logits handed to the distillation objective in advance (the augmentation's)
+/// are the ones its soft targets use: the true ones give the same loss as computing them,
+/// other ones a different loss (so the cache is read, not bypassed).
+#[test]
+fn seeded_teacher_logits_are_used() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::Objective;
+    use kgqa::train::distill::{Distill, DistillConfig, build_student, mean_teacher_logits};
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.0);
+    let data = examples();
+    let teacher_run = dir.path().join("teacher");
+    let cfg = config(&base_dir, 8, 2e-3, 1);
+    train::train(&teacher_run, &cfg, &data, &data, None, &mut |_, _, _| {}).unwrap();
+    let teacher_dir = teacher_run.join("best");
+    let init = dir.path().join("init");
+    build_student(&teacher_dir, &init, &[1], None).unwrap();
+    let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
+    let teachers = || vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()];
+    let soft_only = DistillConfig {
+        alpha: 1.0,
+        temperature: 2.0,
+        cosine: 0.0,
+        tinybert: false,
+        intermediate_epochs: 0,
+    };
+    let batch: Vec<(usize, &Example)> = data.iter().take(4).enumerate().collect();
+    let loss = |objective: &Distill| {
+        objective.loss(&student, &batch, 0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let computed = loss(&Distill::new(teachers(), soft_only.clone()));
+    let true_logits: Vec<(usize, Vec<f32>)> =
+        batch.iter().map(|(i, e)| (*i, mean_teacher_logits(&teachers(), e).unwrap())).collect();
+    assert!(true_logits.iter().any(|(_, l)| l.iter().any(|v| v.abs() > 1e-4)), "{true_logits:?}");
+    let seeded = Distill::new(teachers(), soft_only.clone()).with_cached_logits(true_logits);
+    assert_eq!(seeded.cached_logits(), 4);
+    assert!((loss(&seeded) - computed).abs() < 1e-6, "{} vs {computed}", loss(&seeded));
+    let other = batch.iter().map(|(i, e)| {
+        let mut l = vec![0.0; e.choices.len()];
+        l[0] = 4.0;
+        (*i, l)
+    });
+    let wrong = Distill::new(teachers(), soft_only).with_cached_logits(other);
+    assert!((loss(&wrong) - computed).abs() > 1e-3, "{} vs {computed}", loss(&wrong));
+}
+
 /// `kgqa train` killed with SIGKILL mid-run and started again ends with the same weights
 /// and log as an uninterrupted run; `kgqa eval` reads the result.
 #[test]
@@ -530,6 +579,14 @@ fn cli_distill_keeps_its_augmented_questions() {
     let originals: Vec<String> = examples().into_iter().map(|e| e.question).collect();
     let variants: Vec<Example> =
         written.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Each keeps the teachers' mean logits that labelled it; its answer is their argmax.
+    for (line, v) in written.lines().skip(1).zip(&variants) {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let logits: Vec<f32> = serde_json::from_value(value["teacher_logits"].clone()).unwrap();
+        assert_eq!(logits.len(), v.choices.len());
+        assert!(logits.iter().all(|l| *l <= logits[v.answer]), "{line}");
+    }
+    assert!(stderr.contains(&format!("{} variants' teacher logits reused", variants.len())));
     // Only "dig" and "tool" have synonyms: 9 of the 16 questions have one or both, and
     // each variant is one of them with the synonyms put in.
     assert!(!variants.is_empty() && variants.len() <= 9, "{variants:?}");
@@ -543,6 +600,7 @@ fn cli_distill_keeps_its_augmented_questions() {
     let stderr = String::from_utf8_lossy(&again.stderr).to_string();
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("read from"), "{stderr}");
+    assert!(stderr.contains(&format!("{} variants' teacher logits reused", variants.len())));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
     let other = distill("2");
     let stderr = String::from_utf8_lossy(&other.stderr).to_string();

@@ -9,10 +9,23 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::Example;
+use kgqa::train::distill::mean_teacher_logits;
 use serde::{Deserialize, Serialize};
 
-/// The file in the run folder: one line of [`Settings`], then one [`Example`] per line.
+/// The file in the run folder: one line of [`Settings`], then one [`Labelled`] per line.
 pub const FILE: &str = "augmented.jsonl";
+
+/// A variant and the teachers' mean logits that labelled it (kept so that the soft
+/// targets need not compute them again; absent in files from before they were kept).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Labelled {
+    /// The variant, its answer the argmax of `teacher_logits`.
+    #[serde(flatten)]
+    pub example: Example,
+    /// The teachers' logits averaged in logit space ([`mean_teacher_logits`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_logits: Option<Vec<f32>>,
+}
 
 /// What the variants depend on; a run folder's file is reused only when they match.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -29,15 +42,15 @@ pub struct Settings {
 
 /// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
 /// start of the run wrote it with the same settings, else made now (variants from the
-/// graph of `store`, each labelled with the argmax of the teachers' mean logits) and
-/// written there. A file with other settings is an error, not silently replaced.
+/// graph of `store`, each labelled with the argmax of the teachers' mean logits, which it
+/// keeps) and written there. A file with other settings is an error, not silently replaced.
 pub fn labelled_variants(
     run: &Path,
     store: Option<&Path>,
     teachers: &[MultipleChoice],
     train_set: &[Example],
     settings: &Settings,
-) -> anyhow::Result<Vec<Example>> {
+) -> anyhow::Result<Vec<Labelled>> {
     let path = run.join(FILE);
     if path.is_file() {
         let extra = read(&path, settings)?;
@@ -59,7 +72,7 @@ fn make(
     teachers: &[MultipleChoice],
     train_set: &[Example],
     settings: &Settings,
-) -> anyhow::Result<Vec<Example>> {
+) -> anyhow::Result<Vec<Labelled>> {
     let graph = super::open_graph(store)?;
     let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
     let bar = ProgressBar::new(train_set.len() as u64);
@@ -77,18 +90,15 @@ fn make(
             settings.seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
         )?;
         for question in variants {
-            let mut v = Example { question, ..e.clone() };
-            let mut sum: Option<candle_core::Tensor> = None;
-            for t in teachers {
-                let l = kgqa::train::batch_logits(t, &[&v], false)?;
-                sum = Some(match sum {
-                    Some(s) => (s + l)?,
-                    None => l,
-                });
-            }
-            let best = sum.context("no teacher")?.squeeze(0)?.argmax(0)?;
-            v.answer = best.to_scalar::<u32>()? as usize;
-            out.push(v);
+            let mut example = Example { question, ..e.clone() };
+            let logits = mean_teacher_logits(teachers, &example)?;
+            example.answer = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+                .context("a question without choices")?;
+            out.push(Labelled { example, teacher_logits: Some(logits) });
         }
         bar.inc(1);
         if bar.is_hidden() && (i + 1) % 500 == 0 {
@@ -106,7 +116,7 @@ fn make(
 
 /// Writes the file whole under a temporary name, then renames it: a run killed while
 /// writing leaves no half file behind.
-fn write(path: &Path, settings: &Settings, extra: &[Example]) -> anyhow::Result<()> {
+fn write(path: &Path, settings: &Settings, extra: &[Labelled]) -> anyhow::Result<()> {
     let tmp = path.with_extension("jsonl.tmp");
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
@@ -120,7 +130,7 @@ fn write(path: &Path, settings: &Settings, extra: &[Example]) -> anyhow::Result<
     Ok(())
 }
 
-fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Example>> {
+fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut lines = std::io::BufReader::new(file).lines();
     let first = lines.next().transpose()?.unwrap_or_default();
@@ -136,9 +146,32 @@ fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Example>> {
     let mut out = Vec::new();
     for (i, line) in lines.enumerate() {
         let line = line?;
-        let e: Example = serde_json::from_str(&line)
+        let e: Labelled = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not an example", path.display(), i + 2))?;
         out.push(e);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines written before the logits were kept still read (without logits), and new
+    /// lines keep the logits exactly.
+    #[test]
+    fn lines_with_and_without_teacher_logits_read() {
+        let example = Example {
+            question: "what did we dig with?".into(),
+            choices: vec!["trowel".into(), "soil".into()],
+            answer: 0,
+            ..Example::default()
+        };
+        let old = serde_json::to_string(&example).unwrap();
+        let read: Labelled = serde_json::from_str(&old).unwrap();
+        assert_eq!(read, Labelled { example: example.clone(), teacher_logits: None });
+        let new = Labelled { example, teacher_logits: Some(vec![0.123_456_79, -2.5e-7]) };
+        let line = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<Labelled>(&line).unwrap(), new);
+    }
 }

@@ -371,6 +371,7 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
     let items = load_items(&args.data, Split::Listed)?;
     let (mut train_set, held_out) =
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
+    let mut cached_logits = Vec::new();
     if args.augment > 0 {
         let settings = super::augment::Settings {
             per_question: args.augment,
@@ -385,7 +386,19 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
             &train_set,
             &settings,
         )?;
-        train_set.extend(extra);
+        for v in extra {
+            // The variant's index in the training set, where the soft targets look it up.
+            if let Some(logits) = v.teacher_logits {
+                cached_logits.push((train_set.len(), logits));
+            }
+            train_set.push(v.example);
+        }
+        if !cached_logits.is_empty() {
+            eprintln!(
+                "soft targets: {} variants' teacher logits reused from the augmentation",
+                cached_logits.len()
+            );
+        }
     }
     let config = train_config(&args.hyper, init, fusion)?;
     let objective = Distill::new(
@@ -397,7 +410,8 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
             tinybert: args.tinybert,
             intermediate_epochs: if args.tinybert { args.intermediate_epochs } else { 0 },
         },
-    );
+    )
+    .with_cached_logits(cached_logits);
     write_distill_record(&args.hyper.run, args, &layers)?;
     run_training(
         &args.hyper,

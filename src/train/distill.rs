@@ -158,6 +158,19 @@ impl Distill {
         Distill { teachers, config, cache: Mutex::default() }
     }
 
+    /// Seeds the teacher-logit cache with `(training question index, mean teacher logits)`
+    /// pairs computed earlier by [`mean_teacher_logits`] (the labelled augmentation
+    /// variants), so they are not computed again.
+    pub fn with_cached_logits(self, logits: impl IntoIterator<Item = (usize, Vec<f32>)>) -> Self {
+        self.cache.lock().expect("teacher cache").extend(logits);
+        self
+    }
+
+    /// How many training questions have their teacher logits cached.
+    pub fn cached_logits(&self) -> usize {
+        self.cache.lock().expect("teacher cache").len()
+    }
+
     /// Mean teacher logits `[batch, choices]` (cached per training question).
     fn teacher_logits(&self, batch: &[(usize, &Example)]) -> Result<Tensor> {
         let choices = batch[0].1.choices.len();
@@ -167,15 +180,7 @@ impl Distill {
             let logits = match cached {
                 Some(l) => l,
                 None => {
-                    let mut sum = vec![0f32; choices];
-                    for t in &self.teachers {
-                        let l = batch_logits(t, &[e], false)?;
-                        let l =
-                            l.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(model_err)?;
-                        for (s, v) in sum.iter_mut().zip(l) {
-                            *s += v / self.teachers.len() as f32;
-                        }
-                    }
+                    let sum = mean_teacher_logits(&self.teachers, e)?;
                     self.cache.lock().expect("teacher cache").insert(*i, sum.clone());
                     sum
                 }
@@ -184,6 +189,20 @@ impl Distill {
         }
         Tensor::from_vec(rows, (batch.len(), choices), &Device::Cpu).map_err(model_err)
     }
+}
+
+/// The teachers' logits for one question averaged in logit space (each teacher's logits
+/// divided by their number, then summed in teacher order), as the soft targets use them.
+pub fn mean_teacher_logits(teachers: &[MultipleChoice], example: &Example) -> Result<Vec<f32>> {
+    let mut sum = vec![0f32; example.choices.len()];
+    for t in teachers {
+        let l = batch_logits(t, &[example], false)?;
+        let l = l.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(model_err)?;
+        for (s, v) in sum.iter_mut().zip(l) {
+            *s += v / teachers.len() as f32;
+        }
+    }
+    Ok(sum)
 }
 
 fn project(student: &MultipleChoice, h: &Tensor) -> Result<Tensor> {
