@@ -1,0 +1,149 @@
+//! Helpers of the training tests (`tests/train.rs`, `tests/distill.rs`): a tiny random
+//! BERT that borrows the base model's tokenizer, 16 toy questions and a training config.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use kgqa::model::fusion::Fusion;
+use kgqa::model::{Bert, Config};
+use kgqa::train::TrainConfig;
+use kgqa::train::data::Example;
+
+/// Whether the real-data tier runs (`KGQA_REAL_DATA=1`: it needs the base model).
+pub fn enabled() -> bool {
+    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+}
+
+/// The base model folder (`KGQA_BASE_MODEL` or the default), for its tokenizer.
+pub fn base() -> PathBuf {
+    let dir = std::env::var_os("KGQA_BASE_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(kgqa::model::default_base_model);
+    assert!(dir.join("tokenizer.json").is_file(), "no base model at {}", dir.display());
+    dir
+}
+
+/// A tiny random model folder (dropout 0 so that finite differences are exact).
+pub fn tiny_model(dir: &Path, dropout: f64) {
+    let config = serde_json::json!({
+        "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 128,
+        "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(base().join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let cfg: Config = serde_json::from_value(config).unwrap();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Bert::load(vb, &cfg).unwrap();
+    seeded_init(&varmap);
+    varmap.save(dir.join("model.safetensors")).unwrap();
+    // Mean pooling: a randomly initialized [CLS] needs far more steps to learn to attend.
+    std::fs::write(dir.join("kgqa.json"), r#"{"pooling": "mean"}"#).unwrap();
+}
+
+/// BERT's initialization from a fixed seed (candle's own initializers draw from an unseeded
+/// generator): N(0, 0.02²) matrices and embeddings, LayerNorm weights 1, biases 0.
+pub fn seeded_init(varmap: &VarMap) {
+    let data = varmap.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut state = 42u64;
+    let mut unit = || {
+        let r = kgqa::model::bert::splitmix64(&mut state);
+        ((r >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    for name in names {
+        let var = &data[name];
+        let shape = var.as_tensor().shape().clone();
+        let n = shape.elem_count();
+        let values: Vec<f32> = if name.ends_with("bias") {
+            vec![0.0; n]
+        } else if name.contains("LayerNorm") {
+            vec![1.0; n]
+        } else {
+            (0..n)
+                .map(|_| {
+                    let (u1, u2) = (unit(), unit());
+                    (0.02 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+                })
+                .collect()
+        };
+        var.set(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap()).unwrap();
+    }
+}
+
+/// 16 toy questions (4 choices) where the verb decides the tool.
+pub fn examples() -> Vec<Example> {
+    let tools = ["trowel", "shovel", "spoon", "hammer", "saw", "needle", "brush", "knife"];
+    let verbs = ["dig", "plant", "eat", "build", "cut", "sew", "paint", "slice"];
+    (0..16)
+        .map(|i| {
+            // The verb decides the tool; the distractors and the wording vary.
+            let a = i % 8;
+            let choices: Vec<String> = (0..4)
+                .map(|k| tools[(a + k * 3 + usize::from(k > 0) * (i / 8)) % 8].to_string())
+                .collect();
+            let answer = (i * 5) % 4;
+            let mut choices = choices;
+            choices.swap(0, answer);
+            Example {
+                question: if i < 8 {
+                    format!("What do you {} with?", verbs[a])
+                } else {
+                    format!("Which tool would you use to {}?", verbs[a])
+                },
+                choices,
+                answer,
+                ..Example::default()
+            }
+        })
+        .collect()
+}
+
+/// [`examples`] as a CommonsenseQA-format file.
+pub fn write_questions(path: &Path) {
+    let labels = ["A", "B", "C", "D"];
+    let lines: Vec<String> = examples()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let choices: Vec<serde_json::Value> = e
+                .choices
+                .iter()
+                .zip(labels)
+                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
+                .collect();
+            serde_json::json!({"id": format!("q{i}"), "answerKey": labels[e.answer],
+                "question": {"stem": e.question, "choices": choices}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+/// A training config for the tiny model: length 32, batch 4, checkpoints every 3 steps.
+pub fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainConfig {
+    TrainConfig {
+        base: dir.to_path_buf(),
+        fusion: Fusion::default(),
+        max_length: 32,
+        epochs,
+        batch_size: 4,
+        lr,
+        warmup: 0.1,
+        weight_decay: 0.01,
+        clip: 1.0,
+        seed: dropout_seed,
+        checkpoint_every: 3,
+        command: String::new(),
+    }
+}
+
+/// The tensors of a model folder's `model.safetensors`.
+pub fn tensors(dir: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
+}

@@ -1,0 +1,237 @@
+//! Distillation on tiny random BERTs (real-data tier: they borrow the base model's
+//! `tokenizer.json`): student construction (layer copy, narrow with a projection), the
+//! student moving towards its teacher, the teacher-logit cache, and `kgqa distill
+//! --augment` keeping its labelled variants.
+
+mod common;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use common::training::*;
+use kgqa::model::head::MultipleChoice;
+use kgqa::model::{Bert, Config};
+use kgqa::train::data::Example;
+use kgqa::train::{self, TrainConfig};
+
+#[test]
+fn students_copy_layers_or_start_narrow_with_a_projection() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::distill::{PROJECTION, build_student};
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    tiny_model(&teacher, 0.0);
+    // Same width: layers 1 and 0 of the teacher become layers 0 and 1.
+    let copy = dir.path().join("copy");
+    build_student(&teacher, &copy, &[1, 0], None).unwrap();
+    let (t, s) = (tensors(&teacher), tensors(&copy));
+    let name = |l: usize| format!("encoder.layer.{l}.attention.self.query.weight");
+    assert_eq!(s[&name(0)].to_vec2::<f32>().unwrap(), t[&name(1)].to_vec2::<f32>().unwrap());
+    assert_eq!(s[&name(1)].to_vec2::<f32>().unwrap(), t[&name(0)].to_vec2::<f32>().unwrap());
+    assert!(!s.contains_key(&name(2)));
+    let config = Config::read(&copy.join("config.json")).unwrap();
+    assert_eq!((config.num_hidden_layers, config.hidden_size), (2, 32));
+    assert!(build_student(&teacher, &dir.path().join("bad"), &[5], None).is_err());
+    assert!(build_student(&teacher, &dir.path().join("bad"), &[0], Some(24)).is_err());
+    // Narrower: a teacher of width 64 and a one-layer student of width 32; the projection
+    // maps the student's 32 dimensions to the teacher's 64.
+    let wide = dir.path().join("wide");
+    {
+        let config = serde_json::json!({
+            "vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128
+        });
+        std::fs::create_dir_all(&wide).unwrap();
+        std::fs::write(wide.join("config.json"), config.to_string()).unwrap();
+        std::fs::copy(base().join("tokenizer.json"), wide.join("tokenizer.json")).unwrap();
+        let cfg: Config = serde_json::from_value(config).unwrap();
+        let varmap = VarMap::new();
+        Bert::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &cfg).unwrap();
+        varmap.save(wide.join("model.safetensors")).unwrap();
+    }
+    let narrow = dir.path().join("narrow");
+    build_student(&wide, &narrow, &[0], Some(32)).unwrap();
+    let n = tensors(&narrow);
+    assert_eq!(n[PROJECTION].dims(), [64, 32]);
+    assert_eq!(n["embeddings.word_embeddings.weight"].dims(), [30522, 32]);
+    let config = Config::read(&narrow.join("config.json")).unwrap();
+    assert_eq!(
+        (config.num_hidden_layers, config.hidden_size, config.num_attention_heads),
+        (1, 32, 1)
+    );
+}
+
+/// A tiny teacher that knows the answers of [`examples`] (30 epochs under `dir`); its
+/// best checkpoint's folder.
+fn trained_teacher(dir: &std::path::Path) -> std::path::PathBuf {
+    let base_dir = dir.join("base");
+    tiny_model(&base_dir, 0.0);
+    let data = examples();
+    let run = dir.join("teacher");
+    let cfg = config(&base_dir, 30, 2e-3, 1);
+    train::train(&run, &cfg, &data, &data, None, &mut |_, _, _| {}).unwrap();
+    run.join("best")
+}
+
+#[test]
+fn distillation_moves_the_student_towards_the_teacher() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::distill::{Distill, DistillConfig, PROJECTION, build_student};
+    use kgqa::train::losses::soft_target_loss;
+    let dir = tempfile::tempdir().unwrap();
+    let data = examples();
+    let teacher_dir = trained_teacher(dir.path());
+    let kl_to_teacher = |student: &MultipleChoice, teacher: &MultipleChoice| {
+        let refs: Vec<&Example> = data.iter().collect();
+        let s = train::batch_logits(student, &refs, false).unwrap();
+        let t = train::batch_logits(teacher, &refs, false).unwrap();
+        soft_target_loss(&s, &t, 1.0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();
+    // A narrower one-layer student with every loss on.
+    let init = dir.path().join("init");
+    build_student(&teacher_dir, &init, &[1], Some(16)).unwrap();
+    let before = kl_to_teacher(&MultipleChoice::load(&init, &Device::Cpu).unwrap(), &teacher);
+    let objective = Distill::new(
+        vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()],
+        DistillConfig {
+            alpha: 0.9,
+            temperature: 2.0,
+            cosine: 0.5,
+            tinybert: true,
+            intermediate_epochs: 2,
+        },
+    );
+    let run = dir.path().join("student");
+    let cfg = TrainConfig { base: init.clone(), ..config(&init, 12, 2e-3, 3) };
+    train::train_with(&run, &cfg, &data, &data, None, &objective, &[PROJECTION], &mut |_, _, _| {})
+        .unwrap();
+    // The last checkpoint (best/ may be from an intermediate-only epoch).
+    let student = MultipleChoice::load(&run.join("checkpoint"), &Device::Cpu).unwrap();
+    let after = kl_to_teacher(&student, &teacher);
+    assert!(after < before, "KL to the teacher {before} -> {after}");
+    assert!(!tensors(&run.join("best")).contains_key(PROJECTION), "the projection is not shipped");
+}
+
+/// Teacher logits handed to the distillation objective in advance (the augmentation's)
+/// are the ones its soft targets use: the true ones give the same loss as computing them,
+/// other ones a different loss (so the cache is read, not bypassed).
+#[test]
+fn seeded_teacher_logits_are_used() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::Objective;
+    use kgqa::train::distill::{Distill, DistillConfig, build_student, mean_teacher_logits};
+    let dir = tempfile::tempdir().unwrap();
+    let data = examples();
+    let teacher_dir = trained_teacher(dir.path());
+    let init = dir.path().join("init");
+    build_student(&teacher_dir, &init, &[1], None).unwrap();
+    let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
+    let teachers = || vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()];
+    let soft_only = DistillConfig {
+        alpha: 1.0,
+        temperature: 2.0,
+        cosine: 0.0,
+        tinybert: false,
+        intermediate_epochs: 0,
+    };
+    let batch: Vec<(usize, &Example)> = data.iter().take(4).enumerate().collect();
+    let loss = |objective: &Distill| {
+        objective.loss(&student, &batch, 0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let computed = loss(&Distill::new(teachers(), soft_only.clone()));
+    let true_logits: Vec<(usize, Vec<f32>)> =
+        batch.iter().map(|(i, e)| (*i, mean_teacher_logits(&teachers(), e).unwrap())).collect();
+    assert!(true_logits.iter().any(|(_, l)| l.iter().any(|v| v.abs() > 1e-4)), "{true_logits:?}");
+    let seeded = Distill::new(teachers(), soft_only.clone()).with_cached_logits(true_logits);
+    assert_eq!(seeded.cached_logits(), 4);
+    assert!((loss(&seeded) - computed).abs() < 1e-6, "{} vs {computed}", loss(&seeded));
+    let other = batch.iter().map(|(i, e)| {
+        let mut l = vec![0.0; e.choices.len()];
+        l[0] = 4.0;
+        (*i, l)
+    });
+    let wrong = Distill::new(teachers(), soft_only).with_cached_logits(other);
+    assert!((loss(&wrong) - computed).abs() > 1e-3, "{} vs {computed}", loss(&wrong));
+}
+
+/// `kgqa distill --augment 1`: synonym variants from the store's WordNet senses, labelled
+/// by the teacher and kept in the run folder; started again, the run reads them back
+/// instead of labelling anew; other settings on the same folder are refused.
+#[test]
+fn cli_distill_keeps_its_augmented_questions() {
+    if !enabled() {
+        return;
+    }
+    use std::process::Command;
+    let kgqa = || Command::new(env!("CARGO_BIN_EXE_kgqa"));
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    tiny_model(&teacher, 0.0);
+    let questions = dir.path().join("q.jsonl");
+    write_questions(&questions);
+    let ttl = dir.path().join("senses.ttl");
+    std::fs::write(
+        &ttl,
+        "@prefix c: <http://conceptnet.io/c/en/> .\n\
+         @prefix kgqa: <http://kgqa.dev/ns#> .\n\
+         @prefix wnid: <http://wordnet-rdf.princeton.edu/id/> .\n\
+         c:dig kgqa:sense wnid:1-v . c:excavate kgqa:sense wnid:1-v .\n\
+         c:tool kgqa:sense wnid:2-n . c:instrument kgqa:sense wnid:2-n .\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let load = kgqa().arg("load").arg(&ttl).arg("--store").arg(&store).output().unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let run = dir.path().join("student");
+    let distill = |augment: &str| {
+        let mut c = kgqa();
+        c.arg("--store").arg(&store).arg("distill").arg("--teacher").arg(&teacher);
+        c.arg("--dataset").arg(&questions).arg("--run").arg(&run);
+        c.args(["--student-layers", "1", "--epochs", "1", "--batch-size", "4"]);
+        c.args(["--held-out", "3", "--max-length", "32", "--augment", augment]);
+        c.output().unwrap()
+    };
+    let first = distill("1");
+    let stderr = String::from_utf8_lossy(&first.stderr).to_string();
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("labelled by the teachers"), "{stderr}");
+    let file = run.join("augmented.jsonl");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let originals: Vec<String> = examples().into_iter().map(|e| e.question).collect();
+    let variants: Vec<Example> =
+        written.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Each keeps the teachers' mean logits that labelled it; its answer is their argmax.
+    for (line, v) in written.lines().skip(1).zip(&variants) {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let logits: Vec<f32> = serde_json::from_value(value["teacher_logits"].clone()).unwrap();
+        assert_eq!(logits.len(), v.choices.len());
+        assert!(logits.iter().all(|l| *l <= logits[v.answer]), "{line}");
+    }
+    assert!(stderr.contains(&format!("{} variants' teacher logits reused", variants.len())));
+    // Only "dig" and "tool" have synonyms: 9 of the 16 questions have one or both, and
+    // each variant is one of them with the synonyms put in.
+    assert!(!variants.is_empty() && variants.len() <= 9, "{variants:?}");
+    for v in &variants {
+        assert!(!originals.contains(&v.question), "{}", v.question);
+        let back = v.question.replace("excavate", "dig").replace("instrument", "tool");
+        assert!(originals.contains(&back), "{}", v.question);
+        assert!(v.answer < v.choices.len());
+    }
+    let again = distill("1");
+    let stderr = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("read from"), "{stderr}");
+    assert!(stderr.contains(&format!("{} variants' teacher logits reused", variants.len())));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    let other = distill("2");
+    let stderr = String::from_utf8_lossy(&other.stderr).to_string();
+    assert!(!other.status.success());
+    assert!(stderr.contains("augmented.jsonl:1"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+}
