@@ -306,6 +306,19 @@ fn retrieve_caches_facts_and_names_bad_lines() {
     let first = std::fs::read(&out).unwrap();
     ok(&["retrieve", "--dataset", q, "--out", o, "--threads", "1"]);
     assert_eq!(std::fs::read(&out).unwrap(), first);
+    // Retrieval options: direct facts only, no definitions; bad values are refused by name.
+    let narrow = dir.path().join("narrow.jsonl");
+    let n = narrow.to_str().unwrap();
+    ok(&["retrieve", "--dataset", q, "--out", n, "--one-hop", "--definitions", "0"]);
+    let cached = kgqa::engine::dataset::read_facts(&narrow).unwrap();
+    let choices = cached.values().flat_map(|k| &k.choices);
+    assert!(choices.clone().all(|c| c.definitions.is_empty()));
+    assert!(choices.clone().flat_map(|c| &c.facts).all(|f| f.edges.len() == 1));
+    assert!(choices.flat_map(|c| &c.facts).count() > 0);
+    let err = fails(&["retrieve", "--dataset", q, "--out", n, "--hub-degree", "0"]);
+    assert!(err.contains("--hub-degree"), "{err}");
+    let err = fails(&["retrieve", "--dataset", q, "--out", n, "--hop-decay", "1.5"]);
+    assert!(err.contains("--hop-decay"), "{err}");
     // A malformed line: file, line and field; the old cache is left alone.
     std::fs::write(&questions, format!("{good}{{\"id\": \"q3\", \"question\": {{}}}}\n")).unwrap();
     let err = fails(&["retrieve", "--dataset", q, "--out", o]);

@@ -39,6 +39,18 @@ pub struct RetrieveArgs {
     /// Facts kept per choice.
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
+    /// Direct facts only (no 2-hop paths through an intermediate concept).
+    #[arg(long)]
+    pub one_hop: bool,
+    /// Definitions kept per choice concept.
+    #[arg(long, default_value_t = Options::default().definitions)]
+    pub definitions: usize,
+    /// Degree at which the hub penalty halves a concept's weight in a path's score.
+    #[arg(long, default_value_t = Options::default().hub_degree)]
+    pub hub_degree: f64,
+    /// Factor on a path's score per hop beyond the first.
+    #[arg(long, default_value_t = Options::default().hop_decay)]
+    pub hop_decay: f64,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -49,6 +61,12 @@ pub struct RetrieveArgs {
 
 /// Runs `kgqa retrieve`.
 pub fn run(store: Option<&Path>, args: &RetrieveArgs) -> anyhow::Result<()> {
+    if !(args.hub_degree.is_finite() && args.hub_degree > 0.0) {
+        anyhow::bail!("--hub-degree must be a positive number, got {}", args.hub_degree);
+    }
+    if !(args.hop_decay > 0.0 && args.hop_decay <= 1.0) {
+        anyhow::bail!("--hop-decay must be in (0, 1], got {}", args.hop_decay);
+    }
     let start = Instant::now();
     let items = dataset::read_csqa(&args.dataset)?;
     let split = match args.split {
@@ -63,7 +81,14 @@ pub fn run(store: Option<&Path>, args: &RetrieveArgs) -> anyhow::Result<()> {
     };
     let items = dataset::select(items, &ids, split);
     let graph = super::open_graph(store)?;
-    let retriever = Retriever::new(Options { top_k: args.top_k, ..Options::default() })?;
+    let retriever = Retriever::new(Options {
+        top_k: args.top_k,
+        two_hop: !args.one_hop,
+        definitions: args.definitions,
+        hub_degree: args.hub_degree,
+        hop_decay: args.hop_decay,
+        ..Options::default()
+    })?;
     let bar = ProgressBar::new(items.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} questions, {per_sec}, eta {eta}")

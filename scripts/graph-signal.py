@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""How much the retrieved facts alone say about the answer (no model involved).
+
+For each CommonsenseQA question in a retrieval cache (`kgqa retrieve`), scores every
+choice from its facts alone and reports how often the top-scored choice is the answer
+(ties share the credit; chance is 20%), for several scores, and how often the answer and
+a distractor have any fact at all. A cache whose facts barely separate the answer from
+the distractors gives a model little to learn from them.
+
+Usage: python3 scripts/graph-signal.py FACTS.jsonl [DATASET.jsonl] [IDS.txt]
+(default dataset and ids: ../shared/datasets/commonsenseqa/; questions listed in IDS are
+the in-house training split, the others its test split; both are reported.)
+"""
+import json
+import sys
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+csqa = root / ".." / "shared" / "datasets" / "commonsenseqa"
+facts_path = Path(sys.argv[1])
+dataset = Path(sys.argv[2]) if len(sys.argv) > 2 else csqa / "train_rand_split.jsonl"
+ids_path = Path(sys.argv[3]) if len(sys.argv) > 3 else csqa / "inhouse_split_qids.txt"
+
+answers = {}
+for line in open(dataset):
+    q = json.loads(line)
+    labels = [c["label"] for c in q["question"]["choices"]]
+    answers[q["id"]] = labels.index(q["answerKey"])
+train_ids = {l.strip() for l in open(ids_path) if l.strip()}
+
+scores = {
+    "best fact score": lambda fs: max((f["score"] for f in fs), default=0.0),
+    "sum of fact scores": lambda fs: sum(f["score"] for f in fs),
+    "one-hop facts": lambda fs: sum(1 for f in fs if len(f["edges"]) == 1),
+    "number of facts": len,
+}
+results = {split: {name: 0.0 for name in scores} for split in ("train", "test")}
+has_fact = {split: [0, 0, 0, 0] for split in ("train", "test")}  # answer yes/n, distractor yes/n
+counts = {"train": 0, "test": 0}
+for line in open(facts_path):
+    r = json.loads(line)
+    if r["id"] not in answers:
+        continue
+    split = "train" if r["id"] in train_ids else "test"
+    answer = answers[r["id"]]
+    counts[split] += 1
+    for name, score in scores.items():
+        s = [score(c["facts"]) for c in r["choices"]]
+        top = [i for i, v in enumerate(s) if v == max(s)]
+        results[split][name] += (answer in top) / len(top)
+    for i, c in enumerate(r["choices"]):
+        k = 0 if i == answer else 2
+        has_fact[split][k] += bool(c["facts"])
+        has_fact[split][k + 1] += 1
+
+print(f"{facts_path}: accuracy of the facts alone (chance 20.0%)")
+print("| score | in-house train | in-house test |")
+print("|---|---|---|")
+for name in scores:
+    cells = [f"{100 * results[s][name] / max(counts[s], 1):.1f}%" for s in ("train", "test")]
+    print(f"| {name} | {cells[0]} | {cells[1]} |")
+for s in ("train", "test"):
+    a, an, d, dn = has_fact[s]
+    print(f"{s} ({counts[s]} questions): the answer has a fact in {100 * a / max(an, 1):.1f}% "
+          f"of questions, a distractor in {100 * d / max(dn, 1):.1f}%")
