@@ -399,12 +399,9 @@ fn flat(linear: &Linear, x: &Tensor) -> Result<Tensor> {
     let (batch, seq, width) = x.dims3()?;
     let x2 = x.reshape((batch * seq, width))?;
     #[cfg(feature = "blas")]
-    let y = {
-        let y = crate::model::blas::matmul_t(&x2, linear.weight())?;
-        match linear.bias() {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        }
+    let y = match linear.bias() {
+        Some(b) => crate::model::blas::linear_t(&x2, linear.weight(), b)?,
+        None => crate::model::blas::matmul_t(&x2, linear.weight())?,
     };
     #[cfg(not(feature = "blas"))]
     let y = linear.forward(&x2)?;
