@@ -281,17 +281,24 @@ impl Bert {
             (q, split(flat(&l.key, x)?)?, split(flat(&l.value, x)?)?)
         };
         // Scaling q (seq x head) is cheaper than scaling the scores (seq x seq).
-        let scores = (q * scale)?.matmul(&k.t()?)?.broadcast_add(mask)?;
-        // candle's fused softmax has no backward pass: training takes ours, which has one.
-        let probs = if train {
-            crate::model::softmax::softmax_last_dim_train(&scores)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
-        };
-        if collect.attentions {
+        let raw = (q * scale)?.matmul(&k.t()?)?;
+        // candle's fused softmax has no backward pass: training takes ours, which has one
+        // (and adds the mask in its own pass when the masked scores are not wanted).
+        let probs = if collect.attentions {
+            let scores = raw.broadcast_add(mask)?;
+            let probs = if train {
+                crate::model::softmax::softmax_last_dim_train(&scores)?
+            } else {
+                candle_nn::ops::softmax_last_dim(&scores)?
+            };
             out.attention_scores.push(scores);
             out.attention_probs.push(probs.clone());
-        }
+            probs
+        } else if train {
+            crate::model::softmax::masked_softmax_train(&raw, mask)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&raw.broadcast_add(mask)?)?
+        };
         let probs = self.dropout(&probs, self.config.attention_probs_dropout_prob, train)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
         let attended = flat(&l.attention_out, &context)?;
@@ -359,17 +366,8 @@ impl Bert {
         if !train || p <= 0.0 {
             return Ok(x.clone());
         }
-        let keep = 1.0 - p;
-        let scale = 1.0 / keep;
         let mut state = self.dropout_state.lock().expect("dropout state");
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| {
-                let r = splitmix64(&mut state);
-                if ((r >> 40) as f32) * (1.0 / (1u64 << 24) as f32) < keep { scale } else { 0.0 }
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
-        Ok((x * mask)?)
+        Ok(crate::model::dropout::dropout_train(x, p, &mut state)?)
     }
 }
 

@@ -4,6 +4,7 @@ pub mod bert;
 #[cfg(feature = "blas")]
 pub mod blas;
 pub mod config;
+pub mod dropout;
 pub mod error;
 #[cfg(feature = "blas")]
 pub mod fast;

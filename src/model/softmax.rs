@@ -19,7 +19,90 @@ pub fn softmax_last_dim_train(x: &Tensor) -> candle_core::Result<Tensor> {
     }
 }
 
+/// `softmax(scores + mask)` over the last dimension with a backward pass for `scores`:
+/// `scores` `[batch, ..., width]`, `mask` `[batch, 1, ..., 1, width]` (additive: 0 where
+/// attended, a large negative number where padded), both contiguous f32 on the CPU; the
+/// mask is added row by row in the softmax's own pass instead of a broadcast add of its
+/// own (and that add's backward). Other tensors: a broadcast add and
+/// [`softmax_last_dim_train`].
+pub fn masked_softmax_train(scores: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let ok = |t: &Tensor| {
+        t.dtype() == candle_core::DType::F32 && t.device().is_cpu() && t.is_contiguous()
+    };
+    let (sd, md) = (scores.dims(), mask.dims());
+    let fits = sd.len() == md.len()
+        && sd.len() >= 2
+        && md[0] == sd[0]
+        && md.last() == sd.last()
+        && md[1..md.len() - 1].iter().all(|&d| d == 1);
+    if ok(scores) && ok(mask) && fits {
+        scores.apply_op2(mask, MaskedSoftmax)
+    } else {
+        softmax_last_dim_train(&scores.broadcast_add(mask)?)
+    }
+}
+
 struct FusedSoftmax;
+
+struct MaskedSoftmax;
+
+/// One row: `y = softmax(x + m)` (`m` all zeros for the unmasked softmax).
+#[inline]
+fn softmax_row(x: &[f32], m: Option<&[f32]>, y: &mut [f32]) {
+    match m {
+        Some(m) => y.iter_mut().zip(x.iter().zip(m)).for_each(|(y, (x, m))| *y = x + m),
+        None => y.copy_from_slice(x),
+    }
+    let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for o in y.iter_mut() {
+        *o = (*o - max).exp();
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    y.iter_mut().for_each(|o| *o *= inv);
+}
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "fused-masked-softmax-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        scores: &CpuStorage,
+        scores_layout: &Layout,
+        mask: &CpuStorage,
+        mask_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, m) = (contiguous(scores, scores_layout)?, contiguous(mask, mask_layout)?);
+        let width = row_width(scores_layout)?;
+        let batch = scores_layout.dims()[0].max(1);
+        let per_batch = x.len() / batch;
+        if m.len() != batch * width || per_batch % width != 0 {
+            return Err(candle_core::Error::Msg("fused masked softmax: mask shape".into()));
+        }
+        let mut out = vec![0f32; x.len()];
+        let blocks = x.chunks_exact(per_batch).zip(out.chunks_exact_mut(per_batch));
+        for ((x, y), m) in blocks.zip(m.chunks_exact(width)) {
+            for (row, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
+                softmax_row(row, Some(m), y);
+            }
+        }
+        Ok((CpuStorage::F32(out), scores_layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _scores: &Tensor,
+        _mask: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad_res.contiguous()?;
+        Ok((Some(res.contiguous()?.apply_op2_no_bwd(&grad, &SoftmaxGrad)?), None))
+    }
+}
 
 /// `y ⊙ (g − ⟨g, y⟩)` row by row, from the softmax output `y` and its gradient `g`.
 struct SoftmaxGrad;
@@ -45,14 +128,7 @@ impl CustomOp1 for FusedSoftmax {
         let width = row_width(layout)?;
         let mut out = vec![0f32; x.len()];
         for (row, y) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (o, &v) in y.iter_mut().zip(row) {
-                *o = (v - max).exp();
-                sum += *o;
-            }
-            let inv = 1.0 / sum;
-            y.iter_mut().for_each(|o| *o *= inv);
+            softmax_row(row, None, y);
         }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -129,6 +205,25 @@ mod tests {
         let (ref_y, ref_g) = run(&|x| candle_nn::ops::softmax(x, candle_core::D::Minus1));
         for (a, b) in ours_y.iter().zip(&ref_y).chain(ours_g.iter().zip(&ref_g)) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        // With an additive mask [2, 1, width]: the same as adding it first.
+        let mask: Vec<f32> =
+            (0..2 * width).map(|i| if i % 4 == 1 { f32::MIN } else { 0.0 }).collect();
+        let mask = Tensor::from_vec(mask, (2, 1, width), &device).unwrap();
+        let (masked_y, masked_g) = run(&|x| masked_softmax_train(x, &mask));
+        let (ref_y, ref_g) =
+            run(&|x| candle_nn::ops::softmax(&x.broadcast_add(&mask)?, candle_core::D::Minus1));
+        for (a, b) in masked_y.iter().zip(&ref_y).chain(masked_g.iter().zip(&ref_g)) {
+            assert!((a - b).abs() < 1e-5, "masked: {a} vs {b}");
+        }
+        // Masked entries get no probability.
+        for (r, row) in masked_y.chunks(width).enumerate() {
+            let b = r / 3;
+            for (j, p) in row.iter().enumerate() {
+                if (b * width + j) % 4 == 1 {
+                    assert!(*p < 1e-30, "row {r} column {j}: {p}");
+                }
+            }
         }
         // Each row sums to one.
         for row in ours_y.chunks(width) {
