@@ -79,7 +79,7 @@ impl CustomOp2 for MaskedSoftmax {
         let width = row_width(scores_layout)?;
         let batch = scores_layout.dims()[0].max(1);
         let per_batch = x.len() / batch;
-        if m.len() != batch * width || per_batch % width != 0 {
+        if m.len() != batch * width || !per_batch.is_multiple_of(width) {
             return Err(candle_core::Error::Msg("fused masked softmax: mask shape".into()));
         }
         let mut out = vec![0f32; x.len()];
