@@ -235,3 +235,27 @@ fn cli_distill_keeps_its_augmented_questions() {
     assert!(stderr.contains("augmented.jsonl:1"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
 }
+
+/// A teacher trained without input fusion scores a question the same with or without
+/// facts in it: in an ensemble with an input-fusion teacher (the examples then carry
+/// facts) it still gets the input it was trained on.
+#[test]
+fn teachers_read_only_their_own_fusion_input() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::distill::mean_teacher_logits;
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = vec![MultipleChoice::load(&trained_teacher(dir.path()), &Device::Cpu).unwrap()];
+    assert!(!teacher[0].head().fusion.input);
+    for plain in examples().into_iter().take(4) {
+        let with_facts = Example {
+            facts: plain.choices.iter().map(|c| vec![format!("{c} is used for nothing")]).collect(),
+            ..plain.clone()
+        };
+        assert_eq!(
+            mean_teacher_logits(&teacher, &with_facts).unwrap(),
+            mean_teacher_logits(&teacher, &plain).unwrap()
+        );
+    }
+}

@@ -358,8 +358,9 @@ impl MultipleChoice {
         Ok(mean_pool(&out.last_hidden_state, &batch.attention_mask)?.detach())
     }
 
-    /// Tokenizes a question's (question, choice; facts) pairs and, when the model has entity
-    /// fusion and the question carries mentions, builds the vectors to add.
+    /// Tokenizes a question's (question, choice; facts) pairs — the facts only when the
+    /// model has input fusion — and, when the model has entity fusion and the question
+    /// carries mentions, builds the vectors to add.
     pub fn encode(&self, q: &Question<'_>) -> Result<Encoded> {
         self.encode_many(std::slice::from_ref(q))
     }
@@ -381,7 +382,9 @@ impl MultipleChoice {
             let offset = concept_texts.len();
             concept_texts.extend(q.concept_texts.iter().cloned());
             for (i, choice) in q.choices.iter().enumerate() {
-                let facts = q.facts.get(i).filter(|f| !f.is_empty());
+                // Only a model trained with input fusion reads facts (a teacher of another
+                // fusion in an ensemble gets the input it was trained on).
+                let facts = q.facts.get(i).filter(|f| self.head.fusion.input && !f.is_empty());
                 let second = match facts {
                     Some(f) => format!("{choice} ; {}", f.join(" ; ")),
                     None => choice.clone(),
