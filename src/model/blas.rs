@@ -135,10 +135,7 @@ impl CustomOp3 for BiasedLinear {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w) = (view(s1, l1)?, view(s2, l2)?);
-        let bias = match l3.contiguous_offsets() {
-            Some((start, end)) => &s3.as_slice::<f32>()?[start..end],
-            None => return Err(candle_core::Error::Msg("blas linear: strided bias".into())),
-        };
+        let bias = crate::model::gelu::contiguous(s3, l3)?;
         let ((n, k), (m, k2)) = (x.dim(), w.dim());
         if k != k2 || bias.len() != m {
             return Err(candle_core::Error::Msg(format!(
