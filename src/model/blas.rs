@@ -11,9 +11,11 @@
 //! GELU, layer norm) could use the second core: two threads ran inference only 1.3-1.6x
 //! faster than one. With one pool, every stage of a layer is split over the same threads.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+
+use crate::model::cpu_op::{contiguous, fusable};
 
 /// Products below this many multiply-adds run as one call: splitting them costs more
 /// than it saves.
@@ -96,8 +98,7 @@ fn openblas_threads(n: std::ffi::c_int) {
 /// `x [n, k] · w [m, k]ᵀ` with BLAS when both are contiguous f32 CPU tensors, else with
 /// candle. Differentiable in both arguments.
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    let ok = |t: &Tensor| t.dtype() == DType::F32 && t.device().is_cpu() && t.is_contiguous();
-    if ok(x) && ok(w) && x.rank() == 2 && w.rank() == 2 {
+    if fusable(x) && fusable(w) && x.rank() == 2 && w.rank() == 2 {
         x.apply_op2(w, LINEAR)
     } else {
         x.matmul(&w.t()?)
@@ -109,8 +110,7 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 /// no zero fill and no separate bias pass), else as [`matmul_t`] plus a broadcast add.
 /// Differentiable in all three.
 pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let ok = |t: &Tensor| t.dtype() == DType::F32 && t.device().is_cpu() && t.is_contiguous();
-    if ok(x) && ok(w) && ok(b) && x.rank() == 2 && w.rank() == 2 && b.rank() == 1 {
+    if fusable(x) && fusable(w) && fusable(b) && x.rank() == 2 && w.rank() == 2 && b.rank() == 1 {
         x.apply_op3(w, b, BiasedLinear)
     } else {
         matmul_t(x, w)?.broadcast_add(b)
@@ -135,7 +135,7 @@ impl CustomOp3 for BiasedLinear {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w) = (view(s1, l1)?, view(s2, l2)?);
-        let bias = crate::model::gelu::contiguous(s3, l3)?;
+        let bias = contiguous(s3, l3)?;
         let ((n, k), (m, k2)) = (x.dim(), w.dim());
         if k != k2 || bias.len() != m {
             return Err(candle_core::Error::Msg(format!(

@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use crate::model::bert::splitmix64;
-use crate::model::gelu::contiguous;
+use crate::model::cpu_op::{contiguous, fusable};
 
 /// The increment of the splitmix64 state per draw.
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -20,7 +20,7 @@ const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 pub fn dropout_train(x: &Tensor, p: f32, state: &mut u64) -> candle_core::Result<Tensor> {
     let mask = Mask { seed: *state, keep: 1.0 - p };
     let n = x.elem_count() as u64;
-    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.is_contiguous() {
+    if fusable(x) {
         *state = state.wrapping_add(n.wrapping_mul(GAMMA));
         x.apply_op1(mask)
     } else {

@@ -9,24 +9,18 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use crate::model::cpu_op::{contiguous, fusable};
+
 /// Exact-form GELU, `x * (1 + erf(x / sqrt 2)) / 2`, for contiguous f32 CPU tensors;
 /// other tensors go through candle's `gelu_erf`.
 pub fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.is_contiguous() {
-        x.apply_op1_no_bwd(&FusedGeluErf)
-    } else {
-        x.gelu_erf()
-    }
+    if fusable(x) { x.apply_op1_no_bwd(&FusedGeluErf) } else { x.gelu_erf() }
 }
 
 /// [`gelu_erf`] with a backward pass: `d/dx = Φ(x) + x φ(x)`, in one pass over `x` and
 /// the incoming gradient. Other tensors go through candle's `gelu_erf`.
 pub fn gelu_erf_train(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.is_contiguous() {
-        x.apply_op1(FusedGeluErf)
-    } else {
-        x.gelu_erf()
-    }
+    if fusable(x) { x.apply_op1(FusedGeluErf) } else { x.gelu_erf() }
 }
 
 struct FusedGeluErf;
@@ -40,18 +34,6 @@ pub fn gelu_derivative(x: f32) -> f32 {
     const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
     let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
     cdf + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()
-}
-
-/// The f32 values of a contiguous tensor (an error for a strided one): the input of the
-/// fused custom ops here and in [`crate::model::softmax`].
-pub(crate) fn contiguous<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-) -> candle_core::Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
-        None => Err(candle_core::Error::Msg("fused op needs contiguous inputs".into())),
-    }
 }
 
 impl CustomOp2 for GeluGrad {
@@ -119,10 +101,7 @@ impl CustomOp1 for FusedGeluErf {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            return Err(candle_core::Error::Msg("fused-gelu-erf needs a contiguous input".into()));
-        };
-        let input = &storage.as_slice::<f32>()?[start..end];
+        let input = contiguous(storage, layout)?;
         let out: Vec<f32> = input.iter().map(|&x| gelu(x)).collect();
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }

@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::gelu::contiguous;
+use crate::model::cpu_op::{contiguous, fusable};
 
 /// Rows per parallel task (and per partial sum of the parameter gradients).
 const BLOCK: usize = 64;
@@ -30,9 +30,7 @@ pub fn layer_norm_train(
     bias: &Tensor,
     eps: f32,
 ) -> candle_core::Result<Tensor> {
-    let fused = [x, weight, bias]
-        .iter()
-        .all(|t| t.dtype() == candle_core::DType::F32 && t.device().is_cpu() && t.is_contiguous());
+    let fused = [x, weight, bias].iter().all(|t| fusable(t));
     if fused {
         x.apply_op3(weight, bias, FusedLayerNorm { eps })
     } else {

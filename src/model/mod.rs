@@ -4,6 +4,7 @@ pub mod bert;
 #[cfg(feature = "blas")]
 pub mod blas;
 pub mod config;
+pub(crate) mod cpu_op;
 pub mod dropout;
 pub mod error;
 #[cfg(feature = "blas")]

@@ -7,12 +7,12 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use crate::model::gelu::contiguous;
+use crate::model::cpu_op::{contiguous, fusable};
 
 /// Softmax over the last dimension with a backward pass, for contiguous f32 CPU tensors;
 /// other tensors go through candle's composed `softmax`.
 pub fn softmax_last_dim_train(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.is_contiguous() {
+    if fusable(x) {
         x.apply_op1(FusedSoftmax)
     } else {
         candle_nn::ops::softmax(x, candle_core::D::Minus1)
@@ -26,16 +26,13 @@ pub fn softmax_last_dim_train(x: &Tensor) -> candle_core::Result<Tensor> {
 /// own (and that add's backward). Other tensors: a broadcast add and
 /// [`softmax_last_dim_train`].
 pub fn masked_softmax_train(scores: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    let ok = |t: &Tensor| {
-        t.dtype() == candle_core::DType::F32 && t.device().is_cpu() && t.is_contiguous()
-    };
     let (sd, md) = (scores.dims(), mask.dims());
     let fits = sd.len() == md.len()
         && sd.len() >= 2
         && md[0] == sd[0]
         && md.last() == sd.last()
         && md[1..md.len() - 1].iter().all(|&d| d == 1);
-    if ok(scores) && ok(mask) && fits {
+    if fusable(scores) && fusable(mask) && fits {
         scores.apply_op2(mask, MaskedSoftmax)
     } else {
         softmax_last_dim_train(&scores.broadcast_add(mask)?)
