@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""The held-out slice `kgqa train` and `kgqa distill` pick checkpoints on, outside kgqa.
+
+`kgqa` holds out 500 of the in-house training questions: a Fisher-Yates permutation
+(splitmix64, seed 0x5EED) of the listed ids in file order, first 500 (`split_examples` in
+`src/cli/train.rs`, `permutation` in `src/train/data.rs`). This script computes the same
+slice, so models can be evaluated on it (checked: `teacher-lm-lr1` scores 41.8% here and
+in its own training log).
+
+Usage: python3 scripts/held_out.py EVAL_IDS.txt [DATASET.jsonl] [IDS.txt]
+writes EVAL_IDS.txt: the in-house training ids minus the held-out slice, so that
+`kgqa eval --ids EVAL_IDS.txt` evaluates the held-out slice and the test split together
+(1,741 questions; `--predictions` lines carry the ids to tell them apart).
+"""
+import json
+import sys
+from pathlib import Path
+
+CSQA = Path(__file__).resolve().parent.parent / ".." / "shared" / "datasets" / "commonsenseqa"
+MASK = (1 << 64) - 1
+HELD_OUT = 500
+SEED = 0x5EED
+
+
+def splitmix64(state):
+    """(new state, output), as `model::bert::splitmix64`."""
+    state = (state + 0x9E37_79B9_7F4A_7C15) & MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58_476D_1CE4_E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D0_49BB_1331_11EB) & MASK
+    return state, z ^ (z >> 31)
+
+
+def permutation(n, seed):
+    """`train::data::permutation`: Fisher-Yates from the last index down."""
+    order, state = list(range(n)), seed
+    for i in range(n - 1, 0, -1):
+        state, r = splitmix64(state)
+        j = r % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def split(dataset=CSQA / "train_rand_split.jsonl", ids=CSQA / "inhouse_split_qids.txt"):
+    """(training ids in file order, held-out ids, test ids)."""
+    listed = {line.strip() for line in open(ids) if line.strip()}
+    every = [json.loads(line)["id"] for line in open(dataset) if line.strip()]
+    train = [q for q in every if q in listed]
+    order = permutation(len(train), SEED)
+    held = [train[i] for i in order[: min(HELD_OUT, len(train) // 5)]]
+    return train, held, [q for q in every if q not in listed]
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    train, held, test = split(*sys.argv[2:4])
+    held_set = set(held)
+    with open(sys.argv[1], "w") as out:
+        out.writelines(q + "\n" for q in train if q not in held_set)
+    print(f"{sys.argv[1]}: {len(train) - len(held)} ids; kgqa eval with it covers "
+          f"{len(held)} held-out + {len(test)} test questions")
+
+
+if __name__ == "__main__":
+    main()
