@@ -259,3 +259,61 @@ fn teachers_read_only_their_own_fusion_input() {
         );
     }
 }
+
+/// Bad settings of `kgqa train` and `kgqa distill` are refused with the field and the
+/// value, before a teacher is loaded or a run folder is written.
+#[test]
+fn bad_settings_are_refused_by_name_before_anything_is_written() {
+    if !enabled() {
+        return;
+    }
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    tiny_model(&teacher, 0.0);
+    let questions = dir.path().join("q.jsonl");
+    write_questions(&questions);
+    let run = dir.path().join("run");
+    let refused = |command: &str, extra: &[&str], field: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
+        c.arg(command).arg("--dataset").arg(&questions).arg("--run").arg(&run);
+        match command {
+            "train" => c.arg("--base").arg(&teacher),
+            _ => c.arg("--teacher").arg(&teacher),
+        };
+        c.args(["--held-out", "3"]).args(extra);
+        for (flag, value) in [("--epochs", "1"), ("--max-length", "32")] {
+            if !extra.contains(&flag) {
+                c.args([flag, value]);
+            }
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{command} {extra:?} was accepted");
+        assert!(stderr.contains(&format!("{field}:")), "{command} {extra:?}: {stderr}");
+        assert!(!run.exists(), "{command} {extra:?} wrote {}", run.display());
+    };
+    refused("train", &["--batch-size", "0"], "batch_size");
+    refused("train", &["--lr=-1e-4"], "lr");
+    refused("train", &["--lr", "inf"], "lr");
+    refused("train", &["--warmup", "1.5"], "warmup");
+    refused("train", &["--clip", "0"], "clip");
+    refused("train", &["--weight-decay=-0.1"], "weight_decay");
+    refused("train", &["--max-length", "4"], "max_length");
+    refused("distill", &["--epochs", "0"], "epochs");
+    refused("distill", &["--alpha", "2"], "alpha");
+    refused("distill", &["--temperature", "0"], "temperature");
+    refused("distill", &["--cosine=-1"], "cosine");
+    // TinyBERT's default intermediate epoch would fill this one-epoch run.
+    refused("distill", &["--tinybert"], "intermediate_epochs");
+    // The tiny teacher has 2 layers.
+    refused("distill", &["--student-layers", "3"], "student_layers");
+    refused("distill", &["--student-layers", "0"], "student_layers");
+    // Longer inputs than the model has positions for (the tiny model has 128).
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
+    c.arg("train").arg("--dataset").arg(&questions).arg("--run").arg(&run);
+    c.arg("--base").arg(&teacher).args(["--epochs", "1", "--max-length", "200"]);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("max_length: 200"), "{stderr}");
+}

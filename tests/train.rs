@@ -246,3 +246,29 @@ fn half_precision_export_round_trips() {
     let d = (&a - c).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
     assert!(d.to_scalar::<f32>().unwrap() < 2e-2);
 }
+
+/// Without a held-out slice (`--held-out 0`, or a set too small to spare one) every epoch
+/// scores the same, so the last epoch is the one kept as `best/`.
+#[test]
+fn without_a_held_out_slice_the_last_epoch_is_kept() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.0);
+    let run = dir.path().join("run");
+    let cfg = config(&base_dir, 3, 1e-3, 1);
+    train::train(&run, &cfg, &examples(), &[], None, &mut |_, _, _| {}).unwrap();
+    let (last, best) = (tensors(&run.join("checkpoint")), tensors(&run.join("best")));
+    let first = tensors(&base_dir);
+    let name = "encoder.layer.0.attention.self.query.weight";
+    let differ = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
+        let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        d.to_scalar::<f32>().unwrap()
+    };
+    assert!(differ(&first[name], &last[name]) > 0.0, "training moved nothing");
+    for (k, t) in &best {
+        assert_eq!(differ(t, &last[k]), 0.0, "{k}: best/ is not the last epoch");
+    }
+}

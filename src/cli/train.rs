@@ -261,8 +261,15 @@ fn split_examples(all: Vec<Example>, held_out: usize) -> (Vec<Example>, Vec<Exam
 }
 
 fn train_config(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> anyhow::Result<TrainConfig> {
-    Ok(TrainConfig {
-        base: std::fs::canonicalize(&base).with_context(|| format!("{}", base.display()))?,
+    let base = std::fs::canonicalize(&base).with_context(|| format!("{}", base.display()))?;
+    Ok(settings(h, base, fusion))
+}
+
+/// The run's settings as given (the base path not resolved): what is checked before any
+/// model or dataset is read.
+fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
+    TrainConfig {
+        base,
         fusion,
         max_length: h.max_length,
         epochs: h.epochs,
@@ -274,7 +281,7 @@ fn train_config(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> anyhow::Result<
         seed: h.seed,
         checkpoint_every: h.checkpoint_every,
         command: std::env::args().collect::<Vec<_>>().join(" "),
-    })
+    }
 }
 
 /// Runs a training loop with a progress bar and prints the summary.
@@ -338,6 +345,7 @@ fn run_training(
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let base = args.base.clone().unwrap_or_else(kgqa::model::default_base_model);
     let fusion: Fusion = args.fusion.into();
+    settings(&args.hyper, base.clone(), fusion).validate()?;
     let items = load_items(&args.data, Split::Listed)?;
     let (train_set, held_out) =
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
@@ -347,6 +355,16 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// Runs `kgqa distill`.
 pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::Result<()> {
+    // Settings first: a bad value fails before teachers load or augmentation runs.
+    let distill_config = DistillConfig {
+        alpha: args.alpha,
+        temperature: args.temperature,
+        cosine: args.cosine,
+        tinybert: args.tinybert,
+        intermediate_epochs: if args.tinybert { args.intermediate_epochs } else { 0 },
+    };
+    distill_config.validate(args.hyper.epochs)?;
+    settings(&args.hyper, PathBuf::new(), Fusion::default()).validate()?;
     let device = kgqa::model::device();
     let teachers = args
         .teacher
@@ -359,6 +377,12 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
     let fusion = teachers[0].head().fusion;
     let teacher_layers = teachers[0].bert().config().num_hidden_layers;
     let layers = if args.layers.is_empty() {
+        if !(1..=teacher_layers).contains(&args.student_layers) {
+            anyhow::bail!(
+                "student_layers: a student has 1 to {teacher_layers} layers (its teacher's), got {}",
+                args.student_layers
+            );
+        }
         every_other(args.student_layers, teacher_layers)
     } else {
         args.layers.clone()
@@ -401,17 +425,7 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
         }
     }
     let config = train_config(&args.hyper, init, fusion)?;
-    let objective = Distill::new(
-        teachers,
-        DistillConfig {
-            alpha: args.alpha,
-            temperature: args.temperature,
-            cosine: args.cosine,
-            tinybert: args.tinybert,
-            intermediate_epochs: if args.tinybert { args.intermediate_epochs } else { 0 },
-        },
-    )
-    .with_cached_logits(cached_logits);
+    let objective = Distill::new(teachers, distill_config).with_cached_logits(cached_logits);
     write_distill_record(&args.hyper.run, args, &layers)?;
     run_training(
         &args.hyper,

@@ -45,6 +45,39 @@ pub struct DistillConfig {
     pub intermediate_epochs: usize,
 }
 
+impl DistillConfig {
+    /// Checks the settings against a run of `epochs` epochs: α in 0..=1, a positive
+    /// temperature, a cosine weight of 0 or more, and with TinyBERT at least one epoch of
+    /// prediction distillation after the intermediate ones (else the head never trains).
+    pub fn validate(&self, epochs: usize) -> Result<()> {
+        let bad = |field: &'static str, message: String| Err(Error::Request { field, message });
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return bad("alpha", format!("the soft-target weight is 0 to 1, got {}", self.alpha));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            let t = self.temperature;
+            return bad("temperature", format!("must be a positive number, got {t}"));
+        }
+        if !(self.cosine.is_finite() && self.cosine >= 0.0) {
+            return bad(
+                "cosine",
+                format!("the cosine-loss weight is 0 or more, got {}", self.cosine),
+            );
+        }
+        if self.tinybert && self.intermediate_epochs >= epochs {
+            return bad(
+                "intermediate_epochs",
+                format!(
+                    "{} intermediate epochs leave none of the {epochs} for prediction \
+                     distillation; use fewer (0: all losses from the first step) or more epochs",
+                    self.intermediate_epochs
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 fn model_err(e: candle_core::Error) -> Error {
     Error::Model(e.into())
 }

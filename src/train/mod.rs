@@ -58,6 +58,53 @@ pub struct TrainConfig {
     pub command: String,
 }
 
+impl TrainConfig {
+    /// Checks every setting before anything is loaded or written: an error names the
+    /// field and the value (a zero batch, a negative or infinite learning rate, a warm-up
+    /// share outside 0..=1, ...).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, message: String| Err(Error::Request { field, message });
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if self.epochs == 0 {
+            return bad("epochs", "a run has at least 1 epoch (got 0)".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "a step takes at least 1 question (got 0)".into());
+        }
+        if !positive(self.lr) {
+            return bad(
+                "lr",
+                format!("the learning rate must be a positive number, got {}", self.lr),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.warmup) {
+            return bad("warmup", format!("a share of the steps, 0 to 1, got {}", self.warmup));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", format!("must be 0 or more, got {}", self.weight_decay));
+        }
+        if !positive(self.clip) {
+            return bad(
+                "clip",
+                format!("the gradient norm limit must be positive, got {}", self.clip),
+            );
+        }
+        if self.max_length < MIN_LENGTH {
+            return bad(
+                "max_length",
+                format!(
+                    "at least {MIN_LENGTH} word pieces (question and choice), got {}",
+                    self.max_length
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The shortest input a run accepts: `[CLS]`, a few question and choice pieces, two `[SEP]`.
+pub const MIN_LENGTH: usize = 8;
+
 /// Progress of a run, saved with each checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
@@ -215,6 +262,7 @@ pub fn train_with(
     training_only: &[&str],
     progress: &mut dyn FnMut(&TrainState, u64, f64),
 ) -> Result<TrainState> {
+    config.validate()?;
     std::fs::create_dir_all(run).map_err(io(run))?;
     let checkpoint = run.join("checkpoint");
     // Killed between the two renames of a checkpoint swap: the previous one is complete.
@@ -244,6 +292,16 @@ pub fn train_with(
         h.fusion = config.fusion;
         h.max_length = config.max_length;
     })?;
+    let positions = model.bert().config().max_position_embeddings;
+    if config.max_length > positions {
+        return Err(Error::Request {
+            field: "max_length",
+            message: format!(
+                "{} word pieces do not fit the model's {positions} positions",
+                config.max_length
+            ),
+        });
+    }
     let tokenizer = from.join("tokenizer.json");
     let plain: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
     let mut optimizer = AdamW::new(
@@ -315,7 +373,8 @@ pub fn train_with(
             seconds: state.seconds,
         };
         model.set_trained(true);
-        if state.best_accuracy.is_none_or(|b| accuracy > b) {
+        // Without a held-out slice (tiny sets, `--held-out 0`) the last epoch is kept.
+        if held_out.is_empty() || state.best_accuracy.is_none_or(|b| accuracy > b) {
             state.best_accuracy = Some(accuracy);
             save_model(&model, &run.join("best"), &tokenizer, training_only)?;
         }
