@@ -65,7 +65,8 @@ pub struct HyperArgs {
     /// The run folder (checkpoints, best model, log); an existing run resumes.
     #[arg(long)]
     pub run: PathBuf,
-    /// Training questions held out to pick the best epoch (never the test split).
+    /// Training questions held out to pick the best epoch (never the test split); with
+    /// none (0, or fewer than 5 questions in all) the last epoch is kept.
     #[arg(long, default_value_t = 500)]
     pub held_out: usize,
     #[arg(long, default_value_t = 2)]
