@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         // A closed pipe (`kgqa ... | head`) is the reader's choice, not a failure.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", report(&err));
             ExitCode::FAILURE
         }
     }
@@ -50,4 +50,35 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text the message
+/// already holds (our error types print their source in their own message, e.g.
+/// `path: No such file or directory`, and anyhow's `{:#}` would repeat it).
+fn report(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_reported_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let typed = kgqa::model::Error::Io { path: "m/model.safetensors".into(), source: io };
+        let err = anyhow::Error::from(typed).context("loading m");
+        assert_eq!(format!("{err:#}").matches("no such file").count(), 2);
+        assert_eq!(report(&err), "loading m: m/model.safetensors: no such file");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(report(&plain), "outer: inner");
+    }
 }

@@ -300,6 +300,7 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     refused("train", &["--clip", "0"], "clip");
     refused("train", &["--weight-decay=-0.1"], "weight_decay");
     refused("train", &["--max-length", "4"], "max_length");
+    refused("train", &["--fusion", "input"], "--facts");
     refused("distill", &["--epochs", "0"], "epochs");
     refused("distill", &["--alpha", "2"], "alpha");
     refused("distill", &["--temperature", "0"], "temperature");

@@ -230,7 +230,11 @@ fn examples(data: &DataArgs, items: &[Item], fusion: Fusion) -> anyhow::Result<V
     let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.input || fusion.entity) {
         (Some(path), true) => dataset::read_facts(path)?,
         (None, true) => {
-            anyhow::bail!("--fusion input/entity needs --facts FACTS.jsonl (kgqa retrieve)")
+            anyhow::bail!(
+                "--facts: a model with {} fusion reads retrieved facts; give the cache \
+                 `kgqa retrieve --out FACTS.jsonl` writes",
+                fusion.name()
+            )
         }
         _ => HashMap::new(),
     };
