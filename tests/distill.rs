@@ -160,6 +160,57 @@ fn seeded_teacher_logits_are_used() {
     assert!((loss(&wrong) - computed).abs() > 1e-3, "{} vs {computed}", loss(&wrong));
 }
 
+/// Two teachers' mean logits computed as one batch equal the per-question ones, and with
+/// the cosine loss on (the first teacher's forward pass then gives its logits too, for
+/// the questions of the batch not cached yet: here the second and fourth) the soft targets
+/// are still the true ones.
+#[test]
+fn batched_and_reused_teacher_logits_equal_the_per_question_ones() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::Objective;
+    use kgqa::train::distill::{
+        Distill, DistillConfig, build_student, mean_teacher_logits, mean_teacher_logits_many,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = examples();
+    let teacher_dir = trained_teacher(dir.path());
+    let other_dir = dir.path().join("other");
+    tiny_model(&other_dir, 0.0);
+    let teachers = || {
+        let load = |d: &std::path::Path| MultipleChoice::load(d, &Device::Cpu).unwrap();
+        vec![load(&teacher_dir), load(&other_dir)]
+    };
+    let refs: Vec<&Example> = data.iter().take(6).collect();
+    let batched = mean_teacher_logits_many(&teachers(), &refs, None).unwrap();
+    for (e, b) in refs.iter().zip(&batched) {
+        let single = mean_teacher_logits(&teachers(), e).unwrap();
+        assert!(single.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "{single:?} vs {b:?}");
+    }
+    let init = dir.path().join("init");
+    build_student(&teacher_dir, &init, &[1], None).unwrap();
+    let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
+    let config = DistillConfig {
+        alpha: 1.0,
+        temperature: 2.0,
+        cosine: 1.0,
+        tinybert: false,
+        intermediate_epochs: 0,
+    };
+    let batch: Vec<(usize, &Example)> = data.iter().take(4).enumerate().collect();
+    let loss = |objective: &Distill| {
+        objective.loss(&student, &batch, 0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let truth = batch.iter().map(|(i, e)| (*i, mean_teacher_logits(&teachers(), e).unwrap()));
+    let seeded = loss(&Distill::new(teachers(), config.clone()).with_cached_logits(truth));
+    let half =
+        batch.iter().step_by(2).map(|(i, e)| (*i, mean_teacher_logits(&teachers(), e).unwrap()));
+    let reused = Distill::new(teachers(), config).with_cached_logits(half);
+    assert!((loss(&reused) - seeded).abs() < 1e-5, "{} vs {seeded}", loss(&reused));
+    assert_eq!(reused.cached_logits(), 4);
+}
+
 /// `kgqa distill --augment 1`: synonym variants from the store's WordNet senses, labelled
 /// by the teacher and kept in the run folder; started again, the run reads them back
 /// instead of labelling anew; other settings on the same folder are refused.

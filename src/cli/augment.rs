@@ -9,11 +9,14 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::Example;
-use kgqa::train::distill::mean_teacher_logits;
+use kgqa::train::distill::mean_teacher_logits_many;
 use serde::{Deserialize, Serialize};
 
 /// The file in the run folder: one line of [`Settings`], then one [`Labelled`] per line.
 pub const FILE: &str = "augmented.jsonl";
+
+/// Variants the teachers label per batch.
+const LABEL_BATCH: usize = 16;
 
 /// A variant and the teachers' mean logits that labelled it (kept so that the soft
 /// targets need not compute them again; absent in files from before they were kept).
@@ -22,7 +25,8 @@ pub struct Labelled {
     /// The variant, its answer the argmax of `teacher_logits`.
     #[serde(flatten)]
     pub example: Example,
-    /// The teachers' logits averaged in logit space ([`mean_teacher_logits`]).
+    /// The teachers' logits averaged in logit space
+    /// ([`kgqa::train::distill::mean_teacher_logits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_logits: Option<Vec<f32>>,
 }
@@ -75,39 +79,42 @@ fn make(
 ) -> anyhow::Result<Vec<Labelled>> {
     let graph = super::open_graph(store)?;
     let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
-    let bar = ProgressBar::new(train_set.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("augmenting {bar:30} {pos}/{len} questions, eta {eta}")
-            .expect("static template"),
-    );
-    let mut out = Vec::new();
+    let mut variants = Vec::new();
     for (i, e) in train_set.iter().enumerate() {
-        let variants = kgqa::train::augment::synonym_variants(
+        let questions = kgqa::train::augment::synonym_variants(
             &graph,
             &retriever,
             &e.question,
             settings.per_question,
             settings.seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
         )?;
-        for question in variants {
-            let mut example = Example { question, ..e.clone() };
-            let logits = mean_teacher_logits(teachers, &example)?;
-            example.answer = logits
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i)
-                .context("a question without choices")?;
-            out.push(Labelled { example, teacher_logits: Some(logits) });
-        }
-        bar.inc(1);
-        if bar.is_hidden() && (i + 1) % 500 == 0 {
-            eprintln!(
-                "augmenting: {}/{} questions, {} variants",
-                i + 1,
-                train_set.len(),
-                out.len()
-            );
+        variants.extend(questions.into_iter().map(|question| Example { question, ..e.clone() }));
+    }
+    // Labelled in batches of questions with the same number of choices, in order.
+    let bar = ProgressBar::new(variants.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("labelling {bar:30} {pos}/{len} variants, eta {eta}")
+            .expect("static template"),
+    );
+    let mut out = Vec::with_capacity(variants.len());
+    for group in variants.chunk_by(|a, b| a.choices.len() == b.choices.len()) {
+        for chunk in group.chunks(LABEL_BATCH) {
+            let refs: Vec<&Example> = chunk.iter().collect();
+            let means = mean_teacher_logits_many(teachers, &refs, None)?;
+            for (e, logits) in chunk.iter().zip(means) {
+                let answer = logits
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)
+                    .context("a question without choices")?;
+                let example = Example { answer, ..e.clone() };
+                out.push(Labelled { example, teacher_logits: Some(logits) });
+            }
+            bar.inc(chunk.len() as u64);
+            if bar.is_hidden() && out.len() / 500 != (out.len() - chunk.len()) / 500 {
+                eprintln!("labelling: {}/{} variants", out.len(), variants.len());
+            }
         }
     }
     bar.finish_and_clear();

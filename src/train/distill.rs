@@ -204,22 +204,38 @@ impl Distill {
         self.cache.lock().expect("teacher cache").len()
     }
 
-    /// Mean teacher logits `[batch, choices]` (cached per training question).
-    fn teacher_logits(&self, batch: &[(usize, &Example)]) -> Result<Tensor> {
+    /// Mean teacher logits `[batch, choices]`, cached per training question. The questions
+    /// not cached yet are run through the teachers as one batch; `first`, when given, is
+    /// the first teacher's logits for the whole batch, already computed by the forward
+    /// pass that gave its hidden states (so that teacher does not run twice).
+    fn teacher_logits(
+        &self,
+        batch: &[(usize, &Example)],
+        first: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let choices = batch[0].1.choices.len();
-        let mut rows: Vec<f32> = Vec::with_capacity(batch.len() * choices);
-        for (i, e) in batch {
-            let cached = self.cache.lock().expect("teacher cache").get(i).cloned();
-            let logits = match cached {
-                Some(l) => l,
-                None => {
-                    let sum = mean_teacher_logits(&self.teachers, e)?;
-                    self.cache.lock().expect("teacher cache").insert(*i, sum.clone());
-                    sum
+        let missing: Vec<usize> = {
+            let cache = self.cache.lock().expect("teacher cache");
+            (0..batch.len()).filter(|&p| !cache.contains_key(&batch[p].0)).collect()
+        };
+        if !missing.is_empty() {
+            let examples: Vec<&Example> = missing.iter().map(|&p| batch[p].1).collect();
+            let first = match first {
+                Some(l) => {
+                    let rows: Vec<u32> = missing.iter().map(|&p| p as u32).collect();
+                    let rows = Tensor::new(rows, l.device()).map_err(model_err)?;
+                    Some(l.index_select(&rows, 0).map_err(model_err)?)
                 }
+                None => None,
             };
-            rows.extend(logits);
+            let means = mean_teacher_logits_many(&self.teachers, &examples, first.as_ref())?;
+            let mut cache = self.cache.lock().expect("teacher cache");
+            for (&p, mean) in missing.iter().zip(means) {
+                cache.insert(batch[p].0, mean);
+            }
         }
+        let cache = self.cache.lock().expect("teacher cache");
+        let rows: Vec<f32> = batch.iter().flat_map(|(i, _)| cache[i].iter().copied()).collect();
         Tensor::from_vec(rows, (batch.len(), choices), &Device::Cpu).map_err(model_err)
     }
 }
@@ -227,15 +243,36 @@ impl Distill {
 /// The teachers' logits for one question averaged in logit space (each teacher's logits
 /// divided by their number, then summed in teacher order), as the soft targets use them.
 pub fn mean_teacher_logits(teachers: &[MultipleChoice], example: &Example) -> Result<Vec<f32>> {
-    let mut sum = vec![0f32; example.choices.len()];
-    for t in teachers {
-        let l = batch_logits(t, &[example], false)?;
-        let l = l.flatten_all().and_then(|l| l.to_vec1::<f32>()).map_err(model_err)?;
-        for (s, v) in sum.iter_mut().zip(l) {
-            *s += v / teachers.len() as f32;
+    let mut means = mean_teacher_logits_many(teachers, &[example], None)?;
+    Ok(means.remove(0))
+}
+
+/// [`mean_teacher_logits`] for several questions with the same number of choices, each
+/// teacher running them as one batch. `first`: the first teacher's logits `[questions,
+/// choices]` when already computed.
+pub fn mean_teacher_logits_many(
+    teachers: &[MultipleChoice],
+    examples: &[&Example],
+    first: Option<&Tensor>,
+) -> Result<Vec<Vec<f32>>> {
+    let choices = examples.first().map_or(0, |e| e.choices.len());
+    let mut means = vec![vec![0f32; choices]; examples.len()];
+    if examples.is_empty() {
+        return Ok(means);
+    }
+    for (k, t) in teachers.iter().enumerate() {
+        let logits = match first {
+            Some(l) if k == 0 => l.clone(),
+            _ => batch_logits(t, examples, false)?,
+        };
+        let rows = logits.to_vec2::<f32>().map_err(model_err)?;
+        for (mean, row) in means.iter_mut().zip(rows) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v / teachers.len() as f32;
+            }
         }
     }
-    Ok(sum)
+    Ok(means)
 }
 
 fn project(student: &MultipleChoice, h: &Tensor) -> Result<Tensor> {
@@ -270,6 +307,8 @@ impl Objective for Distill {
         let logits = logits.reshape((examples.len(), choices)).map_err(model_err)?;
         let mask = &encoded.batch.attention_mask;
         let mut loss: Option<Tensor> = None;
+        // The first teacher's logits, when its forward pass runs anyway (intermediate losses).
+        let mut first_logits: Option<Tensor> = None;
         let mut add = |t: Tensor, w: f64| -> Result<()> {
             let t = (t * w).map_err(model_err)?;
             loss = Some(match loss.take() {
@@ -282,7 +321,8 @@ impl Objective for Distill {
             // The teachers' internals for the same inputs (first teacher; no dropout).
             let teacher = &self.teachers[0];
             let t_encoded = teacher.encode_many(&questions)?;
-            let (_, t_out) = teacher.forward(&t_encoded, collect, false)?;
+            let (t_logits, t_out) = teacher.forward(&t_encoded, collect, false)?;
+            first_logits = Some(t_logits.reshape((examples.len(), choices)).map_err(model_err)?);
             let detach = |t: &Tensor| t.detach();
             if c.cosine > 0.0 {
                 let s_last = project(student, &out.last_hidden_state)?;
@@ -307,7 +347,7 @@ impl Objective for Distill {
                 add(cross_entropy(&logits, &answers)?, 1.0 - c.alpha)?;
             }
             if c.alpha > 0.0 {
-                let teacher = self.teacher_logits(batch)?;
+                let teacher = self.teacher_logits(batch, first_logits.as_ref())?;
                 add(soft_target_loss(&logits, &teacher, c.temperature)?, c.alpha)?;
             }
         }
