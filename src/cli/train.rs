@@ -334,15 +334,20 @@ fn run_training(
         &mut progress,
     )?;
     bar.finish_and_clear();
-    println!(
-        "{}: {} epochs, {} steps, best held-out accuracy {:.4}, {:.0} s; best model in {}",
-        if state.epoch >= config.epochs { "done" } else { "stopped" },
-        state.epoch,
-        state.step,
-        state.best_accuracy.unwrap_or(0.0),
-        state.seconds,
-        h.run.join("best").display()
-    );
+    let status = if state.epoch >= config.epochs { "done" } else { "stopped" };
+    match state.best_accuracy {
+        Some(best) => println!(
+            "{status}: {} epochs, {} steps, best held-out accuracy {best:.4}, {:.0} s; best model in {}",
+            state.epoch,
+            state.step,
+            state.seconds,
+            h.run.join("best").display()
+        ),
+        None => println!(
+            "{status}: {} steps, {:.0} s, no epoch finished yet; run the same command again to resume",
+            state.step, state.seconds
+        ),
+    }
     Ok(())
 }
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Seconds per distillation step of two kgqa builds, side by side in one run: the first
+# STEPS steps of the same `kgqa distill` (soft targets + cosine, the teachers given,
+# facts in the input, 16 questions per step, nothing cached beforehand), OLD and NEW
+# alternating, ROUNDS rounds each; the time is the run's own training clock
+# (`checkpoint/state.json` "seconds": steps only, not loading). Prints each run, the
+# medians and NEW/OLD.
+# Usage: bash benches/distill_step.sh OLD_BIN NEW_BIN FACTS.jsonl TEACHER [TEACHER...]
+#   env ROUNDS (default 2), STEPS (default 15)
+#   e.g. bash benches/distill_step.sh runs/kgqa-old target/release/kgqa runs/facts.jsonl \
+#          runs/teacher-input-lr1/best runs/teacher-lm-lr1/best
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OLD="$1"; NEW="$2"; FACTS="$3"; shift 3
+TEACHERS=(); for t in "$@"; do TEACHERS+=(--teacher "$t"); done
+ROUNDS="${ROUNDS:-2}"; STEPS="${STEPS:-15}"
+CSQA="${KGQA_DATASETS:-../shared/datasets}/commonsenseqa"
+WORK=$(mktemp -d); OUT="$WORK/times"
+for _ in $(seq "$ROUNDS"); do
+  for build in OLD NEW; do
+    bin="$OLD"; [ "$build" = NEW ] && bin="$NEW"
+    rm -rf "$WORK/run"
+    "$bin" distill "${TEACHERS[@]}" --dataset "$CSQA/train_rand_split.jsonl" \
+      --ids "$CSQA/inhouse_split_qids.txt" --facts "$FACTS" --limit 700 --run "$WORK/run" \
+      --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 --epochs 1 \
+      --max-length 64 --stop-at "$STEPS" --checkpoint-every 0 2>/dev/null
+    python3 -c "import json; s=json.load(open('$WORK/run/checkpoint/state.json')); print('$build', s['step'], s['seconds'] / s['step'])" | tee -a "$OUT"
+  done
+done
+python3 - "$OUT" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+med = {b: statistics.median(float(r[2]) for r in rows if r[0] == b) for b in ("OLD", "NEW")}
+print(f"seconds per step (median): OLD {med['OLD']:.2f}, NEW {med['NEW']:.2f}; "
+      f"NEW/OLD {med['NEW'] / med['OLD']:.2f}")
+PY
+rm -rf "$WORK"
