@@ -2,16 +2,24 @@
 # The runs behind data/models/README.md's results table, in order. Every step resumes
 # where it stopped (run folders under runs/, checkpoints every 50 steps), so the script can
 # be re-run after an interruption; finished runs are skipped. CPU only, 2 threads.
-# Budget: these machines train the 6-layer teacher at about 1.5 questions/s on length-64
-# pairs with facts (3.3 without), so the runs with facts take one epoch at length 64
-# (the LM-only teacher took two; its epoch-1 checkpoint is reported too).
+# Budget: these machines first trained the 6-layer teacher at about 1.5 questions/s on
+# length-64 pairs with facts (3.3 without; 2.7 and 7 since session 7), so the runs with
+# facts take one epoch at length 64 (the LM-only teacher took two).
 # Usage: bash scripts/train-all.sh [STEP...]   (steps: store facts teacher-lm teacher-input
 #        teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2
 #        student-soft-lr4 student-tiny student-tiny-aug
 #        student-narrow teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2
 #        teacher-lm-lr1-s1 student-ens-l012 eval predictions)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# bash reads a script as it runs: the steps run from a copy, so editing this file while a
+# long run goes on cannot change (or break) what the run does next.
+ROOT="${KGQA_TRAIN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
+if [ -z "${KGQA_TRAIN_COPY:-}" ]; then
+  copy=$(mktemp); cp "$0" "$copy"
+  KGQA_TRAIN_ROOT="$ROOT" KGQA_TRAIN_COPY="$copy" exec bash "$copy" "$@"
+fi
+trap 'rm -f "$KGQA_TRAIN_COPY"' EXIT
+cd "$ROOT"
 DATA="${KGQA_DATASETS:-../shared/datasets}"
 CSQA="$DATA/commonsenseqa"
 Q="$CSQA/train_rand_split.jsonl"
