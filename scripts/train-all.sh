@@ -74,7 +74,9 @@ for step in ${STEPS[*]}; do
                   "student-tiny student-soft" "student-soft-lr2 student-soft-lr" "teacher-input teacher-lm" \
                   "teacher-entity teacher-lm" "teacher-input teacher-entity" "student-soft-lr2 teacher-input" \
                   "teacher-input-lr1 teacher-lm-lr1" "teacher-input-lr1 teacher-input" "teacher-lm-lr1 teacher-lm" \
-                  "student-ens student-soft-lr2" "student-ens student-tiny-aug"; do
+                  "student-ens student-soft-lr2" "student-ens student-tiny-aug" \
+                  "student-ens-e2 student-ens" "student-ens-e2 student-tiny-aug" "student-ens-e2 student-soft-lr2" \
+                  "student-ens-e2 teacher-input-lr1"; do
         set -- $pair
         python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
       done ;;
