@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use common::training::*;
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::Example;
-use kgqa::train::{self, TrainConfig};
+use kgqa::train::{self, TrainConfig, TrainState};
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -271,4 +271,54 @@ fn without_a_held_out_slice_the_last_epoch_is_kept() {
     for (k, t) in &best {
         assert_eq!(differ(t, &last[k]), 0.0, "{k}: best/ is not the last epoch");
     }
+}
+
+/// `eval_every`: held-out evaluations inside epochs too, each able to become `best/`; a
+/// run stopped right after one and resumed logs the same evaluations as an uninterrupted
+/// run, and `best/` holds the model of the best one.
+#[test]
+fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.1);
+    let data = examples();
+    let (train_set, held_out) = data.split_at(12);
+    // 3 steps per epoch: evaluations at steps 2 (inside epoch 1), 3 (its end), 4 (inside
+    // epoch 2) and 6 (its end; not twice).
+    let cfg = TrainConfig { eval_every: 2, ..config(&base_dir, 2, 1e-3, 5) };
+    let whole = dir.path().join("whole");
+    let state = train::train(&whole, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let steps: Vec<(usize, u64)> = state.history.iter().map(|l| (l.epoch, l.step)).collect();
+    assert_eq!(steps, [(1, 2), (1, 3), (2, 4), (2, 6)]);
+    let best = state.history.iter().map(|l| l.accuracy).fold(f64::MIN, f64::max);
+    assert_eq!(state.best_accuracy, Some(best));
+    let kept = MultipleChoice::load(&whole.join("best"), &Device::Cpu).unwrap();
+    assert_eq!(train::accuracy(&kept, held_out, 16).unwrap(), best);
+    // best/ is the model of the first evaluation that reached the best accuracy: the same
+    // weights as a run stopped at that step.
+    let at = state.history.iter().find(|l| l.accuracy == best).unwrap().step;
+    // Stopping at an epoch's last step stops there, after its evaluation.
+    let end = dir.path().join("end");
+    let s = train::train(&end, &cfg, train_set, held_out, Some(3), &mut |_, _, _| {}).unwrap();
+    assert_eq!((s.step, s.epoch, s.history.len()), (3, 1, 2));
+    let stopped = dir.path().join("stopped");
+    train::train(&stopped, &cfg, train_set, held_out, Some(at), &mut |_, _, _| {}).unwrap();
+    let (a, b) = (tensors(&whole.join("best")), tensors(&stopped.join("checkpoint")));
+    for (name, t) in &a {
+        let d = (t - &b[name]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "{name}: best/ is not step {at}'s model");
+    }
+    let log = std::fs::read_to_string(whole.join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    // Stopped right after the evaluation at step 2, then resumed.
+    let parts = dir.path().join("parts");
+    train::train(&parts, &cfg, train_set, held_out, Some(2), &mut |_, _, _| {}).unwrap();
+    let resumed = train::train(&parts, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let strip = |s: &TrainState| -> Vec<(usize, u64, f64)> {
+        s.history.iter().map(|l| (l.epoch, l.step, l.accuracy)).collect()
+    };
+    assert_eq!(strip(&resumed), strip(&state));
 }

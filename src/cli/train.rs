@@ -96,6 +96,10 @@ pub struct HyperArgs {
     /// Steps between checkpoints.
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: u64,
+    /// Steps between held-out evaluations inside an epoch, each able to become the kept
+    /// best model (0: at epoch ends only).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u64,
     /// Checkpoint and stop once this many steps are done (run again to resume).
     #[arg(long)]
     pub stop_at: Option<u64>,
@@ -285,6 +289,7 @@ fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
         clip: h.clip,
         seed: h.seed,
         checkpoint_every: h.checkpoint_every,
+        eval_every: h.eval_every,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     }
 }
@@ -313,7 +318,19 @@ fn run_training(
     let started = Instant::now();
     let mut first_step: Option<u64> = None;
     let batch = h.batch_size as f64;
+    let mut evaluations = None;
     let mut progress = |s: &trainer::TrainState, total: u64, loss: f64| {
+        // Evaluations made since the last call (reported at the next step).
+        let seen = *evaluations.get_or_insert(s.history.len());
+        for l in s.history.iter().skip(seen) {
+            let line = format!(
+                "held-out accuracy {:.4} at step {} (epoch {}, loss {:.4})",
+                l.accuracy, l.step, l.epoch, l.loss
+            );
+            // A hidden bar (output not a terminal) prints nothing of its own.
+            if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
+        }
+        evaluations = Some(s.history.len());
         bar.set_length(total);
         bar.set_position(s.step);
         let first = *first_step.get_or_insert(s.step.saturating_sub(1));

@@ -53,6 +53,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Steps between checkpoints (0: only at epoch ends).
     pub checkpoint_every: u64,
+    /// Steps between held-out evaluations inside an epoch, each able to become `best/`
+    /// (0: at epoch ends only; runs from before this setting read as 0).
+    #[serde(default)]
+    pub eval_every: u64,
     /// The command line that started the run (for the record).
     #[serde(default)]
     pub command: String,
@@ -125,12 +129,16 @@ pub struct TrainState {
     pub history: Vec<EpochLog>,
 }
 
-/// One line of `log.jsonl`.
+/// One line of `log.jsonl`: a held-out evaluation, at an epoch's end or (with
+/// `eval_every`) inside it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
-    /// The epoch (1-based).
+    /// The epoch (1-based) the evaluation falls in.
     pub epoch: usize,
-    /// Mean training loss.
+    /// Optimizer steps done when it was made (0 in logs from before steps were recorded).
+    #[serde(default)]
+    pub step: u64,
+    /// Mean training loss of the epoch so far.
     pub loss: f64,
     /// Held-out accuracy.
     pub accuracy: f64,
@@ -195,6 +203,52 @@ pub fn accuracy(model: &MultipleChoice, examples: &[Example], batch_size: usize)
         correct += chunk.iter().zip(best).filter(|(e, b)| e.answer == *b as usize).count();
     }
     Ok(correct as f64 / examples.len().max(1) as f64)
+}
+
+/// Where [`evaluate`] keeps a new best model.
+struct Keep<'a> {
+    run: &'a Path,
+    tokenizer: &'a Path,
+    training_only: &'a [&'a str],
+}
+
+/// Scores the held-out slice, records it in the history (replacing an entry of the same
+/// step, left by a run killed after it) and saves `best/` when it is the best so far.
+/// Without a held-out slice (tiny sets, `--held-out 0`) the latest model is kept.
+fn evaluate(
+    model: &mut MultipleChoice,
+    held_out: &[Example],
+    state: &mut TrainState,
+    keep: Keep<'_>,
+) -> Result<()> {
+    let accuracy = accuracy(model, held_out, 16)?;
+    let log = EpochLog {
+        epoch: state.epoch + 1,
+        step: state.step,
+        loss: state.epoch_loss / state.batch.max(1) as f64,
+        accuracy,
+        seconds: state.seconds,
+    };
+    model.set_trained(true);
+    if held_out.is_empty() || state.best_accuracy.is_none_or(|b| accuracy > b) {
+        state.best_accuracy = Some(accuracy);
+        save_model(model, &keep.run.join("best"), keep.tokenizer, keep.training_only)?;
+    }
+    state.history.retain(|l| (l.epoch, l.step) != (log.epoch, log.step));
+    state.history.push(log);
+    Ok(())
+}
+
+/// Rewrites `log.jsonl` from the checkpointed history: a kill anywhere leaves no duplicate
+/// or missing line once the run resumes.
+fn write_log(run: &Path, state: &TrainState) -> Result<()> {
+    let path = run.join("log.jsonl");
+    let lines: String = state
+        .history
+        .iter()
+        .map(|l| serde_json::to_string(l).expect("serializable") + "\n")
+        .collect();
+    std::fs::write(&path, lines).map_err(io(&path))
 }
 
 /// Saves a model folder atomically: written beside `dir`, then renamed over it.
@@ -357,7 +411,16 @@ pub fn train_with(
             state.seconds += clock.elapsed().as_secs_f64();
             clock = Instant::now();
             progress(&state, total, loss_value);
-            if config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0 {
+            let mid_eval = config.eval_every > 0
+                && state.step % config.eval_every == 0
+                && state.batch < batches.len();
+            if mid_eval {
+                let keep = Keep { run, tokenizer: &tokenizer, training_only };
+                evaluate(&mut model, held_out, &mut state, keep)?;
+                save_checkpoint(&model, &optimizer, &state)?;
+                write_log(run, &state)?;
+                clock = Instant::now();
+            } else if config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0 {
                 save_checkpoint(&model, &optimizer, &state)?;
             }
             if stop_at.is_some_and(|s| state.step >= s) && state.batch < batches.len() {
@@ -365,34 +428,16 @@ pub fn train_with(
                 return Ok(state);
             }
         }
-        let accuracy = accuracy(&model, held_out, 16)?;
-        let log = EpochLog {
-            epoch: state.epoch + 1,
-            loss: state.epoch_loss / batches.len().max(1) as f64,
-            accuracy,
-            seconds: state.seconds,
-        };
-        model.set_trained(true);
-        // Without a held-out slice (tiny sets, `--held-out 0`) the last epoch is kept.
-        if held_out.is_empty() || state.best_accuracy.is_none_or(|b| accuracy > b) {
-            state.best_accuracy = Some(accuracy);
-            save_model(&model, &run.join("best"), &tokenizer, training_only)?;
-        }
-        state.history.retain(|l| l.epoch != log.epoch);
-        state.history.push(log);
+        let keep = Keep { run, tokenizer: &tokenizer, training_only };
+        evaluate(&mut model, held_out, &mut state, keep)?;
         state.epoch += 1;
         state.batch = 0;
         state.epoch_loss = 0.0;
         save_checkpoint(&model, &optimizer, &state)?;
-        // The log is rewritten from the checkpointed history: a kill anywhere leaves no
-        // duplicate or missing line once the run resumes.
-        let log_path = run.join("log.jsonl");
-        let lines: String = state
-            .history
-            .iter()
-            .map(|l| serde_json::to_string(l).expect("serializable") + "\n")
-            .collect();
-        std::fs::write(&log_path, lines).map_err(io(&log_path))?;
+        write_log(run, &state)?;
+        if stop_at.is_some_and(|s| state.step >= s) && state.epoch < config.epochs {
+            return Ok(state);
+        }
         clock = Instant::now();
     }
     Ok(state)

@@ -139,6 +139,7 @@ pub fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainCon
         clip: 1.0,
         seed: dropout_seed,
         checkpoint_every: 3,
+        eval_every: 0,
         command: String::new(),
     }
 }
