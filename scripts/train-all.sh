@@ -9,7 +9,7 @@
 #        teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2
 #        student-soft-lr4 student-tiny student-tiny-aug
 #        student-narrow teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2
-#        teacher-lm-lr1-s1 student-ens-l012 eval predictions)
+#        teacher-lm-lr1-s1 student-lm2 student-ens-l012 eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -28,7 +28,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-ens-l012 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
@@ -48,6 +48,7 @@ for step in ${STEPS[*]}; do
     teacher-lm-lr1) done_run teacher-lm-lr1 || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 1e-4 --base "$BASE" --run runs/teacher-lm-lr1 --fusion none ;;
     student-soft-lr2-t1) done_run student-soft-lr2-t1 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --run runs/student-soft-lr2-t1 --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens) done_run student-ens || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
+    student-lm2) done_run student-lm2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2 --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012) done_run student-ens-l012 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-e2) done_run student-ens-e2 2 || "$KGQA" distill "${COMMON[@]}" --epochs 2 --max-length 64 --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-e2 --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;
@@ -61,12 +62,12 @@ for step in ${STEPS[*]}; do
     student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 --lr 2e-4 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
-      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
+      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --json | tee "runs/$run/eval.json"
       done ;;
     predictions)  # per-question answers, then the paired comparisons of data/models/README.md
       mkdir -p runs/predictions
-      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
+      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
         [ -f "runs/predictions/$run.jsonl" ] || "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" \
           --facts runs/facts.jsonl --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
       done
@@ -76,9 +77,17 @@ for step in ${STEPS[*]}; do
                   "teacher-input-lr1 teacher-lm-lr1" "teacher-input-lr1 teacher-input" "teacher-lm-lr1 teacher-lm" \
                   "student-ens student-soft-lr2" "student-ens student-tiny-aug" \
                   "student-ens-e2 student-ens" "student-ens-e2 student-tiny-aug" "student-ens-e2 student-soft-lr2" \
-                  "student-ens-e2 teacher-input-lr1"; do
+                  "student-ens-e2 teacher-input-lr1" "teacher-lm-lr1-s1 teacher-lm-lr1"; do
         set -- $pair
         python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
+      done
+      # What the graph adds to an ensemble beyond a second seed (analysis on the test).
+      P=runs/predictions
+      python3 scripts/ensemble-predictions.py $P/teacher-input-lr1.jsonl $P/teacher-lm-lr1.jsonl > $P/ens-input-lm0.jsonl
+      python3 scripts/ensemble-predictions.py $P/teacher-input-lr1.jsonl $P/teacher-lm-lr1-s1.jsonl > $P/ens-input-lm1.jsonl
+      python3 scripts/ensemble-predictions.py $P/teacher-lm-lr1.jsonl $P/teacher-lm-lr1-s1.jsonl > $P/ens-lm0-lm1.jsonl
+      for e in ens-input-lm0 ens-input-lm1; do
+        python3 scripts/compare-predictions.py "$P/$e.jsonl" "$P/ens-lm0-lm1.jsonl"
       done ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
