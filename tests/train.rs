@@ -110,12 +110,7 @@ fn resume_equals_uninterrupted() {
     let s = train::train(&parts, &cfg, train_set, held_out, Some(4), &mut |_, _, _| {}).unwrap();
     assert_eq!((s.step, s.epoch), (4, 1));
     train::train(&parts, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
-    let (a, b) = (tensors(&whole.join("checkpoint")), tensors(&parts.join("checkpoint")));
-    assert_eq!(a.len(), b.len());
-    for (name, t) in &a {
-        let d = (t - &b[name]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-        assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "{name} differs");
-    }
+    assert_same_weights(&whole.join("checkpoint"), &parts.join("checkpoint"), "resumed");
     // Another config in the same run folder is refused.
     let other = TrainConfig { lr: 1.0, ..cfg };
     let err = train::train(&parts, &other, train_set, held_out, None, &mut |_, _, _| {});
@@ -165,11 +160,8 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     child.wait().unwrap();
     let resumed = train(&killed).output().unwrap();
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    let (a, b) = (tensors(&whole.join("checkpoint")), tensors(&killed.join("checkpoint")));
-    for (name, t) in &a {
-        let d = (t - &b[name]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-        assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "{name} differs after SIGKILL + resume");
-    }
+    let checkpoint = |run: &Path| run.join("checkpoint");
+    assert_same_weights(&checkpoint(&whole), &checkpoint(&killed), "after SIGKILL + resume");
     let log = |run: &Path| -> Vec<(u64, f64)> {
         std::fs::read_to_string(run.join("log.jsonl"))
             .unwrap()
@@ -234,8 +226,7 @@ fn half_precision_export_round_trips() {
     let refs: Vec<&Example> = data.iter().collect();
     let a = train::batch_logits(&model, &refs, false).unwrap();
     let b = train::batch_logits(&loaded, &refs, false).unwrap();
-    let d = (&a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-    assert!(d.to_scalar::<f32>().unwrap() < 1e-2);
+    assert!(max_diff(&a, &b) < 1e-2);
     // Word embeddings as 8-bit codes: smaller still, scores still close.
     let small = dir.path().join("small");
     let int8 = ["embeddings.word_embeddings.weight"];
@@ -243,8 +234,7 @@ fn half_precision_export_round_trips() {
     assert!(size(&small) * 10 < size(&half) * 7, "{} vs {}", size(&small), size(&half));
     let loaded = MultipleChoice::load(&small, &Device::Cpu).unwrap();
     let c = train::batch_logits(&loaded, &refs, false).unwrap();
-    let d = (&a - c).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-    assert!(d.to_scalar::<f32>().unwrap() < 2e-2);
+    assert!(max_diff(&a, &c) < 2e-2);
 }
 
 /// Without a held-out slice (`--held-out 0`, or a set too small to spare one) every epoch
@@ -263,13 +253,9 @@ fn without_a_held_out_slice_the_last_epoch_is_kept() {
     let (last, best) = (tensors(&run.join("checkpoint")), tensors(&run.join("best")));
     let first = tensors(&base_dir);
     let name = "encoder.layer.0.attention.self.query.weight";
-    let differ = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
-        let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-        d.to_scalar::<f32>().unwrap()
-    };
-    assert!(differ(&first[name], &last[name]) > 0.0, "training moved nothing");
+    assert!(max_diff(&first[name], &last[name]) > 0.0, "training moved nothing");
     for (k, t) in &best {
-        assert_eq!(differ(t, &last[k]), 0.0, "{k}: best/ is not the last epoch");
+        assert_eq!(max_diff(t, &last[k]), 0.0, "{k}: best/ is not the last epoch");
     }
 }
 
@@ -306,11 +292,8 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
     assert_eq!((s.step, s.epoch, s.history.len()), (3, 1, 2));
     let stopped = dir.path().join("stopped");
     train::train(&stopped, &cfg, train_set, held_out, Some(at), &mut |_, _, _| {}).unwrap();
-    let (a, b) = (tensors(&whole.join("best")), tensors(&stopped.join("checkpoint")));
-    for (name, t) in &a {
-        let d = (t - &b[name]).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-        assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "{name}: best/ is not step {at}'s model");
-    }
+    let what = format!("best/ is not step {at}'s model");
+    assert_same_weights(&whole.join("best"), &stopped.join("checkpoint"), &what);
     let log = std::fs::read_to_string(whole.join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 4, "{log}");
     // Stopped right after the evaluation at step 2, then resumed.

@@ -148,3 +148,18 @@ pub fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainCon
 pub fn tensors(dir: &Path) -> HashMap<String, Tensor> {
     candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
 }
+
+/// The largest absolute difference between two tensors of one shape.
+pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    d.to_scalar::<f32>().unwrap()
+}
+
+/// Asserts that two model folders hold the same tensors, each within 1e-6.
+pub fn assert_same_weights(a: &Path, b: &Path, what: &str) {
+    let (a, b) = (tensors(a), tensors(b));
+    assert_eq!(a.len(), b.len(), "{what}: other tensors");
+    for (name, t) in &a {
+        assert!(max_diff(t, &b[name]) < 1e-6, "{name} differs: {what}");
+    }
+}
