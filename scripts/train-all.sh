@@ -77,7 +77,7 @@ for step in ${STEPS[*]}; do
                   "teacher-input-lr1 teacher-lm-lr1" "teacher-input-lr1 teacher-input" "teacher-lm-lr1 teacher-lm" \
                   "student-ens student-soft-lr2" "student-ens student-tiny-aug" \
                   "student-ens-e2 student-ens" "student-ens-e2 student-tiny-aug" "student-ens-e2 student-soft-lr2" \
-                  "student-ens-e2 teacher-input-lr1" "teacher-lm-lr1-s1 teacher-lm-lr1"; do
+                  "student-ens-e2 teacher-input-lr1" "teacher-lm-lr1-s1 teacher-lm-lr1" "student-ens student-lm2"; do
         set -- $pair
         python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
       done
