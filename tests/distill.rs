@@ -24,7 +24,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     tiny_model(&teacher, 0.0);
     // Same width: layers 1 and 0 of the teacher become layers 0 and 1.
     let copy = dir.path().join("copy");
-    build_student(&teacher, &copy, &[1, 0], None).unwrap();
+    build_student(&teacher, &copy, &[1, 0], None, 0).unwrap();
     let (t, s) = (tensors(&teacher), tensors(&copy));
     let name = |l: usize| format!("encoder.layer.{l}.attention.self.query.weight");
     assert_eq!(s[&name(0)].to_vec2::<f32>().unwrap(), t[&name(1)].to_vec2::<f32>().unwrap());
@@ -32,8 +32,8 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     assert!(!s.contains_key(&name(2)));
     let config = Config::read(&copy.join("config.json")).unwrap();
     assert_eq!((config.num_hidden_layers, config.hidden_size), (2, 32));
-    assert!(build_student(&teacher, &dir.path().join("bad"), &[5], None).is_err());
-    assert!(build_student(&teacher, &dir.path().join("bad"), &[0], Some(24)).is_err());
+    assert!(build_student(&teacher, &dir.path().join("bad"), &[5], None, 0).is_err());
+    assert!(build_student(&teacher, &dir.path().join("bad"), &[0], Some(24), 0).is_err());
     // Narrower: a teacher of width 64 and a one-layer student of width 32; the projection
     // maps the student's 32 dimensions to the teacher's 64.
     let wide = dir.path().join("wide");
@@ -51,7 +51,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
         varmap.save(wide.join("model.safetensors")).unwrap();
     }
     let narrow = dir.path().join("narrow");
-    build_student(&wide, &narrow, &[0], Some(32)).unwrap();
+    build_student(&wide, &narrow, &[0], Some(32), 0).unwrap();
     let n = tensors(&narrow);
     assert_eq!(n[PROJECTION].dims(), [64, 32]);
     assert_eq!(n["embeddings.word_embeddings.weight"].dims(), [30522, 32]);
@@ -59,6 +59,23 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     assert_eq!(
         (config.num_hidden_layers, config.hidden_size, config.num_attention_heads),
         (1, 32, 1)
+    );
+    // Its random start comes from the seed: the same seed, the same student.
+    let (again, other) = (dir.path().join("again"), dir.path().join("other"));
+    build_student(&wide, &again, &[0], Some(32), 0).unwrap();
+    build_student(&wide, &other, &[0], Some(32), 1).unwrap();
+    assert_same_weights(&narrow, &again, "the same seed");
+    let name = "encoder.layer.0.attention.self.query.weight";
+    assert!(max_diff(&n[name], &tensors(&other)[name]) > 0.0, "another seed, the same student");
+    assert_eq!(
+        n["encoder.layer.0.attention.self.query.bias"]
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap(),
+        0.0
     );
 }
 
@@ -93,7 +110,7 @@ fn distillation_moves_the_student_towards_the_teacher() {
     let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();
     // A narrower one-layer student with every loss on.
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], Some(16)).unwrap();
+    build_student(&teacher_dir, &init, &[1], Some(16), 0).unwrap();
     let before = kl_to_teacher(&MultipleChoice::load(&init, &Device::Cpu).unwrap(), &teacher);
     let objective = Distill::new(
         vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()],
@@ -130,7 +147,7 @@ fn seeded_teacher_logits_are_used() {
     let data = examples();
     let teacher_dir = trained_teacher(dir.path());
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], None).unwrap();
+    build_student(&teacher_dir, &init, &[1], None, 0).unwrap();
     let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
     let teachers = || vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()];
     let soft_only = DistillConfig {
@@ -189,7 +206,7 @@ fn batched_and_reused_teacher_logits_equal_the_per_question_ones() {
         assert!(single.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "{single:?} vs {b:?}");
     }
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], None).unwrap();
+    build_student(&teacher_dir, &init, &[1], None, 0).unwrap();
     let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
     let config = DistillConfig {
         alpha: 1.0,

@@ -417,7 +417,7 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
     let init = args.hyper.run.join("student-init");
     if !init.join("model.safetensors").is_file() {
         std::fs::create_dir_all(&args.hyper.run)?;
-        build_student(&args.teacher[0], &init, &layers, args.student_hidden)?;
+        build_student(&args.teacher[0], &init, &layers, args.student_hidden, args.hyper.seed)?;
     }
     let items = load_items(&args.data, Split::Listed)?;
     let (mut train_set, held_out) =

@@ -17,7 +17,8 @@ use crate::model::fusion::{ConceptCache, EntityMention, Fusion, assignment};
 use crate::model::tokenize::{Batch, PairEncoder};
 
 /// A standard normal draw (Box-Muller over splitmix64).
-fn normal(state: &mut u64) -> f32 {
+/// A standard normal draw from a splitmix64 state (Box-Muller): seeded initialisations.
+pub(crate) fn normal(state: &mut u64) -> f32 {
     let unit = |s: &mut u64| {
         ((crate::model::bert::splitmix64(s) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     };

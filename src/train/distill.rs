@@ -19,7 +19,7 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Error, Result};
-use crate::model::head::MultipleChoice;
+use crate::model::head::{MultipleChoice, normal};
 use crate::model::{Bert, Collect, Config};
 use crate::train::data::Example;
 use crate::train::losses::{attention_mse, cosine_loss, hidden_mse, layer_map, soft_target_loss};
@@ -84,12 +84,14 @@ fn model_err(e: candle_core::Error) -> Error {
 
 /// Writes a student model folder at `out`. With `hidden` equal to the teacher's, the student
 /// copies the teacher's embeddings, head and the teacher layers in `layers` (DistilBERT);
-/// narrower students start from a random initialization of their own shape.
+/// narrower students start from a random initialization of their own shape, drawn from
+/// `seed` (the same seed, the same student).
 pub fn build_student(
     teacher: &Path,
     out: &Path,
     layers: &[usize],
     hidden: Option<usize>,
+    seed: u64,
 ) -> Result<()> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -151,11 +153,27 @@ pub fn build_student(
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
         Bert::load(vb, &config)?;
-        for (name, var) in varmap.data().lock().expect("varmap").iter() {
-            tensors.insert(name.clone(), var.as_tensor().clone());
+        // BERT's initialisation, drawn from the run's seed (candle's own is unseeded):
+        // weights N(0, 0.02), biases 0, layer norms 1 and 0; names in sorted order.
+        let mut state = seed ^ 0x57D0_1417;
+        let data = varmap.data().lock().expect("varmap");
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        for name in names {
+            let shape = data[name].as_tensor().shape().clone();
+            let t = if name.ends_with("bias") {
+                Tensor::zeros(shape, DType::F32, &device)
+            } else if name.contains("LayerNorm") {
+                Tensor::ones(shape, DType::F32, &device)
+            } else {
+                let values = (0..shape.elem_count()).map(|_| 0.02 * normal(&mut state)).collect();
+                Tensor::from_vec(values, shape, &device)
+            };
+            tensors.insert(name.clone(), t.map_err(model_err)?);
         }
         let t = teacher_config.hidden_size;
-        let projection = (Tensor::randn(0f32, 0.02, (t, width), &device).map_err(model_err)?
+        let noise: Vec<f32> = (0..t * width).map(|_| 0.02 * normal(&mut state)).collect();
+        let projection = (Tensor::from_vec(noise, (t, width), &device).map_err(model_err)?
             + Tensor::eye(t.min(width), DType::F32, &device)
                 .and_then(|e| e.pad_with_zeros(0, 0, t - t.min(width)))
                 .and_then(|e| e.pad_with_zeros(1, 0, width - t.min(width)))
