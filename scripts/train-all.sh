@@ -77,7 +77,8 @@ for step in ${STEPS[*]}; do
                   "teacher-input-lr1 teacher-lm-lr1" "teacher-input-lr1 teacher-input" "teacher-lm-lr1 teacher-lm" \
                   "student-ens student-soft-lr2" "student-ens student-tiny-aug" \
                   "student-ens-e2 student-ens" "student-ens-e2 student-tiny-aug" "student-ens-e2 student-soft-lr2" \
-                  "student-ens-e2 teacher-input-lr1" "teacher-lm-lr1-s1 teacher-lm-lr1" "student-ens student-lm2"; do
+                  "student-ens-e2 teacher-input-lr1" "teacher-lm-lr1-s1 teacher-lm-lr1" "student-ens student-lm2" \
+                  "student-ens-l012 student-ens" "student-ens-l012 student-ens-e2"; do
         set -- $pair
         python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
       done
