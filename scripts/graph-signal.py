@@ -3,14 +3,16 @@
 
 For each CommonsenseQA question in a retrieval cache (`kgqa retrieve`), scores every
 choice from its facts alone and reports how often the top-scored choice is the answer
-(ties share the credit; chance is 20%), for several scores, and how often the answer and
-a distractor have any fact at all. A cache whose facts barely separate the answer from
-the distractors gives a model little to learn from them.
+(ties share the credit; chance is 20%), for several scores — on the in-house training
+split, on kgqa's held-out slice of it and the rest, and on the test split — and how often
+the answer and a distractor have any fact at all. A cache whose facts barely separate the
+answer from the distractors gives a model little to learn from them.
 
 Usage: python3 scripts/graph-signal.py FACTS.jsonl [DATASET.jsonl] [IDS.txt]
 (default dataset and ids: ../shared/datasets/commonsenseqa/; questions listed in IDS are
 the in-house training split, the others its test split; both are reported.)
 """
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -27,6 +29,12 @@ for line in open(dataset):
     labels = [c["label"] for c in q["question"]["choices"]]
     answers[q["id"]] = labels.index(q["answerKey"])
 train_ids = {l.strip() for l in open(ids_path) if l.strip()}
+# kgqa's held-out slice of the training questions (what picks checkpoints).
+spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))
+held_out = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(held_out)
+held_ids = set(held_out.split(dataset, ids_path)[1])
+SPLITS = ("train", "held-out", "rest", "test")
 
 scores = {
     "best fact score": lambda fs: max((f["score"] for f in fs), default=0.0),
@@ -34,31 +42,35 @@ scores = {
     "one-hop facts": lambda fs: sum(1 for f in fs if len(f["edges"]) == 1),
     "number of facts": len,
 }
-results = {split: {name: 0.0 for name in scores} for split in ("train", "test")}
-has_fact = {split: [0, 0, 0, 0] for split in ("train", "test")}  # answer yes/n, distractor yes/n
-counts = {"train": 0, "test": 0}
+results = {split: {name: 0.0 for name in scores} for split in SPLITS}
+has_fact = {split: [0, 0, 0, 0] for split in SPLITS}  # answer yes/n, distractor yes/n
+counts = {split: 0 for split in SPLITS}
 for line in open(facts_path):
     r = json.loads(line)
     if r["id"] not in answers:
         continue
-    split = "train" if r["id"] in train_ids else "test"
+    if r["id"] in train_ids:
+        splits = ("train", "held-out" if r["id"] in held_ids else "rest")
+    else:
+        splits = ("test",)
     answer = answers[r["id"]]
-    counts[split] += 1
-    for name, score in scores.items():
-        s = [score(c["facts"]) for c in r["choices"]]
-        top = [i for i, v in enumerate(s) if v == max(s)]
-        results[split][name] += (answer in top) / len(top)
-    for i, c in enumerate(r["choices"]):
-        k = 0 if i == answer else 2
-        has_fact[split][k] += bool(c["facts"])
-        has_fact[split][k + 1] += 1
+    for split in splits:
+        counts[split] += 1
+        for name, score in scores.items():
+            s = [score(c["facts"]) for c in r["choices"]]
+            top = [i for i, v in enumerate(s) if v == max(s)]
+            results[split][name] += (answer in top) / len(top)
+        for i, c in enumerate(r["choices"]):
+            k = 0 if i == answer else 2
+            has_fact[split][k] += bool(c["facts"])
+            has_fact[split][k + 1] += 1
 
 print(f"{facts_path}: accuracy of the facts alone (chance 20.0%)")
-print("| score | in-house train | in-house test |")
-print("|---|---|---|")
+print("| score | in-house train | its held-out slice | the rest of train | in-house test |")
+print("|---|---|---|---|---|")
 for name in scores:
-    cells = [f"{100 * results[s][name] / max(counts[s], 1):.1f}%" for s in ("train", "test")]
-    print(f"| {name} | {cells[0]} | {cells[1]} |")
+    cells = [f"{100 * results[s][name] / max(counts[s], 1):.1f}%" for s in SPLITS]
+    print(f"| {name} | " + " | ".join(cells) + " |")
 for s in ("train", "test"):
     a, an, d, dn = has_fact[s]
     print(f"{s} ({counts[s]} questions): the answer has a fact in {100 * a / max(an, 1):.1f}% "

@@ -11,6 +11,10 @@ Usage: python3 scripts/held_out.py EVAL_IDS.txt [DATASET.jsonl] [IDS.txt]
 writes EVAL_IDS.txt: the in-house training ids minus the held-out slice, so that
 `kgqa eval --ids EVAL_IDS.txt` evaluates the held-out slice and the test split together
 (1,741 questions; `--predictions` lines carry the ids to tell them apart).
+
+Usage: python3 scripts/held_out.py --only held-out|test PREDICTIONS.jsonl > PART.jsonl
+prints the prediction lines (`kgqa eval --predictions`) of one split, e.g. to compare two
+models or ensembles on the held-out slice with `compare-predictions.py`.
 """
 import json
 import sys
@@ -54,6 +58,15 @@ def split(dataset=CSQA / "train_rand_split.jsonl", ids=CSQA / "inhouse_split_qid
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
+    if sys.argv[1] == "--only":
+        if len(sys.argv) != 4 or sys.argv[2] not in ("held-out", "test"):
+            sys.exit(__doc__)
+        _, held, test = split()
+        keep = set(held if sys.argv[2] == "held-out" else test)
+        for line in open(sys.argv[3]):
+            if line.strip() and json.loads(line)["id"] in keep:
+                sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        return
     train, held, test = split(*sys.argv[2:4])
     held_set = set(held)
     with open(sys.argv[1], "w") as out:

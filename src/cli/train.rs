@@ -361,7 +361,7 @@ fn run_training(
             h.run.join("best").display()
         ),
         None => println!(
-            "{status}: {} steps, {:.0} s, no epoch finished yet; run the same command again to resume",
+            "{status}: {} steps, {:.0} s, no held-out evaluation yet; run the same command again to resume",
             state.step, state.seconds
         ),
     }

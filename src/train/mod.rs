@@ -367,7 +367,7 @@ pub fn train_with(
         optimizer.load(&checkpoint.join("optimizer.safetensors"))?;
         state = read_json(&checkpoint.join("state.json"))?;
     }
-    let per_epoch = train_set.len().div_ceil(config.batch_size.max(1)) as u64;
+    let per_epoch = train_set.len().div_ceil(config.batch_size) as u64;
     let total = per_epoch * config.epochs as u64;
     let warmup = (total as f64 * config.warmup).round() as u64;
     let save_checkpoint =
@@ -388,7 +388,7 @@ pub fn train_with(
     let mut clock = Instant::now();
     while state.epoch < config.epochs {
         let order = permutation(train_set.len(), config.seed ^ ((state.epoch as u64 + 1) * 0x9E37));
-        let batches: Vec<&[usize]> = order.chunks(config.batch_size.max(1)).collect();
+        let batches: Vec<&[usize]> = order.chunks(config.batch_size).collect();
         while state.batch < batches.len() {
             let batch: Vec<(usize, &Example)> =
                 batches[state.batch].iter().map(|&i| (i, &train_set[i])).collect();
