@@ -4,16 +4,20 @@
 # facts in the input, 16 questions per step, nothing cached beforehand), OLD and NEW
 # alternating, ROUNDS rounds each; the time is the run's own training clock
 # (`checkpoint/state.json` "seconds": steps only, not loading). Prints each run, the
-# medians and NEW/OLD.
+# medians and NEW/OLD. With EPOCHS=2 (or more), each run is EPOCHS epochs of STEPS steps
+# (STEPS × 16 training questions, 16 held out), so that what a build keeps from the first
+# epoch shows in the later ones; the figure is then the mean over all the epochs' steps.
 # Usage: bash benches/distill_step.sh OLD_BIN NEW_BIN FACTS.jsonl TEACHER [TEACHER...]
-#   env ROUNDS (default 2), STEPS (default 15)
+#   env ROUNDS (default 2), STEPS (default 15), EPOCHS (default 1)
 #   e.g. bash benches/distill_step.sh runs/kgqa-old target/release/kgqa runs/facts.jsonl \
 #          runs/teacher-input-lr1/best runs/teacher-lm-lr1/best
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD="$1"; NEW="$2"; FACTS="$3"; shift 3
 TEACHERS=(); for t in "$@"; do TEACHERS+=(--teacher "$t"); done
-ROUNDS="${ROUNDS:-2}"; STEPS="${STEPS:-15}"
+ROUNDS="${ROUNDS:-2}"; STEPS="${STEPS:-15}"; EPOCHS="${EPOCHS:-1}"
+if [ "$EPOCHS" = 1 ]; then SIZE=(--limit 700 --epochs 1 --stop-at "$STEPS")
+else SIZE=(--limit $((STEPS * 16 + 16)) --held-out 16 --epochs "$EPOCHS"); fi
 CSQA="${KGQA_DATASETS:-../shared/datasets}/commonsenseqa"
 WORK=$(mktemp -d); OUT="$WORK/times"
 for _ in $(seq "$ROUNDS"); do
@@ -21,9 +25,9 @@ for _ in $(seq "$ROUNDS"); do
     bin="$OLD"; [ "$build" = NEW ] && bin="$NEW"
     rm -rf "$WORK/run"
     "$bin" distill "${TEACHERS[@]}" --dataset "$CSQA/train_rand_split.jsonl" \
-      --ids "$CSQA/inhouse_split_qids.txt" --facts "$FACTS" --limit 700 --run "$WORK/run" \
-      --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 --epochs 1 \
-      --max-length 64 --stop-at "$STEPS" --checkpoint-every 0 2>/dev/null
+      --ids "$CSQA/inhouse_split_qids.txt" --facts "$FACTS" "${SIZE[@]}" --run "$WORK/run" \
+      --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 \
+      --max-length 64 --checkpoint-every 0 2>/dev/null
     python3 -c "import json; s=json.load(open('$WORK/run/checkpoint/state.json')); print('$build', s['step'], s['seconds'] / s['step'])" | tee -a "$OUT"
   done
 done

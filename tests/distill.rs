@@ -386,3 +386,71 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("max_length: 200"), "{stderr}");
 }
+
+/// The first teacher's last hidden states kept from one batch serve later batches of other
+/// orders and paddings with the same loss as running the teacher again, and a two-epoch
+/// run with the cache ends with the weights of one without it, the teacher run for the
+/// first epoch only.
+#[test]
+fn cached_teacher_hidden_states_give_the_same_losses_and_weights() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::Objective;
+    use kgqa::train::distill::{Distill, DistillConfig, build_student};
+    let dir = tempfile::tempdir().unwrap();
+    let data = examples();
+    let teacher_dir = trained_teacher(dir.path());
+    let teachers = || vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()];
+    let init = dir.path().join("init");
+    build_student(&teacher_dir, &init, &[1], None, 0).unwrap();
+    let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
+    let recipe = DistillConfig {
+        alpha: 0.5,
+        temperature: 2.0,
+        cosine: 1.0,
+        tinybert: false,
+        intermediate_epochs: 0,
+    };
+    // Short ("What do you dig with?") and long questions: batch `a` pads the short ones,
+    // batch `b` (short ones only, other order) is shorter than `a`.
+    let batch = |ids: &[usize]| ids.iter().map(|&i| (i, &data[i])).collect::<Vec<_>>();
+    let (a, b) = (batch(&[0, 8, 3, 12]), batch(&[3, 0]));
+    let loss = |o: &Distill, batch: &[(usize, &Example)]| {
+        o.loss(&student, batch, 0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let cached = Distill::new(teachers(), recipe.clone()).with_hidden_cache(1 << 30);
+    let first = loss(&cached, &a);
+    assert_eq!((cached.cached_hidden().0, cached.teacher_passes()), (4, 1));
+    for batch in [&a, &b] {
+        let fresh = loss(&Distill::new(teachers(), recipe.clone()), batch);
+        let kept = loss(&cached, batch);
+        assert!((kept - fresh).abs() < 1e-5, "cached {kept} vs computed {fresh}");
+    }
+    assert_eq!(cached.teacher_passes(), 1, "the kept batches ran the teacher again");
+    assert!((loss(&cached, &a) - first).abs() < 1e-6);
+    // A budget smaller than one question keeps nothing, and the teacher runs each time.
+    let none = Distill::new(teachers(), recipe.clone()).with_hidden_cache(1000);
+    loss(&none, &a);
+    loss(&none, &a);
+    assert_eq!((none.cached_hidden().0, none.teacher_passes()), (0, 2));
+    // Two epochs of training, with and without the cache.
+    let train = |objective: &Distill, name: &str| {
+        let run = dir.path().join(name);
+        let cfg = config(&init, 2, 1e-3, 4);
+        let sets = (&data[..12], &data[12..]);
+        train::train_with(&run, &cfg, sets.0, sets.1, None, objective, &[], &mut |_, _, _| {})
+            .unwrap();
+        run.join("checkpoint")
+    };
+    let with = Distill::new(teachers(), recipe.clone()).with_hidden_cache(1 << 30);
+    let without = Distill::new(teachers(), recipe);
+    let (kept, computed) = (train(&with, "kept"), train(&without, "computed"));
+    assert_eq!(with.cached_hidden().0, 12);
+    // 3 steps per epoch: the teacher ran in the first epoch only.
+    assert_eq!((with.teacher_passes(), without.teacher_passes()), (3, 6));
+    let (k, c) = (tensors(&kept), tensors(&computed));
+    for (name, t) in &c {
+        assert!(max_diff(t, &k[name]) < 1e-4, "{name}: {}", max_diff(t, &k[name]));
+    }
+}

@@ -9,10 +9,16 @@
 //!   hidden states against teacher layer g(m), through a learned projection
 //!   (`distill_projection`, trained, never shipped) when the student is narrower; the
 //!   first `intermediate_epochs` use these losses alone, then prediction distillation.
+//!
+//! Teacher outputs are cached per training question: the mean logits always, the first
+//! teacher's last hidden states (the cosine loss's targets) within a memory budget
+//! ([`Distill::with_hidden_cache`], [`HiddenCache`]), so from the second epoch on a
+//! DistilBERT-style step runs no teacher at all. TinyBERT's targets are recomputed.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -22,6 +28,7 @@ use crate::engine::{Error, Result};
 use crate::model::head::{MultipleChoice, normal};
 use crate::model::{Bert, Collect, Config};
 use crate::train::data::Example;
+use crate::train::hidden_cache::HiddenCache;
 use crate::train::losses::{attention_mse, cosine_loss, hidden_mse, layer_map, soft_target_loss};
 use crate::train::{Objective, batch_logits, cross_entropy};
 
@@ -201,12 +208,36 @@ pub struct Distill {
     teachers: Vec<MultipleChoice>,
     config: DistillConfig,
     cache: Mutex<HashMap<usize, Vec<f32>>>,
+    hidden: Mutex<HiddenCache>,
+    passes: AtomicUsize,
 }
 
 impl Distill {
     /// An objective over loaded teachers.
     pub fn new(teachers: Vec<MultipleChoice>, config: DistillConfig) -> Self {
-        Distill { teachers, config, cache: Mutex::default() }
+        let hidden = HiddenCache::new(0).into();
+        Distill { teachers, config, cache: Mutex::default(), hidden, passes: AtomicUsize::new(0) }
+    }
+
+    /// Keeps up to `budget` bytes of the first teacher's last hidden states (the cosine
+    /// loss's targets; about 0.5 MB per 5-choice question at length 64), so that later
+    /// epochs need not run it again. Without this call nothing is kept.
+    pub fn with_hidden_cache(self, budget: usize) -> Self {
+        *self.hidden.lock().expect("hidden cache") = HiddenCache::new(budget);
+        self
+    }
+
+    /// How many batches the first teacher has run on for its hidden states (the runs the
+    /// hidden-state cache spares).
+    pub fn teacher_passes(&self) -> usize {
+        self.passes.load(Ordering::Relaxed)
+    }
+
+    /// How many training questions have their teacher hidden states cached, and in how
+    /// many bytes.
+    pub fn cached_hidden(&self) -> (usize, usize) {
+        let hidden = self.hidden.lock().expect("hidden cache");
+        (hidden.len(), hidden.bytes())
     }
 
     /// Seeds the teacher-logit cache with `(training question index, mean teacher logits)`
@@ -335,16 +366,30 @@ impl Objective for Distill {
             });
             Ok(())
         };
-        if intermediate {
+        let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
+        let cached = !c.tinybert && self.hidden.lock().expect("hidden cache").has_all(&ids);
+        if intermediate && cached {
+            // The cosine loss alone, its targets kept from an earlier epoch.
+            let seq = mask.dim(1).map_err(model_err)?;
+            let t_last = self.hidden.lock().expect("hidden cache").assemble(&ids, seq)?;
+            let s_last = project(student, &out.last_hidden_state)?;
+            add(cosine_loss(&s_last, &t_last, mask)?, c.cosine)?;
+        } else if intermediate {
             // The teachers' internals for the same inputs (first teacher; no dropout).
             let teacher = &self.teachers[0];
             let t_encoded = teacher.encode_many(&questions)?;
             let (t_logits, t_out) = teacher.forward(&t_encoded, collect, false)?;
+            self.passes.fetch_add(1, Ordering::Relaxed);
             first_logits = Some(t_logits.reshape((examples.len(), choices)).map_err(model_err)?);
             let detach = |t: &Tensor| t.detach();
             if c.cosine > 0.0 {
                 let s_last = project(student, &out.last_hidden_state)?;
                 add(cosine_loss(&s_last, &detach(&t_out.last_hidden_state), mask)?, c.cosine)?;
+            }
+            if !c.tinybert {
+                let t_mask = &t_encoded.batch.attention_mask;
+                let mut hidden = self.hidden.lock().expect("hidden cache");
+                hidden.insert(&ids, choices, &t_out.last_hidden_state, t_mask)?;
             }
             if c.tinybert {
                 let map = layer_map(out.attention_probs.len(), t_out.attention_probs.len());

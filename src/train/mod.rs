@@ -13,6 +13,7 @@
 pub mod augment;
 pub mod data;
 pub mod distill;
+pub mod hidden_cache;
 pub mod losses;
 pub mod optim;
 
