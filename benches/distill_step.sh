@@ -6,7 +6,8 @@
 # (`checkpoint/state.json` "seconds": steps only, not loading). Prints each run, the
 # medians and NEW/OLD. With EPOCHS=2 (or more), each run is EPOCHS epochs of STEPS steps
 # (STEPS × 16 training questions, 16 held out), so that what a build keeps from the first
-# epoch shows in the later ones; the figure is then the mean over all the epochs' steps.
+# epoch shows in the later ones: the first figure is then the mean over all the steps, the
+# second the last epoch's steps alone (from `log.jsonl`).
 # Usage: bash benches/distill_step.sh OLD_BIN NEW_BIN FACTS.jsonl TEACHER [TEACHER...]
 #   env ROUNDS (default 2), STEPS (default 15), EPOCHS (default 1)
 #   e.g. bash benches/distill_step.sh runs/kgqa-old target/release/kgqa runs/facts.jsonl \
@@ -28,14 +29,23 @@ for _ in $(seq "$ROUNDS"); do
       --ids "$CSQA/inhouse_split_qids.txt" --facts "$FACTS" "${SIZE[@]}" --run "$WORK/run" \
       --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 \
       --max-length 64 --checkpoint-every 0 2>/dev/null
-    python3 -c "import json; s=json.load(open('$WORK/run/checkpoint/state.json')); print('$build', s['step'], s['seconds'] / s['step'])" | tee -a "$OUT"
+    python3 - "$WORK/run" "$build" "$STEPS" <<'PY' | tee -a "$OUT"
+import json, sys
+run, build, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = json.load(open(f"{run}/checkpoint/state.json"))
+log = [json.loads(l) for l in open(f"{run}/log.jsonl")] if s["epoch"] > 1 else []
+# The last epoch's steps alone (log lines carry the training clock at each epoch's end).
+last = (log[-1]["seconds"] - log[-2]["seconds"]) / steps if len(log) > 1 else s["seconds"] / s["step"]
+print(build, s["step"], s["seconds"] / s["step"], last)
+PY
   done
 done
 python3 - "$OUT" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-med = {b: statistics.median(float(r[2]) for r in rows if r[0] == b) for b in ("OLD", "NEW")}
-print(f"seconds per step (median): OLD {med['OLD']:.2f}, NEW {med['NEW']:.2f}; "
-      f"NEW/OLD {med['NEW'] / med['OLD']:.2f}")
+for col, what in ((2, "seconds per step"), (3, "seconds per step of the last epoch")):
+    med = {b: statistics.median(float(r[col]) for r in rows if r[0] == b) for b in ("OLD", "NEW")}
+    print(f"{what} (median): OLD {med['OLD']:.2f}, NEW {med['NEW']:.2f}; "
+          f"NEW/OLD {med['NEW'] / med['OLD']:.2f}")
 PY
 rm -rf "$WORK"

@@ -9,7 +9,8 @@
 #        teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2
 #        student-soft-lr4 student-tiny student-tiny-aug
 #        student-narrow teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2
-#        teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 eval predictions)
+#        teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012
+#        student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -28,11 +29,13 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
 for a in "${COMMON[@]}"; do [ "$prev" = --seed ] && a=1; SEED1+=("$a"); prev="$a"; done
+DEFS=()             # COMMON with the definitions-only cache (facts-defs)
+for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-defs.jsonl; DEFS+=("$a"); done
 done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
 ONE=(--epochs 1 --max-length 64)
 LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
@@ -40,6 +43,8 @@ for step in ${STEPS[*]}; do
   case "$step" in
     store) [ -d runs/store ] || "$KGQA" load "$DATA/conceptnet-100k/train100k.txt.gz" "${KGQA_WORDNET:-/usr/share/wordnet}" --store runs/store ;;
     facts) [ -f runs/facts.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --out runs/facts.jsonl ;;
+    facts-defs) [ -f runs/facts-defs.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --top-k 0 --out runs/facts-defs.jsonl ;;
+    teacher-input-defs) done_run teacher-input-defs || "$KGQA" train "${DEFS[@]}" "${ONE[@]}" --lr 1e-4 --base "$BASE" --run runs/teacher-input-defs --fusion input ;;
     teacher-lm) done_run teacher-lm 2 || "$KGQA" train "${COMMON[@]}" "${LR[@]}" --base "$BASE" --run runs/teacher-lm --fusion none --epochs 2 --max-length 64 ;;
     student-lm-soft) done_run student-lm-soft || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-lm/best --run runs/student-lm-soft --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 ;;
     teacher-input) done_run teacher-input || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-input --fusion input ;;
@@ -52,6 +57,8 @@ for step in ${STEPS[*]}; do
     student-ens-l012) done_run student-ens-l012 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-e2) done_run student-ens-l012-e2 2 || "$KGQA" distill "${COMMON[@]}" --epochs 2 --max-length 64 --eval-every 250 --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-e2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012) done_run student-lm2-l012 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
+    student-ens-l012-s1) done_run student-ens-l012-s1 || "$KGQA" distill "${SEED1[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-s1 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
+    student-lm2-l012-s1) done_run student-lm2-l012-s1 || "$KGQA" distill "${SEED1[@]}" "${ONE[@]}" --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012-s1 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-e2) done_run student-ens-e2 2 || "$KGQA" distill "${COMMON[@]}" --epochs 2 --max-length 64 --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-e2 --student-layers 3 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     teacher-entity) done_run teacher-entity || "$KGQA" train "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --base "$BASE" --run runs/teacher-entity --fusion entity ;;
     student-hard) done_run student-hard || "$KGQA" distill "${COMMON[@]}" "${LR[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-hard --student-layers 3 --alpha 0 ;;
@@ -64,14 +71,16 @@ for step in ${STEPS[*]}; do
     student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 --lr 2e-4 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
-      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
-        [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --json | tee "runs/$run/eval.json"
+      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
+        f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
+        [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts "$f" --json | tee "runs/$run/eval.json"
       done ;;
     predictions)  # per-question answers, then the paired comparisons of data/models/README.md
       mkdir -p runs/predictions
-      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
+      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
+        f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
         [ -f "runs/predictions/$run.jsonl" ] || "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" \
-          --facts runs/facts.jsonl --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
+          --facts "$f" --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
       done
       for pair in "student-tiny-aug student-soft-lr2" "student-soft-lr2 student-hard-lr2" "student-soft student-hard" "student-soft-lr2 student-soft" \
                   "student-tiny student-soft" "student-soft-lr2 student-soft-lr" "teacher-input teacher-lm" \
@@ -80,7 +89,10 @@ for step in ${STEPS[*]}; do
                   "student-ens student-soft-lr2" "student-ens student-tiny-aug" \
                   "student-ens-e2 student-ens" "student-ens-e2 student-tiny-aug" "student-ens-e2 student-soft-lr2" \
                   "student-ens-e2 teacher-input-lr1" "teacher-lm-lr1-s1 teacher-lm-lr1" "student-ens student-lm2" \
-                  "student-ens-l012 student-ens" "student-ens-l012 student-ens-e2"; do
+                  "student-ens-l012 student-ens" "student-ens-l012 student-ens-e2" \
+                  "student-ens-l012 student-lm2-l012" "student-ens-l012-s1 student-lm2-l012-s1" \
+                  "student-ens-l012-e2 student-ens-l012" "student-ens-l012-e2 student-ens-e2" \
+                  "teacher-input-defs teacher-lm-lr1" "teacher-input-defs teacher-input-lr1"; do
         set -- $pair
         python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
       done
