@@ -185,7 +185,9 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(v["questions"], 16);
-    assert!(v["accuracy"].as_f64().unwrap() >= 0.0);
+    let accuracy = v["accuracy"].as_f64().unwrap();
+    let ci = (v["accuracy_ci95"][0].as_f64().unwrap(), v["accuracy_ci95"][1].as_f64().unwrap());
+    assert!(ci.0 <= accuracy && accuracy <= ci.1 && ci.1 - ci.0 > 0.2, "{ci:?} around {accuracy}");
     assert!(v["parameters"].as_u64().unwrap() > 900_000);
     // One line per question, in order, agreeing with the reported accuracy.
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&predictions)

@@ -528,12 +528,14 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     ms.sort_by(f64::total_cmp);
     let p50 = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
     let parameters = model.parameters();
+    let (low, high) = kgqa::train::stats::wilson_interval(correct, examples.len());
     let report = serde_json::json!({
         "model": args.model.display().to_string(),
         "fusion": fusion.name(),
         "questions": examples.len(),
         "correct": correct,
         "accuracy": correct as f64 / n as f64,
+        "accuracy_ci95": [low, high],
         "parameters": parameters,
         "ms_per_question_mean": mean,
         "ms_per_question_p50": p50,
@@ -542,11 +544,13 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         println!("{report}");
     } else {
         println!(
-            "| model | fusion | accuracy | parameters | ms per question (mean, p50) |\n|---|---|---|---|---|\n| {} | {} | {:.2}% ({correct}/{}) | {:.1}M | {mean:.1}, {p50:.1} |",
+            "| model | fusion | accuracy (95% interval) | parameters | ms per question (mean, p50) |\n|---|---|---|---|---|\n| {} | {} | {:.2}% ({correct}/{}; {:.1}-{:.1}%) | {:.1}M | {mean:.1}, {p50:.1} |",
             args.model.display(),
             fusion.name(),
             100.0 * correct as f64 / n as f64,
             examples.len(),
+            100.0 * low,
+            100.0 * high,
             parameters as f64 / 1e6
         );
     }

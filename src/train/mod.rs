@@ -16,6 +16,7 @@ pub mod distill;
 pub mod hidden_cache;
 pub mod losses;
 pub mod optim;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -123,7 +124,8 @@ pub struct TrainState {
     pub best_accuracy: Option<f64>,
     /// Sum of the losses of this epoch so far (for the log).
     pub epoch_loss: f64,
-    /// Seconds spent training so far (all sessions).
+    /// Seconds spent in training steps so far, all sessions (not loading, evaluating or
+    /// saving checkpoints).
     pub seconds: f64,
     /// One entry per finished epoch.
     #[serde(default)]
@@ -423,6 +425,8 @@ pub fn train_with(
                 clock = Instant::now();
             } else if config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0 {
                 save_checkpoint(&model, &optimizer, &state)?;
+                // The training clock counts steps, not saving (as after evaluations).
+                clock = Instant::now();
             }
             if stop_at.is_some_and(|s| state.step >= s) && state.batch < batches.len() {
                 save_checkpoint(&model, &optimizer, &state)?;
