@@ -277,8 +277,20 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
     // 3 steps per epoch: evaluations at steps 2 (inside epoch 1), 3 (its end), 4 (inside
     // epoch 2) and 6 (its end; not twice).
     let cfg = TrainConfig { eval_every: 2, ..config(&base_dir, 2, 1e-3, 5) };
+    // Every evaluated model kept too (`--keep-evaluations`).
+    let keep_all = TrainConfig { keep_evaluations: true, ..cfg.clone() };
     let whole = dir.path().join("whole");
-    let state = train::train(&whole, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let state =
+        train::train(&whole, &keep_all, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let kept_steps = |run: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(run.join("evaluations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(kept_steps(&whole), ["step-000002", "step-000003", "step-000004", "step-000006"]);
     let steps: Vec<(usize, u64)> = state.history.iter().map(|l| (l.epoch, l.step)).collect();
     assert_eq!(steps, [(1, 2), (1, 3), (2, 4), (2, 6)]);
     let best = state.history.iter().map(|l| l.accuracy).fold(f64::MIN, f64::max);
@@ -296,14 +308,73 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
     train::train(&stopped, &cfg, train_set, held_out, Some(at), &mut |_, _, _| {}).unwrap();
     let what = format!("best/ is not step {at}'s model");
     assert_same_weights(&whole.join("best"), &stopped.join("checkpoint"), &what);
+    let snapshot = whole.join("evaluations").join(format!("step-{at:06}"));
+    assert_same_weights(&snapshot, &whole.join("best"), "the kept evaluation is not best/");
     let log = std::fs::read_to_string(whole.join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 4, "{log}");
     // Stopped right after the evaluation at step 2, then resumed.
     let parts = dir.path().join("parts");
     train::train(&parts, &cfg, train_set, held_out, Some(2), &mut |_, _, _| {}).unwrap();
-    let resumed = train::train(&parts, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    // Keeping evaluations changes no weight: the run resumes with it switched on.
+    let resumed =
+        train::train(&parts, &keep_all, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    assert_eq!(kept_steps(&parts), ["step-000003", "step-000004", "step-000006"]);
     let strip = |s: &TrainState| -> Vec<(usize, u64, f64)> {
         s.history.iter().map(|l| (l.epoch, l.step, l.accuracy)).collect()
     };
     assert_eq!(strip(&resumed), strip(&state));
+}
+
+/// `kgqa average`: every tensor of the result is the mean of the models' (here two kept
+/// evaluations of one run); one model averages to itself; a model of another shape is
+/// refused with its folder and the difference named, and nothing is written.
+#[test]
+fn averaged_models_hold_the_mean_weights() {
+    if !enabled() {
+        return;
+    }
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    tiny_model(&base_dir, 0.1);
+    let data = examples();
+    let (train_set, held_out) = data.split_at(12);
+    let cfg = TrainConfig { keep_evaluations: true, ..config(&base_dir, 2, 1e-3, 5) };
+    let run = dir.path().join("run");
+    train::train(&run, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let (a, b) = (run.join("evaluations/step-000003"), run.join("evaluations/step-000006"));
+    let average = |models: &[&Path], out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
+        c.arg("average");
+        for m in models {
+            c.arg("--model").arg(m);
+        }
+        c.arg("--out").arg(out).output().unwrap()
+    };
+    let soup = dir.path().join("soup");
+    let out = average(&[&a, &b], &soup);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ta, tb, ts) = (tensors(&a), tensors(&b), tensors(&soup));
+    assert_eq!(ts.len(), ta.len());
+    let name = "encoder.layer.0.attention.self.query.weight";
+    assert!(max_diff(&ta[name], &tb[name]) > 0.0, "the two evaluations are the same model");
+    for (k, t) in &ts {
+        let mean = ((&ta[k] + &tb[k]).unwrap() / 2.0).unwrap();
+        assert!(max_diff(t, &mean) < 1e-7, "{k}: not the mean");
+    }
+    // The averaged folder is a model: it loads and scores.
+    let model = MultipleChoice::load(&soup, &Device::Cpu).unwrap();
+    assert!(model.head().trained);
+    assert!(train::accuracy(&model, held_out, 8).is_ok());
+    let one = dir.path().join("one");
+    assert!(average(&[&a], &one).status.success());
+    assert_same_weights(&one, &a, "one model's average");
+    // A one-layer model of the same width: refused, naming it; no folder written.
+    let shallow = dir.path().join("shallow");
+    kgqa::train::distill::build_student(&a, &shallow, &[0], None, 0).unwrap();
+    let bad = dir.path().join("bad");
+    let out = average(&[&a, &shallow], &bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("shallow") && err.contains("settings"), "{err}");
+    assert!(!bad.exists());
 }

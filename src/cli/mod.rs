@@ -2,6 +2,7 @@
 
 mod ask;
 mod augment;
+mod average;
 mod concept;
 mod load;
 mod query;
@@ -48,6 +49,8 @@ pub enum Command {
     Export(train::ExportArgs),
     /// Accuracy and per-question latency of a model on a CommonsenseQA-format set.
     Eval(train::EvalArgs),
+    /// Average the weights of several models of one shape (a model soup).
+    Average(average::AverageArgs),
 }
 
 /// Runs the parsed command.
@@ -62,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Distill(a) => train::distill(args.store.as_deref(), a),
         Command::Eval(a) => train::eval(a),
         Command::Export(a) => train::export(a),
+        Command::Average(a) => average::run(a),
     }
 }
 

@@ -100,6 +100,10 @@ pub struct HyperArgs {
     /// best model (0: at epoch ends only).
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
+    /// Also keep every evaluated model in `RUN/evaluations/step-NNNNNN/` (to average them
+    /// with `kgqa average`).
+    #[arg(long)]
+    pub keep_evaluations: bool,
     /// Checkpoint and stop once this many steps are done (run again to resume).
     #[arg(long)]
     pub stop_at: Option<u64>,
@@ -295,6 +299,7 @@ fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
         seed: h.seed,
         checkpoint_every: h.checkpoint_every,
         eval_every: h.eval_every,
+        keep_evaluations: h.keep_evaluations,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     }
 }

@@ -29,6 +29,14 @@ pub enum Error {
     /// The tokenizer failed to load or to encode.
     #[error("tokenizer: {0}")]
     Tokenizer(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A model that must match another one (to average them) does not: which, and how.
+    #[error("{}: {message}", path.display())]
+    Mismatch {
+        /// The model folder that differs from the first.
+        path: PathBuf,
+        /// What differs.
+        message: String,
+    },
     /// The configuration asks for something this encoder does not implement.
     #[error("unsupported configuration: {0}")]
     Unsupported(String),

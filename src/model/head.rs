@@ -169,6 +169,52 @@ impl MultipleChoice {
         Ok((model, vars))
     }
 
+    /// The uniform average of the weights of several model folders of one shape (a
+    /// "model soup", Wortsman et al. 2022: models fine-tuned from one start, such as the
+    /// evaluations of a run kept by `--keep-evaluations`, often score better averaged than
+    /// alone). The result has the first folder's head, configuration and tokenizer; a
+    /// folder whose head settings, configuration, tensor names or shapes differ is refused
+    /// by name.
+    pub fn average(dirs: &[&Path], device: &Device) -> Result<Self> {
+        let Some(first) = dirs.first() else {
+            return Err(Error::Unsupported("averaging needs at least one model".into()));
+        };
+        let (head, mut sum) = Self::read(first, device)?;
+        let config = Config::read(&first.join("config.json"))?;
+        for dir in &dirs[1..] {
+            let mismatch = |message: String| Error::Mismatch { path: dir.to_path_buf(), message };
+            let (other_head, tensors) = Self::read(dir, device)?;
+            if other_head != head || Config::read(&dir.join("config.json"))? != config {
+                let what =
+                    format!("other settings than {} (kgqa.json, config.json)", first.display());
+                return Err(mismatch(what));
+            }
+            if tensors.len() != sum.len() {
+                return Err(mismatch(format!(
+                    "{} tensors, the first model {}",
+                    tensors.len(),
+                    sum.len()
+                )));
+            }
+            for (name, t) in tensors {
+                let Some(s) = sum.get_mut(&name) else {
+                    return Err(mismatch(format!("tensor {name} is not in the first model")));
+                };
+                if s.shape() != t.shape() {
+                    let (a, b) = (t.shape(), s.shape());
+                    return Err(mismatch(format!(
+                        "tensor {name} is {a:?}, in the first model {b:?}"
+                    )));
+                }
+                *s = (&*s + t)?;
+            }
+        }
+        for t in sum.values_mut() {
+            *t = (&*t / dirs.len() as f64)?;
+        }
+        Self::build(first, head, sum, device)
+    }
+
     fn read(dir: &Path, device: &Device) -> Result<(HeadConfig, HashMap<String, Tensor>)> {
         let head_path = dir.join("kgqa.json");
         let head: HeadConfig = if head_path.is_file() {

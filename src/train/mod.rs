@@ -59,6 +59,11 @@ pub struct TrainConfig {
     /// (0: at epoch ends only; runs from before this setting read as 0).
     #[serde(default)]
     pub eval_every: u64,
+    /// Also keep the model of every held-out evaluation in `evaluations/step-NNNNNN/` (for
+    /// averaging them, `kgqa average`). Changes no weight: a run may resume with another
+    /// value.
+    #[serde(default)]
+    pub keep_evaluations: bool,
     /// The command line that started the run (for the record).
     #[serde(default)]
     pub command: String,
@@ -213,6 +218,8 @@ struct Keep<'a> {
     run: &'a Path,
     tokenizer: &'a Path,
     training_only: &'a [&'a str],
+    /// Every evaluated model too, in `evaluations/step-NNNNNN/`.
+    every: bool,
 }
 
 /// Scores the held-out slice, records it in the history (replacing an entry of the same
@@ -236,6 +243,11 @@ fn evaluate(
     if held_out.is_empty() || state.best_accuracy.is_none_or(|b| accuracy > b) {
         state.best_accuracy = Some(accuracy);
         save_model(model, &keep.run.join("best"), keep.tokenizer, keep.training_only)?;
+    }
+    if keep.every {
+        let dir = keep.run.join("evaluations").join(format!("step-{:06}", state.step));
+        std::fs::create_dir_all(keep.run.join("evaluations")).map_err(io(keep.run))?;
+        save_model(model, &dir, keep.tokenizer, keep.training_only)?;
     }
     state.history.retain(|l| (l.epoch, l.step) != (log.epoch, log.step));
     state.history.push(log);
@@ -329,8 +341,9 @@ pub fn train_with(
     let resume = checkpoint.join("state.json").is_file();
     if resume {
         let saved: TrainConfig = read_json(&run.join("config.json"))?;
-        let same = TrainConfig { command: String::new(), ..saved }
-            == TrainConfig { command: String::new(), ..config.clone() };
+        let plain =
+            |c: TrainConfig| TrainConfig { command: String::new(), keep_evaluations: false, ..c };
+        let same = plain(saved) == plain(config.clone());
         if !same {
             return Err(Error::Request {
                 field: "run",
@@ -418,7 +431,12 @@ pub fn train_with(
                 && state.step % config.eval_every == 0
                 && state.batch < batches.len();
             if mid_eval {
-                let keep = Keep { run, tokenizer: &tokenizer, training_only };
+                let keep = Keep {
+                    run,
+                    tokenizer: &tokenizer,
+                    training_only,
+                    every: config.keep_evaluations,
+                };
                 evaluate(&mut model, held_out, &mut state, keep)?;
                 save_checkpoint(&model, &optimizer, &state)?;
                 write_log(run, &state)?;
@@ -433,7 +451,8 @@ pub fn train_with(
                 return Ok(state);
             }
         }
-        let keep = Keep { run, tokenizer: &tokenizer, training_only };
+        let keep =
+            Keep { run, tokenizer: &tokenizer, training_only, every: config.keep_evaluations };
         evaluate(&mut model, held_out, &mut state, keep)?;
         state.epoch += 1;
         state.batch = 0;

@@ -140,6 +140,7 @@ pub fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainCon
         seed: dropout_seed,
         checkpoint_every: 3,
         eval_every: 0,
+        keep_evaluations: false,
         command: String::new(),
     }
 }
