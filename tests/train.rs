@@ -95,9 +95,7 @@ fn resume_equals_uninterrupted() {
     if !enabled() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let base_dir = dir.path().join("base");
-    tiny_model(&base_dir, 0.1);
+    let (dir, base_dir) = tiny_base(0.1);
     let data = examples();
     let (train_set, held_out) = data.split_at(12);
     let cfg = config(&base_dir, 2, 1e-3, 7);
@@ -125,9 +123,7 @@ fn cli_train_survives_sigkill_and_eval_reports() {
         return;
     }
     use std::process::Command;
-    let dir = tempfile::tempdir().unwrap();
-    let base_dir = dir.path().join("base");
-    tiny_model(&base_dir, 0.1);
+    let (dir, base_dir) = tiny_base(0.1);
     let questions = dir.path().join("q.jsonl");
     write_questions(&questions);
     let train = |run: &Path| {
@@ -246,9 +242,7 @@ fn without_a_held_out_slice_the_last_epoch_is_kept() {
     if !enabled() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let base_dir = dir.path().join("base");
-    tiny_model(&base_dir, 0.0);
+    let (dir, base_dir) = tiny_base(0.0);
     let run = dir.path().join("run");
     let cfg = config(&base_dir, 3, 1e-3, 1);
     train::train(&run, &cfg, &examples(), &[], None, &mut |_, _, _| {}).unwrap();
@@ -269,9 +263,7 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
     if !enabled() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let base_dir = dir.path().join("base");
-    tiny_model(&base_dir, 0.1);
+    let (dir, base_dir) = tiny_base(0.1);
     let data = examples();
     let (train_set, held_out) = data.split_at(12);
     // 3 steps per epoch: evaluations at steps 2 (inside epoch 1), 3 (its end), 4 (inside
@@ -334,9 +326,7 @@ fn averaged_models_hold_the_mean_weights() {
         return;
     }
     use std::process::Command;
-    let dir = tempfile::tempdir().unwrap();
-    let base_dir = dir.path().join("base");
-    tiny_model(&base_dir, 0.1);
+    let (dir, base_dir) = tiny_base(0.1);
     let data = examples();
     let (train_set, held_out) = data.split_at(12);
     let cfg = TrainConfig { keep_evaluations: true, ..config(&base_dir, 2, 1e-3, 5) };

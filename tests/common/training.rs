@@ -25,6 +25,15 @@ pub fn base() -> PathBuf {
     dir
 }
 
+/// A temporary folder holding a tiny random model in `base/` (see [`tiny_model`]), and
+/// that model's path: the start of most training tests.
+pub fn tiny_base(dropout: f64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    tiny_model(&base, dropout);
+    (dir, base)
+}
+
 /// A tiny random model folder (dropout 0 so that finite differences are exact).
 pub fn tiny_model(dir: &Path, dropout: f64) {
     let config = serde_json::json!({
