@@ -388,9 +388,9 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
 }
 
 /// The first teacher's last hidden states kept from one batch serve later batches of other
-/// orders and paddings with the same loss as running the teacher again, and a two-epoch
-/// run with the cache ends with the weights of one without it, the teacher run for the
-/// first epoch only.
+/// orders and paddings with the same loss as running the teacher again (a batch partly
+/// kept runs the teacher on the rest only), and a two-epoch run with the cache ends with
+/// the weights of one without it, the teacher run for the first epoch only.
 #[test]
 fn cached_teacher_hidden_states_give_the_same_losses_and_weights() {
     if !enabled() {
@@ -429,6 +429,12 @@ fn cached_teacher_hidden_states_give_the_same_losses_and_weights() {
     }
     assert_eq!(cached.teacher_passes(), 1, "the kept batches ran the teacher again");
     assert!((loss(&cached, &a) - first).abs() < 1e-6);
+    // A batch with one question not kept (5): the teacher runs on that one alone.
+    let c = batch(&[3, 5, 0]);
+    let fresh = loss(&Distill::new(teachers(), recipe.clone()), &c);
+    let mixed = loss(&cached, &c);
+    assert!((mixed - fresh).abs() < 1e-5, "partly cached {mixed} vs computed {fresh}");
+    assert_eq!((cached.cached_hidden().0, cached.teacher_passes()), (5, 2));
     // A budget smaller than one question keeps nothing, and the teacher runs each time.
     let none = Distill::new(teachers(), recipe.clone()).with_hidden_cache(1000);
     loss(&none, &a);

@@ -255,12 +255,13 @@ impl Distill {
 
     /// Mean teacher logits `[batch, choices]`, cached per training question. The questions
     /// not cached yet are run through the teachers as one batch; `first`, when given, is
-    /// the first teacher's logits for the whole batch, already computed by the forward
-    /// pass that gave its hidden states (so that teacher does not run twice).
+    /// the first teacher's logits for some positions of the batch (`[positions, choices]`),
+    /// already computed by the forward pass that gave its hidden states, used when it
+    /// covers every question not cached (so that teacher does not run twice).
     fn teacher_logits(
         &self,
         batch: &[(usize, &Example)],
-        first: Option<&Tensor>,
+        first: Option<(&[usize], &Tensor)>,
     ) -> Result<Tensor> {
         let choices = batch[0].1.choices.len();
         let missing: Vec<usize> = {
@@ -269,13 +270,17 @@ impl Distill {
         };
         if !missing.is_empty() {
             let examples: Vec<&Example> = missing.iter().map(|&p| batch[p].1).collect();
-            let first = match first {
-                Some(l) => {
-                    let rows: Vec<u32> = missing.iter().map(|&p| p as u32).collect();
+            // Rows of `first` for the missing positions, if it has them all.
+            let rows: Option<Vec<u32>> = first.and_then(|(positions, _)| {
+                let row = |p: &usize| positions.iter().position(|q| q == p).map(|r| r as u32);
+                missing.iter().map(row).collect()
+            });
+            let first = match (first, rows) {
+                (Some((_, l)), Some(rows)) => {
                     let rows = Tensor::new(rows, l.device()).map_err(model_err)?;
                     Some(l.index_select(&rows, 0).map_err(model_err)?)
                 }
-                None => None,
+                _ => None,
             };
             let means = mean_teacher_logits_many(&self.teachers, &examples, first.as_ref())?;
             let mut cache = self.cache.lock().expect("teacher cache");
@@ -356,8 +361,9 @@ impl Objective for Distill {
         let logits = logits.reshape((examples.len(), choices)).map_err(model_err)?;
         let mask = &encoded.batch.attention_mask;
         let mut loss: Option<Tensor> = None;
-        // The first teacher's logits, when its forward pass runs anyway (intermediate losses).
-        let mut first_logits: Option<Tensor> = None;
+        // The first teacher's logits `[positions, choices]` for some positions of the batch,
+        // when its forward pass runs anyway (intermediate losses).
+        let mut first_logits: Option<(Vec<usize>, Tensor)> = None;
         let mut add = |t: Tensor, w: f64| -> Result<()> {
             let t = (t * w).map_err(model_err)?;
             loss = Some(match loss.take() {
@@ -366,41 +372,53 @@ impl Objective for Distill {
             });
             Ok(())
         };
-        let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
-        let cached = !c.tinybert && self.hidden.lock().expect("hidden cache").has_all(&ids);
-        if intermediate && cached {
-            // The cosine loss alone, its targets kept from an earlier epoch.
+        if intermediate && !c.tinybert {
+            // The cosine loss alone: the first teacher's last hidden states, kept from an
+            // earlier epoch or computed now for the questions not kept (no dropout).
+            let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
+            let mut hidden = self.hidden.lock().expect("hidden cache");
+            let missing: Vec<usize> =
+                (0..ids.len()).filter(|&p| !hidden.contains(ids[p])).collect();
+            let mut fresh = HiddenCache::new(usize::MAX);
+            if !missing.is_empty() {
+                let teacher = &self.teachers[0];
+                let sub: Vec<_> = missing.iter().map(|&p| examples[p].question()).collect();
+                let t_encoded = teacher.encode_many(&sub)?;
+                let (t_logits, t_out) = teacher.forward(&t_encoded, Collect::default(), false)?;
+                self.passes.fetch_add(1, Ordering::Relaxed);
+                let t_logits = t_logits.reshape((missing.len(), choices)).map_err(model_err)?;
+                let sub_ids: Vec<usize> = missing.iter().map(|&p| ids[p]).collect();
+                let (t_last, t_mask) = (&t_out.last_hidden_state, &t_encoded.batch.attention_mask);
+                fresh.insert(&sub_ids, choices, t_last, t_mask)?;
+                hidden.insert(&sub_ids, choices, t_last, t_mask)?;
+                first_logits = Some((missing, t_logits));
+            }
             let seq = mask.dim(1).map_err(model_err)?;
-            let t_last = self.hidden.lock().expect("hidden cache").assemble(&ids, seq)?;
+            let t_last = HiddenCache::assemble_from(&[&hidden, &fresh], &ids, seq)?;
+            drop(hidden);
             let s_last = project(student, &out.last_hidden_state)?;
             add(cosine_loss(&s_last, &t_last, mask)?, c.cosine)?;
-        } else if intermediate {
-            // The teachers' internals for the same inputs (first teacher; no dropout).
+        } else if c.tinybert {
+            // TinyBERT: the first teacher's internals for the same inputs (no dropout).
             let teacher = &self.teachers[0];
             let t_encoded = teacher.encode_many(&questions)?;
             let (t_logits, t_out) = teacher.forward(&t_encoded, collect, false)?;
             self.passes.fetch_add(1, Ordering::Relaxed);
-            first_logits = Some(t_logits.reshape((examples.len(), choices)).map_err(model_err)?);
+            let t_logits = t_logits.reshape((examples.len(), choices)).map_err(model_err)?;
+            first_logits = Some(((0..examples.len()).collect(), t_logits));
             let detach = |t: &Tensor| t.detach();
             if c.cosine > 0.0 {
                 let s_last = project(student, &out.last_hidden_state)?;
                 add(cosine_loss(&s_last, &detach(&t_out.last_hidden_state), mask)?, c.cosine)?;
             }
-            if !c.tinybert {
-                let t_mask = &t_encoded.batch.attention_mask;
-                let mut hidden = self.hidden.lock().expect("hidden cache");
-                hidden.insert(&ids, choices, &t_out.last_hidden_state, t_mask)?;
-            }
-            if c.tinybert {
-                let map = layer_map(out.attention_probs.len(), t_out.attention_probs.len());
-                let s0 = project(student, &out.hidden_states[0])?;
-                add(hidden_mse(&s0, &detach(&t_out.hidden_states[0]), mask)?, 1.0)?;
-                for (m, &g) in map.iter().enumerate() {
-                    let s_h = project(student, &out.hidden_states[m + 1])?;
-                    add(hidden_mse(&s_h, &detach(&t_out.hidden_states[g]), mask)?, 1.0)?;
-                    let ta = detach(&t_out.attention_scores[g - 1]);
-                    add(attention_mse(&out.attention_scores[m], &ta, mask)?, 1.0)?;
-                }
+            let map = layer_map(out.attention_probs.len(), t_out.attention_probs.len());
+            let s0 = project(student, &out.hidden_states[0])?;
+            add(hidden_mse(&s0, &detach(&t_out.hidden_states[0]), mask)?, 1.0)?;
+            for (m, &g) in map.iter().enumerate() {
+                let s_h = project(student, &out.hidden_states[m + 1])?;
+                add(hidden_mse(&s_h, &detach(&t_out.hidden_states[g]), mask)?, 1.0)?;
+                let ta = detach(&t_out.attention_scores[g - 1]);
+                add(attention_mse(&out.attention_scores[m], &ta, mask)?, 1.0)?;
             }
         }
         let prediction = !c.tinybert || epoch >= c.intermediate_epochs;
@@ -410,7 +428,8 @@ impl Objective for Distill {
                 add(cross_entropy(&logits, &answers)?, 1.0 - c.alpha)?;
             }
             if c.alpha > 0.0 {
-                let teacher = self.teacher_logits(batch, first_logits.as_ref())?;
+                let first = first_logits.as_ref().map(|(p, l)| (p.as_slice(), l));
+                let teacher = self.teacher_logits(batch, first)?;
                 add(soft_target_loss(&logits, &teacher, c.temperature)?, c.alpha)?;
             }
         }

@@ -57,9 +57,15 @@ impl HiddenCache {
         ids.iter().all(|i| self.rows.contains_key(i))
     }
 
+    /// Whether question `id` is kept.
+    pub fn contains(&self, id: usize) -> bool {
+        self.rows.contains_key(&id)
+    }
+
     /// Keeps the questions `ids` of a batch, `choices` rows each in order, from `hidden`
     /// `[ids × choices, seq, width]` and its `attention_mask` `[ids × choices, seq]`, as long
-    /// as they fit the budget; questions already kept are left as they are.
+    /// as they fit the budget; questions already kept are left as they are. A row padded
+    /// anywhere but at its end is an error (kgqa's encoder pads on the right).
     pub fn insert(
         &mut self,
         ids: &[usize],
@@ -88,9 +94,11 @@ impl HiddenCache {
             let mut kept = Vec::with_capacity(choices);
             for (r, row_mask) in mask.iter().enumerate().skip(q * choices).take(choices) {
                 let tokens = row_mask.iter().take_while(|&&m| m > 0.5).count();
-                // Not right-padded (never the case for kgqa's encoder): not kept.
                 if row_mask.iter().filter(|&&m| m > 0.5).count() != tokens {
-                    return Ok(());
+                    return Err(Error::Request {
+                        field: "hidden states",
+                        message: format!("row {r} is not padded on the right"),
+                    });
                 }
                 let start = r * seq * width;
                 kept.push(values[start..start + tokens * width].to_vec());
@@ -108,30 +116,38 @@ impl HiddenCache {
     /// The kept rows of the questions `ids` as `[ids × choices, seq, width]`, each padded
     /// with zeros to `seq` positions. Every question must be kept ([`Self::has_all`]).
     pub fn assemble(&self, ids: &[usize], seq: usize) -> Result<Tensor> {
+        Self::assemble_from(&[self], ids, seq)
+    }
+
+    /// [`Self::assemble`] with each question taken from the first of `caches` that keeps
+    /// it (e.g. the run's cache and one holding the rows just computed).
+    pub fn assemble_from(caches: &[&HiddenCache], ids: &[usize], seq: usize) -> Result<Tensor> {
+        let width = caches.iter().map(|c| c.width).max().unwrap_or(0);
         let mut out = Vec::new();
         let mut rows = 0;
         for id in ids {
-            let kept = self.rows.get(id).ok_or_else(|| Error::Request {
-                field: "hidden states",
-                message: format!("training question {id} is not cached"),
-            })?;
+            let kept =
+                caches.iter().find_map(|c| c.rows.get(id)).ok_or_else(|| Error::Request {
+                    field: "hidden states",
+                    message: format!("training question {id} is not cached"),
+                })?;
             for row in kept {
-                if row.len() > seq * self.width {
+                if row.len() > seq * width {
                     return Err(Error::Request {
                         field: "hidden states",
                         message: format!(
                             "a cached row of question {id} has {} tokens, the batch {seq}: \
                              teacher and student must share their tokenizer",
-                            row.len() / self.width
+                            row.len() / width
                         ),
                     });
                 }
                 out.extend_from_slice(row);
-                out.resize(out.len() + seq * self.width - row.len(), 0.0);
+                out.resize(out.len() + seq * width - row.len(), 0.0);
                 rows += 1;
             }
         }
-        Tensor::from_vec(out, (rows, seq, self.width), &Device::Cpu).map_err(model_err)
+        Tensor::from_vec(out, (rows, seq, width), &Device::Cpu).map_err(model_err)
     }
 }
 
@@ -175,7 +191,15 @@ mod tests {
         let mut none = HiddenCache::new(0);
         none.insert(&[0, 1], 2, &hidden, &mask).unwrap();
         assert!(none.is_empty());
-        // Rows that do not match the questions are refused.
+        // Rows that do not match the questions are refused, and so is left padding.
         assert!(HiddenCache::new(100).insert(&[0], 2, &hidden, &mask).is_err());
+        let left = Tensor::new(&[[0u32, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]], &Device::Cpu);
+        assert!(HiddenCache::new(1000).insert(&[0, 1], 2, &hidden, &left.unwrap()).is_err());
+        // Two caches together: question 1 from the second one.
+        let mut other = HiddenCache::new(1000);
+        other.insert(&[0, 1], 2, &hidden, &mask).unwrap();
+        let both = HiddenCache::assemble_from(&[&cache, &other], &[1, 0], 3).unwrap();
+        assert_eq!(both.dims3().unwrap(), (4, 3, 2));
+        assert!(HiddenCache::assemble_from(&[&cache], &[1], 3).is_err());
     }
 }
