@@ -389,8 +389,11 @@ impl Objective for Distill {
                 let t_logits = t_logits.reshape((missing.len(), choices)).map_err(model_err)?;
                 let sub_ids: Vec<usize> = missing.iter().map(|&p| ids[p]).collect();
                 let (t_last, t_mask) = (&t_out.last_hidden_state, &t_encoded.batch.attention_mask);
-                fresh.insert(&sub_ids, choices, t_last, t_mask)?;
                 hidden.insert(&sub_ids, choices, t_last, t_mask)?;
+                // What the budget left out is used for this step only.
+                if !hidden.has_all(&sub_ids) {
+                    fresh.insert(&sub_ids, choices, t_last, t_mask)?;
+                }
                 first_logits = Some((missing, t_logits));
             }
             let seq = mask.dim(1).map_err(model_err)?;
