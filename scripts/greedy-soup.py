@@ -9,6 +9,8 @@ questions only). The final soup is written to OUT and scored once on the held-ou
 and the in-house test split; the test figure is for reporting, never for choosing.
 
 Usage: python3 scripts/greedy-soup.py RUN FACTS.jsonl OUT
+       python3 scripts/greedy-soup.py --models OUT FACTS.jsonl MODEL [MODEL...]
+  (the second form: the uniform soup of the given model folders, scored the same way)
   env KGQA_BIN (default: $CARGO_TARGET_DIR/release/kgqa or target/release/kgqa)
 """
 import importlib.util
@@ -46,7 +48,32 @@ def average(models, out):
     subprocess.run(args, check=True, capture_output=True)
 
 
+def report(out, facts, work, train, held, test):
+    """Scores `out` once on the held-out slice and the test split and prints both."""
+    held_set = set(held)
+    both = work / "not-held-out-or-test.txt"  # held-out + test are left
+    both.write_text("".join(q + "\n" for q in train if q not in held_set))
+    predictions = work / "p.jsonl"
+    subprocess.run([KGQA, "eval", "--model", str(out), "--dataset", str(DATASET), "--ids",
+                    str(both), "--facts", str(facts), "--json", "--predictions",
+                    str(predictions)], check=True, capture_output=True)
+    rows = [json.loads(l) for l in open(predictions)]
+    for name, ids in (("held-out", held_set), ("test", set(test))):
+        part = [r for r in rows if r["id"] in ids]
+        acc = 100 * sum(r["answer"] == r["predicted"] for r in part) / len(part)
+        print(f"{name}: {acc:.1f}% ({len(part)} questions)")
+
+
 def main():
+    if len(sys.argv) >= 5 and sys.argv[1] == "--models":
+        out, facts, models = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
+        average(models, out)
+        work = Path(tempfile.mkdtemp())
+        try:
+            report(out, facts, work, *held_out.split())
+        finally:
+            shutil.rmtree(work)
+        return
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     run, facts, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
@@ -59,8 +86,6 @@ def main():
         only_held = work / "not-held-out.txt"   # every id but the held-out slice
         held_set = set(held)
         only_held.write_text("".join(q + "\n" for q in train + test if q not in held_set))
-        both = work / "not-held-out-or-test.txt"  # held-out + test are left
-        both.write_text("".join(q + "\n" for q in train if q not in held_set))
         soup, best = [kept[0]], 100 * log[int(kept[0].name[5:])]
         print(f"{kept[0].name}: held-out {best:.1f}%")
         for candidate in kept[1:]:
@@ -72,15 +97,7 @@ def main():
                 soup, best = soup + [candidate], acc
         average(soup, out)
         print(f"soup of {len(soup)}: {', '.join(d.name for d in soup)} -> {out}")
-        predictions = work / "p.jsonl"
-        subprocess.run([KGQA, "eval", "--model", str(out), "--dataset", str(DATASET), "--ids",
-                        str(both), "--facts", str(facts), "--json", "--predictions",
-                        str(predictions)], check=True, capture_output=True)
-        rows = [json.loads(l) for l in open(predictions)]
-        for name, ids in (("held-out", held_set), ("test", set(test))):
-            part = [r for r in rows if r["id"] in ids]
-            acc = 100 * sum(r["answer"] == r["predicted"] for r in part) / len(part)
-            print(f"{name}: {acc:.1f}% ({len(part)} questions)")
+        report(out, facts, work, train, held, test)
     finally:
         shutil.rmtree(work)
 
