@@ -6,8 +6,11 @@
 set -euo pipefail
 missing=()
 [ -f /usr/share/wordnet/data.noun ] || missing+=(wordnet-base)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
-ls /usr/lib/*/libopenblas.so >/dev/null 2>&1 || [ -e /usr/lib/libopenblas.so ] || missing+=(libopenblas-dev)
+# libclang itself (libclang.so / libclang-N.so), not libclang-cpp, which some images carry
+# alone and which bindgen cannot use.
+have() { compgen -G "$1" >/dev/null; }
+have '/usr/lib/llvm-*/lib/libclang.so*' || have '/usr/lib/*/libclang-[0-9]*.so*' || missing+=(libclang-dev)
+have '/usr/lib/*/libopenblas.so' || [ -e /usr/lib/libopenblas.so ] || missing+=(libopenblas-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
