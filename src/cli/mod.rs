@@ -4,6 +4,8 @@ mod ask;
 mod augment;
 mod average;
 mod concept;
+mod eval;
+mod export;
 mod load;
 mod query;
 mod retrieve;
@@ -46,9 +48,9 @@ pub enum Command {
     /// Distil a smaller student from one or more teachers (soft targets, DistilBERT, TinyBERT).
     Distill(train::DistillArgs),
     /// Write a model folder again, optionally with half-precision weights (for shipping).
-    Export(train::ExportArgs),
+    Export(export::ExportArgs),
     /// Accuracy and per-question latency of a model on a CommonsenseQA-format set.
-    Eval(train::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Average the weights of several models of one shape (a model soup).
     Average(average::AverageArgs),
 }
@@ -63,8 +65,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
         Command::Train(a) => train::train(a),
         Command::Distill(a) => train::distill(args.store.as_deref(), a),
-        Command::Eval(a) => train::eval(a),
-        Command::Export(a) => train::export(a),
+        Command::Eval(a) => eval::eval(a),
+        Command::Export(a) => export::export(a),
         Command::Average(a) => average::run(a),
     }
 }

@@ -1,5 +1,5 @@
-//! `kgqa train` (fine-tune a multiple-choice teacher) and `kgqa eval` (accuracy and
-//! latency on a question set).
+//! `kgqa train` (fine-tune a multiple-choice teacher) and `kgqa distill` (train a smaller
+//! student from one or more teachers).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -171,63 +171,7 @@ pub struct DistillArgs {
     pub teacher_cache_mb: usize,
 }
 
-/// Arguments of `kgqa export`.
-#[derive(Args, Debug)]
-pub struct ExportArgs {
-    /// The model folder.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Where to write the exported folder.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Store the weights in half precision (half the size; computed in F32).
-    #[arg(long)]
-    pub fp16: bool,
-    /// Store the word embeddings as row-wise 8-bit codes (a quarter of their F32 size).
-    #[arg(long)]
-    pub int8_embeddings: bool,
-}
-
-/// Runs `kgqa export`.
-pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
-    let model = MultipleChoice::load(&args.model, &kgqa::model::device())
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let storage = if args.fp16 { candle_core::DType::F16 } else { candle_core::DType::F32 };
-    let int8: &[&str] =
-        if args.int8_embeddings { &["embeddings.word_embeddings.weight"] } else { &[] };
-    model.save_as(&args.out, &args.model.join("tokenizer.json"), &[], storage, int8)?;
-    let bytes: u64 = std::fs::read_dir(&args.out)?
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .sum();
-    println!(
-        "{} -> {} ({:.1} MB, {} parameters)",
-        args.model.display(),
-        args.out.display(),
-        bytes as f64 / 1e6,
-        model.parameters()
-    );
-    Ok(())
-}
-
-/// Arguments of `kgqa eval`.
-#[derive(Args, Debug)]
-pub struct EvalArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// The model folder.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write one JSON line per question (id, gold answer, predicted choice, choice
-    /// probabilities) to this file: what `scripts/compare-predictions.py` pairs up.
-    #[arg(long)]
-    pub predictions: Option<PathBuf>,
-}
-
-fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<Item>> {
+pub(super) fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<Item>> {
     let items = dataset::read_csqa(&data.dataset)?;
     let mut items = match &data.ids {
         Some(ids) => dataset::select(items, &dataset::read_ids(ids)?, split),
@@ -239,7 +183,7 @@ fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<Item>> {
     Ok(items)
 }
 
-fn examples(data: &DataArgs, items: &[Item], fusion: Fusion) -> anyhow::Result<Vec<Example>> {
+pub(super) fn examples(data: &DataArgs, items: &[Item], fusion: Fusion) -> anyhow::Result<Vec<Example>> {
     let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.input || fusion.entity) {
         (Some(path), true) => dataset::read_facts(path)?,
         (None, true) => {
@@ -497,68 +441,6 @@ fn write_distill_record(
         "augment": args.augment,
     });
     std::fs::write(run.join("distill.json"), serde_json::to_string_pretty(&record)?)?;
-    Ok(())
-}
-
-/// Runs `kgqa eval`.
-pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let model = MultipleChoice::load(&args.model, &kgqa::model::device())
-        .with_context(|| format!("loading {}", args.model.display()))?;
-    let fusion = model.head().fusion;
-    let items = load_items(&args.data, Split::Unlisted)?;
-    let examples = examples(&args.data, &items, fusion)?;
-    let mut correct = 0usize;
-    let mut ms = Vec::with_capacity(examples.len());
-    let mut lines = Vec::new();
-    for (item, e) in items.iter().zip(&examples) {
-        let t = Instant::now();
-        let logits = trainer::batch_logits(&model, &[e], false)?.squeeze(0)?;
-        let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
-        ms.push(t.elapsed().as_secs_f64() * 1e3);
-        correct += usize::from(best == e.answer);
-        if args.predictions.is_some() {
-            let p = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
-            let line = serde_json::json!({"id": item.id, "answer": e.answer, "predicted": best,
-                "probabilities": p});
-            lines.push(line.to_string());
-        }
-    }
-    if let Some(path) = &args.predictions {
-        lines.push(String::new());
-        std::fs::write(path, lines.join("\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    let n = examples.len().max(1);
-    let mean = ms.iter().sum::<f64>() / n as f64;
-    ms.sort_by(f64::total_cmp);
-    let p50 = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
-    let parameters = model.parameters();
-    let (low, high) = kgqa::train::stats::wilson_interval(correct, examples.len());
-    let report = serde_json::json!({
-        "model": args.model.display().to_string(),
-        "fusion": fusion.name(),
-        "questions": examples.len(),
-        "correct": correct,
-        "accuracy": correct as f64 / n as f64,
-        "accuracy_ci95": [low, high],
-        "parameters": parameters,
-        "ms_per_question_mean": mean,
-        "ms_per_question_p50": p50,
-    });
-    if args.json {
-        println!("{report}");
-    } else {
-        println!(
-            "| model | fusion | accuracy (95% interval) | parameters | ms per question (mean, p50) |\n|---|---|---|---|---|\n| {} | {} | {:.2}% ({correct}/{}; {:.1}-{:.1}%) | {:.1}M | {mean:.1}, {p50:.1} |",
-            args.model.display(),
-            fusion.name(),
-            100.0 * correct as f64 / n as f64,
-            examples.len(),
-            100.0 * low,
-            100.0 * high,
-            parameters as f64 / 1e6
-        );
-    }
     Ok(())
 }
 

@@ -1,0 +1,93 @@
+//! `kgqa eval`: accuracy (with its 95% interval) and per-question latency of a model on a
+//! CommonsenseQA-format question set, as a table or JSON, and optionally each question's
+//! prediction.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use kgqa::engine::dataset::Split;
+use kgqa::model::head::MultipleChoice;
+use kgqa::train as trainer;
+
+use super::train::{DataArgs, examples, load_items};
+
+/// Arguments of `kgqa eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write one JSON line per question (id, gold answer, predicted choice, choice
+    /// probabilities) to this file: what `scripts/compare-predictions.py` pairs up.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+}
+
+/// Runs `kgqa eval`.
+pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let model = MultipleChoice::load(&args.model, &kgqa::model::device())
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let fusion = model.head().fusion;
+    let items = load_items(&args.data, Split::Unlisted)?;
+    let examples = examples(&args.data, &items, fusion)?;
+    let mut correct = 0usize;
+    let mut ms = Vec::with_capacity(examples.len());
+    let mut lines = Vec::new();
+    for (item, e) in items.iter().zip(&examples) {
+        let t = Instant::now();
+        let logits = trainer::batch_logits(&model, &[e], false)?.squeeze(0)?;
+        let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        correct += usize::from(best == e.answer);
+        if args.predictions.is_some() {
+            let p = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
+            let line = serde_json::json!({"id": item.id, "answer": e.answer, "predicted": best,
+                "probabilities": p});
+            lines.push(line.to_string());
+        }
+    }
+    if let Some(path) = &args.predictions {
+        lines.push(String::new());
+        std::fs::write(path, lines.join("\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let n = examples.len().max(1);
+    let mean = ms.iter().sum::<f64>() / n as f64;
+    ms.sort_by(f64::total_cmp);
+    let p50 = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
+    let parameters = model.parameters();
+    let (low, high) = kgqa::train::stats::wilson_interval(correct, examples.len());
+    let report = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "fusion": fusion.name(),
+        "questions": examples.len(),
+        "correct": correct,
+        "accuracy": correct as f64 / n as f64,
+        "accuracy_ci95": [low, high],
+        "parameters": parameters,
+        "ms_per_question_mean": mean,
+        "ms_per_question_p50": p50,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "| model | fusion | accuracy (95% interval) | parameters | ms per question (mean, p50) |\n|---|---|---|---|---|\n| {} | {} | {:.2}% ({correct}/{}; {:.1}-{:.1}%) | {:.1}M | {mean:.1}, {p50:.1} |",
+            args.model.display(),
+            fusion.name(),
+            100.0 * correct as f64 / n as f64,
+            examples.len(),
+            100.0 * low,
+            100.0 * high,
+            parameters as f64 / 1e6
+        );
+    }
+    Ok(())
+}
