@@ -183,7 +183,11 @@ pub(super) fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<It
     Ok(items)
 }
 
-pub(super) fn examples(data: &DataArgs, items: &[Item], fusion: Fusion) -> anyhow::Result<Vec<Example>> {
+pub(super) fn examples(
+    data: &DataArgs,
+    items: &[Item],
+    fusion: Fusion,
+) -> anyhow::Result<Vec<Example>> {
     let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.input || fusion.entity) {
         (Some(path), true) => dataset::read_facts(path)?,
         (None, true) => {
