@@ -304,6 +304,93 @@ fn cli_distill_keeps_its_augmented_questions() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
 }
 
+/// `kgqa distill --augment-choices 2`: each question whose concept another training
+/// question shares gets variants with distractors from those questions, the gold answer
+/// kept as the label and the teachers' logits kept for the soft targets; a question with a
+/// concept of its own gets none.
+#[test]
+fn cli_distill_makes_choice_set_variants() {
+    if !enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let teacher = dir.path().join("teacher");
+    tiny_model(&teacher, 0.0);
+    let questions: Vec<(&str, &str, [&str; 4])> = vec![
+        ("dig", "what did we dig the garden with?", ["trowel", "soil", "seed", "water"]),
+        ("dig", "what digs the ground for a house?", ["excavator", "crane", "drill", "Trowel"]),
+        ("dig", "where do dogs dig?", ["yard", "sky", "ocean", "cloud"]),
+        ("tool", "what tool cuts wood?", ["saw", "spoon", "cup", "pillow"]),
+        ("tool", "what tool drives nails?", ["hammer", "sock", "leaf", "bread"]),
+        ("sea", "what lives in the sea?", ["fish", "lion", "cow", "horse"]),
+    ];
+    let labels = ["A", "B", "C", "D"];
+    let lines: Vec<String> = questions
+        .iter()
+        .enumerate()
+        .map(|(i, (concept, stem, choices))| {
+            let choices: Vec<serde_json::Value> = choices
+                .iter()
+                .zip(labels)
+                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
+                .collect();
+            serde_json::json!({"id": format!("q{i}"), "answerKey": "A",
+                "question": {"stem": stem, "question_concept": concept, "choices": choices}})
+            .to_string()
+        })
+        .collect();
+    let file = dir.path().join("q.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let run = dir.path().join("student");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .arg("distill")
+        .arg("--teacher")
+        .arg(&teacher)
+        .arg("--dataset")
+        .arg(&file)
+        .arg("--run")
+        .arg(&run)
+        .args(["--student-layers", "1", "--epochs", "1", "--batch-size", "4", "--held-out", "0"])
+        .args(["--max-length", "32", "--augment-choices", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let written = std::fs::read_to_string(run.join("augmented.jsonl")).unwrap();
+    let settings: serde_json::Value =
+        serde_json::from_str(written.lines().next().unwrap()).unwrap();
+    assert_eq!(settings["choice_sets"], 2);
+    let variants: Vec<(Example, Vec<f32>)> = written
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                serde_json::from_value(v.clone()).unwrap(),
+                serde_json::from_value(v["teacher_logits"].clone()).unwrap(),
+            )
+        })
+        .collect();
+    // Two each for the five questions that share a concept, none for the sea question.
+    assert_eq!(variants.len(), 10, "{written}");
+    assert!(stderr.contains("10 variants' teacher logits reused"), "{stderr}");
+    for (v, logits) in &variants {
+        let (concept, _, choices) =
+            questions.iter().find(|q| q.1 == v.question).expect("an original question");
+        assert_ne!(*concept, "sea");
+        assert_eq!(v.choices[v.answer], choices[0], "the gold answer stays the label");
+        assert_eq!(logits.len(), 4);
+        let pool: Vec<&str> = questions
+            .iter()
+            .filter(|q| q.0 == *concept)
+            .flat_map(|q| q.2.iter().copied())
+            .collect();
+        assert!(v.choices.iter().all(|c| pool.contains(&c.as_str())), "{v:?}");
+        assert!(v.choices.iter().any(|c| !choices.contains(&c.as_str())), "{v:?}");
+        assert!(!(v.choices[v.answer] == "trowel" && v.choices.iter().any(|c| c == "Trowel")));
+    }
+}
+
 /// A teacher trained without input fusion scores a question the same with or without
 /// facts in it: in an ensemble with an input-fusion teacher (the examples then carry
 /// facts) it still gets the input it was trained on.

@@ -1,6 +1,6 @@
-//! `kgqa distill --augment N`: synonym variants of the training questions, labelled by the
-//! teachers, kept in the run folder so that a resumed run trains on the very same set
-//! without labelling it again.
+//! `kgqa distill --augment N` and `--augment-choices N`: synonym and choice-set variants of
+//! the training questions, labelled by the teachers, kept in the run folder so that a
+//! resumed run trains on the very same set without labelling it again.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -22,7 +22,8 @@ const LABEL_BATCH: usize = 16;
 /// targets need not compute them again; absent in files from before they were kept).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Labelled {
-    /// The variant, its answer the argmax of `teacher_logits`.
+    /// The variant; a synonym variant's answer is the argmax of `teacher_logits`, a
+    /// choice-set variant's the gold answer.
     #[serde(flatten)]
     pub example: Example,
     /// The teachers' logits averaged in logit space
@@ -34,8 +35,12 @@ pub struct Labelled {
 /// What the variants depend on; a run folder's file is reused only when they match.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
-    /// Variants per training question (`--augment`).
+    /// Synonym variants per training question (`--augment`).
     pub per_question: usize,
+    /// Choice-set variants per training question (`--augment-choices`; absent, i.e. 0, in
+    /// files from before they existed).
+    #[serde(default)]
+    pub choice_sets: usize,
     /// The run's seed (which words are replaced and by what).
     pub seed: u64,
     /// The teacher folders that label them.
@@ -47,24 +52,24 @@ pub struct Settings {
 /// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
 /// start of the run wrote it with the same settings, else made now (variants from the
 /// graph of `store`, each labelled with the argmax of the teachers' mean logits, which it
-/// keeps) and written there. A file with other settings is an error, not silently replaced.
+/// keeps; choice-set variants keep the gold answer and the logits) and written there. A file with other settings is an error, not silently replaced.
 pub fn labelled_variants(
     run: &Path,
     store: Option<&Path>,
     teachers: &[MultipleChoice],
-    train_set: &[Example],
+    train: (&[Example], &[Option<String>]),
     settings: &Settings,
 ) -> anyhow::Result<Vec<Labelled>> {
     let path = run.join(FILE);
     if path.is_file() {
         let extra = read(&path, settings)?;
-        eprintln!("augmentation: {} synonym variants read from {}", extra.len(), path.display());
+        eprintln!("augmentation: {} variants read from {}", extra.len(), path.display());
         return Ok(extra);
     }
-    let extra = make(store, teachers, train_set, settings)?;
+    let extra = make(store, teachers, train, settings)?;
     write(&path, settings, &extra)?;
     eprintln!(
-        "augmentation: {} synonym variants labelled by the teachers, kept in {}",
+        "augmentation: {} variants labelled by the teachers, kept in {}",
         extra.len(),
         path.display()
     );
@@ -74,21 +79,36 @@ pub fn labelled_variants(
 fn make(
     store: Option<&Path>,
     teachers: &[MultipleChoice],
-    train_set: &[Example],
+    (train_set, concepts): (&[Example], &[Option<String>]),
     settings: &Settings,
 ) -> anyhow::Result<Vec<Labelled>> {
-    let graph = super::open_graph(store)?;
-    let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
-    let mut variants = Vec::new();
-    for (i, e) in train_set.iter().enumerate() {
-        let questions = kgqa::train::augment::synonym_variants(
-            &graph,
-            &retriever,
-            &e.question,
-            settings.per_question,
-            settings.seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
-        )?;
-        variants.extend(questions.into_iter().map(|question| Example { question, ..e.clone() }));
+    // Each variant with whether the teachers' argmax is its answer (synonym variants) or
+    // the gold answer stays (choice-set variants).
+    let mut variants: Vec<(Example, bool)> = Vec::new();
+    if settings.per_question > 0 {
+        let graph = super::open_graph(store)?;
+        let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
+        for (i, e) in train_set.iter().enumerate() {
+            let questions = kgqa::train::augment::synonym_variants(
+                &graph,
+                &retriever,
+                &e.question,
+                settings.per_question,
+                settings.seed ^ (i as u64).wrapping_mul(0x9E37_79B9),
+            )?;
+            variants.extend(
+                questions.into_iter().map(|question| (Example { question, ..e.clone() }, true)),
+            );
+        }
+    }
+    if settings.choice_sets > 0 {
+        let sets = kgqa::train::augment::choice_variants(
+            train_set,
+            concepts,
+            settings.choice_sets,
+            settings.seed,
+        );
+        variants.extend(sets.into_iter().map(|e| (e, false)));
     }
     // Labelled in batches of questions with the same number of choices, in order.
     let bar = ProgressBar::new(variants.len() as u64);
@@ -97,17 +117,21 @@ fn make(
             .expect("static template"),
     );
     let mut out = Vec::with_capacity(variants.len());
-    for group in variants.chunk_by(|a, b| a.choices.len() == b.choices.len()) {
+    for group in variants.chunk_by(|a, b| a.0.choices.len() == b.0.choices.len()) {
         for chunk in group.chunks(LABEL_BATCH) {
-            let refs: Vec<&Example> = chunk.iter().collect();
+            let refs: Vec<&Example> = chunk.iter().map(|(e, _)| e).collect();
             let means = mean_teacher_logits_many(teachers, &refs, None)?;
-            for (e, logits) in chunk.iter().zip(means) {
-                let answer = logits
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-                    .context("a question without choices")?;
+            for ((e, relabel), logits) in chunk.iter().zip(means) {
+                let answer = if *relabel {
+                    logits
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, _)| i)
+                        .context("a question without choices")?
+                } else {
+                    e.answer
+                };
                 let example = Example { answer, ..e.clone() };
                 out.push(Labelled { example, teacher_logits: Some(logits) });
             }

@@ -164,6 +164,12 @@ pub struct DistillArgs {
     /// senses), labelled by the teachers. Uses the graph of `--store` (or the embedded one).
     #[arg(long, default_value_t = 0)]
     pub augment: usize,
+    /// Choice-set variants per training question: the same question and answer, the other
+    /// choices drawn from the choices (and facts) of training questions written from the
+    /// same concept (CommonsenseQA's `question_concept`); the teachers' soft targets label
+    /// them, the gold answer stays their hard label. Not with entity fusion.
+    #[arg(long, default_value_t = 0)]
+    pub augment_choices: usize,
     /// Memory (MiB) for the first teacher's last hidden states, kept from the first epoch
     /// so later epochs do not run it (cosine loss; about 0.5 MB per question at length 64;
     /// questions beyond it are recomputed at each step; 0: keep none).
@@ -217,12 +223,13 @@ pub(super) fn examples(
     Ok(out)
 }
 
-fn split_examples(all: Vec<Example>, held_out: usize) -> (Vec<Example>, Vec<Example>) {
-    // A fixed, seed-independent held-out slice of the training questions.
+/// The training questions and the held-out slice: a fixed, seed-independent split (the
+/// same for any list of one value per question, so lists stay aligned).
+fn split_examples<T: Clone>(all: Vec<T>, held_out: usize) -> (Vec<T>, Vec<T>) {
     let order = permutation(all.len(), 0x5EED);
     let held = held_out.min(all.len() / 5);
-    let held_out: Vec<Example> = order[..held].iter().map(|&i| all[i].clone()).collect();
-    let train_set: Vec<Example> = order[held..].iter().map(|&i| all[i].clone()).collect();
+    let held_out: Vec<T> = order[..held].iter().map(|&i| all[i].clone()).collect();
+    let train_set: Vec<T> = order[held..].iter().map(|&i| all[i].clone()).collect();
     (train_set, held_out)
 }
 
@@ -386,9 +393,21 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
     let (mut train_set, held_out) =
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
     let mut cached_logits = Vec::new();
-    if args.augment > 0 {
+    if args.augment > 0 || args.augment_choices > 0 {
+        if fusion.entity && args.augment_choices > 0 {
+            anyhow::bail!(
+                "--augment-choices: entity fusion's inputs belong to the question, not to \
+                 each choice, so its choices cannot be swapped; use --augment"
+            );
+        }
+        let concepts = split_examples(
+            items.iter().map(|i| i.question_concept.clone()).collect(),
+            args.hyper.held_out,
+        )
+        .0;
         let settings = super::augment::Settings {
             per_question: args.augment,
+            choice_sets: args.augment_choices,
             seed: args.hyper.seed,
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
@@ -397,7 +416,7 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
             &args.hyper.run,
             store,
             &teachers,
-            &train_set,
+            (&train_set, &concepts),
             &settings,
         )?;
         for v in extra {
@@ -443,6 +462,7 @@ fn write_distill_record(
         "tinybert": args.tinybert,
         "intermediate_epochs": args.intermediate_epochs,
         "augment": args.augment,
+        "augment_choices": args.augment_choices,
     });
     std::fs::write(run.join("distill.json"), serde_json::to_string_pretty(&record)?)?;
     Ok(())
