@@ -100,14 +100,12 @@ pub fn choice_variants(
         let answer = key(&e.choices[e.answer]);
         // (text, facts, from another question), distinct texts, own distractors first.
         let mut pool: Vec<(&String, Option<&Vec<String>>, bool)> = Vec::new();
-        let mut seen = vec![answer.clone()];
+        let mut seen = std::collections::HashSet::from([answer]);
         for &j in std::iter::once(&i).chain(group.iter().filter(|&&j| j != i)) {
             for (k, text) in train[j].choices.iter().enumerate() {
-                if seen.contains(&key(text)) {
-                    continue;
+                if seen.insert(key(text)) {
+                    pool.push((text, train[j].facts.get(k), j != i));
                 }
-                seen.push(key(text));
-                pool.push((text, train[j].facts.get(k), j != i));
             }
         }
         let wanted = e.choices.len().saturating_sub(1);
