@@ -396,8 +396,9 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
     if args.augment > 0 || args.augment_choices > 0 {
         if fusion.entity && args.augment_choices > 0 {
             anyhow::bail!(
-                "--augment-choices: entity fusion's inputs belong to the question, not to \
-                 each choice, so its choices cannot be swapped; use --augment"
+                "--augment-choices: with entity fusion a choice's mentions point into its own \
+                 question's concept list, so choices cannot move between questions; use \
+                 --augment"
             );
         }
         let concepts = split_examples(

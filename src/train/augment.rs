@@ -77,8 +77,8 @@ pub fn synonym_variants(
 /// facts along (retrieved for a question about the same concept). Each variant has at least
 /// one choice from another question, and no two variants of a question are the same set.
 /// Questions without a concept, or whose concept no other question shares, get none.
-/// Entity-fusion inputs (mentions) are per question, not per choice, so `train` must not
-/// carry them; the caller checks.
+/// Entity-fusion inputs cannot move between questions (each choice's mentions point into
+/// its own question's concept list), so `train` must not carry them; the caller checks.
 pub fn choice_variants(
     train: &[Example],
     concepts: &[Option<String>],
