@@ -41,7 +41,7 @@ pub struct Settings {
     /// files from before they existed).
     #[serde(default)]
     pub choice_sets: usize,
-    /// The run's seed (which words are replaced and by what).
+    /// The run's seed (which words are replaced and by what; which distractors are drawn).
     pub seed: u64,
     /// The teacher folders that label them.
     pub teachers: Vec<String>,
@@ -52,7 +52,8 @@ pub struct Settings {
 /// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
 /// start of the run wrote it with the same settings, else made now (variants from the
 /// graph of `store`, each labelled with the argmax of the teachers' mean logits, which it
-/// keeps; choice-set variants keep the gold answer and the logits) and written there. A file with other settings is an error, not silently replaced.
+/// keeps; choice-set variants keep the gold answer and the logits) and written there. A
+/// file with other settings is an error, not silently replaced.
 pub fn labelled_variants(
     run: &Path,
     store: Option<&Path>,
