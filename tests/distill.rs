@@ -313,9 +313,7 @@ fn cli_distill_makes_choice_set_variants() {
     if !enabled() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let teacher = dir.path().join("teacher");
-    tiny_model(&teacher, 0.0);
+    let (dir, teacher) = tiny_base(0.0);
     let questions: Vec<(&str, &str, [&str; 4])> = vec![
         ("dig", "what did we dig the garden with?", ["trowel", "soil", "seed", "water"]),
         ("dig", "what digs the ground for a house?", ["excavator", "crane", "drill", "Trowel"]),
@@ -324,19 +322,11 @@ fn cli_distill_makes_choice_set_variants() {
         ("tool", "what tool drives nails?", ["hammer", "sock", "leaf", "bread"]),
         ("sea", "what lives in the sea?", ["fish", "lion", "cow", "horse"]),
     ];
-    let labels = ["A", "B", "C", "D"];
     let lines: Vec<String> = questions
         .iter()
         .enumerate()
         .map(|(i, (concept, stem, choices))| {
-            let choices: Vec<serde_json::Value> = choices
-                .iter()
-                .zip(labels)
-                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
-                .collect();
-            serde_json::json!({"id": format!("q{i}"), "answerKey": "A",
-                "question": {"stem": stem, "question_concept": concept, "choices": choices}})
-            .to_string()
+            csqa_line(&format!("q{i}"), stem, Some(concept), choices, 0)
         })
         .collect();
     let file = dir.path().join("q.jsonl");

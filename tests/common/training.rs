@@ -115,23 +115,36 @@ pub fn examples() -> Vec<Example> {
 
 /// [`examples`] as a CommonsenseQA-format file.
 pub fn write_questions(path: &Path) {
-    let labels = ["A", "B", "C", "D"];
     let lines: Vec<String> = examples()
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let choices: Vec<serde_json::Value> = e
-                .choices
-                .iter()
-                .zip(labels)
-                .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
-                .collect();
-            serde_json::json!({"id": format!("q{i}"), "answerKey": labels[e.answer],
-                "question": {"stem": e.question, "choices": choices}})
-            .to_string()
+            let choices: Vec<&str> = e.choices.iter().map(String::as_str).collect();
+            csqa_line(&format!("q{i}"), &e.question, None, &choices, e.answer)
         })
         .collect();
     std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+/// One CommonsenseQA-format line (labels A, B, ...; `question_concept` when given).
+pub fn csqa_line(
+    id: &str,
+    stem: &str,
+    concept: Option<&str>,
+    choices: &[&str],
+    answer: usize,
+) -> String {
+    let labels = ["A", "B", "C", "D", "E"];
+    let choices: Vec<serde_json::Value> = choices
+        .iter()
+        .zip(labels)
+        .map(|(c, l)| serde_json::json!({"label": l, "text": c}))
+        .collect();
+    let mut question = serde_json::json!({"stem": stem, "choices": choices});
+    if let Some(c) = concept {
+        question["question_concept"] = c.into();
+    }
+    serde_json::json!({"id": id, "answerKey": labels[answer], "question": question}).to_string()
 }
 
 /// A training config for the tiny model: length 32, batch 4, checkpoints every 3 steps.
