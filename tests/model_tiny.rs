@@ -13,7 +13,38 @@ fn tiny() -> (Bert, VarMap) {
     .unwrap();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    (Bert::load(vb, &config).unwrap(), varmap)
+    let bert = Bert::load(vb, &config).unwrap();
+    reseed(&varmap, 7);
+    (bert, varmap)
+}
+
+/// candle draws random initial weights from an unseeded generator (its CPU device cannot be
+/// seeded), so a property that holds for almost all weights failed about once in twenty
+/// runs. Every randomly initialised variable is drawn again from a seeded generator
+/// (uniform over ±1/sqrt(last dimension), variables in name order); constant ones (layer
+/// norms, zero biases) are kept. The same weights on every run.
+fn reseed(varmap: &VarMap, seed: u64) {
+    let data = varmap.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut state = seed;
+    for name in names {
+        let var = &data[name];
+        let values = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        if values.iter().all(|v| *v == values[0]) {
+            continue;
+        }
+        let range = 1.0 / (*var.dims().last().unwrap() as f32).sqrt();
+        let fresh: Vec<f32> = values
+            .iter()
+            .map(|_| {
+                let u =
+                    (kgqa::model::bert::splitmix64(&mut state) >> 40) as f32 / (1u64 << 24) as f32;
+                (2.0 * u - 1.0) * range
+            })
+            .collect();
+        var.set(&Tensor::from_vec(fresh, var.shape(), &Device::Cpu).unwrap()).unwrap();
+    }
 }
 
 fn t(rows: &[&[u32]]) -> Tensor {
