@@ -48,6 +48,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
         let cfg: Config = serde_json::from_value(config).unwrap();
         let varmap = VarMap::new();
         Bert::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &cfg).unwrap();
+        seeded_init(&varmap);
         varmap.save(wide.join("model.safetensors")).unwrap();
     }
     let narrow = dir.path().join("narrow");
@@ -455,6 +456,18 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     // The tiny teacher has 2 layers.
     refused("distill", &["--student-layers", "3"], "student_layers");
     refused("distill", &["--student-layers", "0"], "student_layers");
+    // Choice-set variants cannot carry an entity-fusion teacher's mentions across questions.
+    let entity = dir.path().join("entity");
+    tiny_model(&entity, 0.0);
+    std::fs::write(entity.join("kgqa.json"), r#"{"pooling": "mean", "fusion": {"entity": true}}"#)
+        .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
+    c.arg("distill").arg("--dataset").arg(&questions).arg("--run").arg(&run);
+    c.arg("--teacher").arg(&entity).args(["--epochs", "1", "--augment-choices", "1"]);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--augment-choices: with entity"), "{stderr}");
+    assert!(!run.exists(), "--augment-choices with entity fusion wrote {}", run.display());
     // Longer inputs than the model has positions for (the tiny model has 128).
     let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
     c.arg("train").arg("--dataset").arg(&questions).arg("--run").arg(&run);

@@ -372,6 +372,12 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let fusion = teachers[0].head().fusion;
+    if fusion.entity && args.augment_choices > 0 {
+        anyhow::bail!(
+            "--augment-choices: with entity fusion a choice's mentions point into its own \
+             question's concept list, so choices cannot move between questions; use --augment"
+        );
+    }
     let teacher_layers = teachers[0].bert().config().num_hidden_layers;
     let layers = if args.layers.is_empty() {
         if !(1..=teacher_layers).contains(&args.student_layers) {
@@ -394,13 +400,6 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
     let mut cached_logits = Vec::new();
     if args.augment > 0 || args.augment_choices > 0 {
-        if fusion.entity && args.augment_choices > 0 {
-            anyhow::bail!(
-                "--augment-choices: with entity fusion a choice's mentions point into its own \
-                 question's concept list, so choices cannot move between questions; use \
-                 --augment"
-            );
-        }
         let concepts = split_examples(
             items.iter().map(|i| i.question_concept.clone()).collect(),
             args.hyper.held_out,

@@ -467,7 +467,20 @@ mod tests {
     fn first_token_layer_is_position_zero_of_the_layer() {
         let dev = Device::Cpu;
         let (batch, seq, hidden, inner) = (3, 7, 16, 24);
-        let r = |dims: &[usize]| Tensor::randn(0f32, 0.5, dims, &dev).unwrap();
+        // Seeded uniform values in [-0.87, 0.87) (standard deviation 0.5): the same on every run.
+        let state = std::cell::Cell::new(7u64);
+        let r = |dims: &[usize]| {
+            let n: usize = dims.iter().product();
+            let values: Vec<f32> = (0..n)
+                .map(|_| {
+                    let mut s = state.get();
+                    let v = crate::model::bert::splitmix64(&mut s);
+                    state.set(s);
+                    ((v >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1.732
+                })
+                .collect();
+            Tensor::from_vec(values, dims, &dev).unwrap()
+        };
         let one =
             |n: usize| (Tensor::ones(n, candle_core::DType::F32, &dev).unwrap() + r(&[n])).unwrap();
         let (qkv, qkv_b) = (r(&[3 * hidden, hidden]), r(&[3 * hidden]));
