@@ -1,12 +1,19 @@
 //! AdamW with decoupled weight decay (Loshchilov & Hutter), global-norm gradient clipping
 //! and a linear warm-up / linear decay schedule. The optimizer's state (step, first and
 //! second moments) saves to and loads from safetensors, so a resumed run continues exactly.
+//!
+//! On the CPU (f32, contiguous) a step is one fused pass per parameter that updates the
+//! moments and the weights in place ([`FusedStep`]); elsewhere it runs as candle's composed
+//! ops, about fourteen passes that each allocate a tensor. Both round every intermediate
+//! value the same way, so they give the same bits (`fused_step_equals_the_composed_ops`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::model::error::Result;
 
@@ -33,9 +40,49 @@ impl Default for AdamWConfig {
 struct Slot {
     name: String,
     var: Var,
-    m: Tensor,
-    v: Tensor,
+    moments: Moments,
     decay: bool,
+}
+
+/// A parameter's first and second moments: host vectors updated in place by the fused step,
+/// or tensors replaced by the composed one.
+enum Moments {
+    Host { m: Vec<f32>, v: Vec<f32> },
+    Tensors { m: Tensor, v: Tensor },
+}
+
+impl Moments {
+    fn zeros(var: &Var, fused: bool) -> Result<Self> {
+        Ok(if fused && crate::model::cpu_op::fusable(var.as_tensor()) {
+            let n = var.elem_count();
+            Moments::Host { m: vec![0.0; n], v: vec![0.0; n] }
+        } else {
+            Moments::Tensors { m: var.zeros_like()?, v: var.zeros_like()? }
+        })
+    }
+
+    /// Both moments as tensors of the parameter's shape (for saving).
+    fn tensors(&self, var: &Var) -> Result<(Tensor, Tensor)> {
+        Ok(match self {
+            Moments::Host { m, v } => (
+                Tensor::from_slice(m, var.shape(), var.device())?,
+                Tensor::from_slice(v, var.shape(), var.device())?,
+            ),
+            Moments::Tensors { m, v } => (m.clone(), v.clone()),
+        })
+    }
+
+    /// Takes saved moments, keeping this slot's kind.
+    fn set(&mut self, m: Tensor, v: Tensor) -> Result<()> {
+        match self {
+            Moments::Host { m: hm, v: hv } => {
+                *hm = m.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+                *hv = v.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+            }
+            Moments::Tensors { m: tm, v: tv } => (*tm, *tv) = (m, v),
+        }
+        Ok(())
+    }
 }
 
 /// The optimizer.
@@ -45,6 +92,86 @@ pub struct AdamW {
     step: u64,
 }
 
+/// One step's constants, each already the f32 that candle's `affine` would use, so that
+/// the fused pass rounds exactly as the composed ops do.
+#[derive(Clone, Copy)]
+struct StepConstants {
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    inv_correction1: f32,
+    inv_correction2: f32,
+    eps: f32,
+    /// `1 - lr · weight decay`, or `None` for parameters that do not decay.
+    decay: Option<f32>,
+    lr: f32,
+}
+
+impl StepConstants {
+    /// The update of one weight `w` with gradient `g` and moments `m`, `v` (in place).
+    /// Each line is one of the composed ops; `x * c + 0.0` is candle's `affine(c, 0)`.
+    #[inline(always)]
+    fn apply(&self, w: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+        *m = (*m * self.beta1 + 0.0) + (g * self.one_minus_beta1 + 0.0);
+        *v = (*v * self.beta2 + 0.0) + ((g * g) * self.one_minus_beta2 + 0.0);
+        let m_hat = *m * self.inv_correction1 + 0.0;
+        let v_hat = *v * self.inv_correction2 + 0.0;
+        let update = m_hat / (v_hat.sqrt() * 1.0 + self.eps);
+        let decayed = match self.decay {
+            Some(d) => *w * d + 0.0,
+            None => *w,
+        };
+        *w = decayed - (update * self.lr + 0.0);
+    }
+}
+
+/// The fused CPU step of one parameter: candle hands it the weights' storage to write in
+/// place and the gradient's to read; the moments come along in the op.
+struct FusedStep<'a> {
+    constants: StepConstants,
+    moments: RefCell<(&'a mut [f32], &'a mut [f32])>,
+}
+
+impl InplaceOp2 for FusedStep<'_> {
+    fn name(&self) -> &'static str {
+        "fused-adamw"
+    }
+
+    fn cpu_fwd(
+        &self,
+        w: &mut CpuStorage,
+        wl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<()> {
+        let g = crate::model::cpu_op::contiguous(g, gl)?;
+        let Some((start, end)) = wl.contiguous_offsets() else {
+            candle_core::bail!("fused-adamw: the weights are not contiguous")
+        };
+        let CpuStorage::F32(w) = w else { candle_core::bail!("fused-adamw: weights not f32") };
+        let w = &mut w[start..end];
+        let mut moments = self.moments.borrow_mut();
+        let (m, v) = &mut *moments;
+        if g.len() != w.len() || m.len() != w.len() || v.len() != w.len() {
+            candle_core::bail!("fused-adamw: {} weights, {} gradients", w.len(), g.len())
+        }
+        // Element-wise, so any split gives the same bits; chunks keep the threads busy.
+        const CHUNK: usize = 1 << 15;
+        let c = self.constants;
+        w.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .for_each(|(((w, g), m), v)| {
+                for i in 0..w.len() {
+                    c.apply(&mut w[i], g[i], &mut m[i], &mut v[i]);
+                }
+            });
+        Ok(())
+    }
+}
+
 /// Whether weight decay applies to a parameter (not to biases and LayerNorm weights, as in
 /// BERT's original recipe).
 pub fn decays(name: &str) -> bool {
@@ -52,16 +179,26 @@ pub fn decays(name: &str) -> bool {
 }
 
 impl AdamW {
-    /// An optimizer over named variables (sorted by name, so the order is stable).
+    /// An optimizer over named variables (sorted by name, so the order is stable); f32
+    /// parameters on the CPU take the fused step.
     pub fn new(vars: Vec<(String, Var)>, config: AdamWConfig) -> Result<Self> {
+        Self::build(vars, config, true)
+    }
+
+    /// The same optimizer with every parameter on candle's composed ops: the reference the
+    /// fused step is tested and benchmarked against (`benches/optim.rs`).
+    pub fn composed(vars: Vec<(String, Var)>, config: AdamWConfig) -> Result<Self> {
+        Self::build(vars, config, false)
+    }
+
+    fn build(vars: Vec<(String, Var)>, config: AdamWConfig, fused: bool) -> Result<Self> {
         let mut vars = vars;
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let slots = vars
             .into_iter()
             .map(|(name, var)| {
-                let m = var.zeros_like()?;
-                let v = var.zeros_like()?;
-                Ok(Slot { decay: decays(&name), name, var, m, v })
+                let moments = Moments::zeros(&var, fused)?;
+                Ok(Slot { decay: decays(&name), name, var, moments })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(AdamW { slots, config, step: 0 })
@@ -81,16 +218,45 @@ impl AdamW {
         let correction2 = 1.0 - c.beta2.powi(t);
         for slot in &mut self.slots {
             let Some(g) = grads.get(slot.var.as_tensor()) else { continue };
-            slot.m = ((&slot.m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
-            slot.v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let m_hat = (&slot.m / correction1)?;
-            let v_hat = (&slot.v / correction2)?;
-            let update = (m_hat / (v_hat.sqrt()? + c.eps)?)?;
-            let mut w = slot.var.as_tensor().clone();
-            if slot.decay && c.weight_decay > 0.0 {
-                w = (&w * (1.0 - lr * c.weight_decay))?;
+            let decay = slot.decay && c.weight_decay > 0.0;
+            match &mut slot.moments {
+                Moments::Host { m, v } if crate::model::cpu_op::fusable(g) => {
+                    let constants = StepConstants {
+                        beta1: c.beta1 as f32,
+                        one_minus_beta1: (1.0 - c.beta1) as f32,
+                        beta2: c.beta2 as f32,
+                        one_minus_beta2: (1.0 - c.beta2) as f32,
+                        inv_correction1: (1.0 / correction1) as f32,
+                        inv_correction2: (1.0 / correction2) as f32,
+                        eps: c.eps as f32,
+                        decay: decay.then_some((1.0 - lr * c.weight_decay) as f32),
+                        lr: lr as f32,
+                    };
+                    let op = FusedStep { constants, moments: RefCell::new((m, v)) };
+                    slot.var.as_tensor().inplace_op2(g, &op)?;
+                }
+                Moments::Host { m, v } => {
+                    // A strided gradient: the composed ops on tensors of the host moments.
+                    let (mut mt, mut vt) = (
+                        Tensor::from_slice(m, slot.var.shape(), slot.var.device())?,
+                        Tensor::from_slice(v, slot.var.shape(), slot.var.device())?,
+                    );
+                    composed_step(
+                        &slot.var,
+                        g,
+                        (&mut mt, &mut vt),
+                        &c,
+                        decay,
+                        lr,
+                        (correction1, correction2),
+                    )?;
+                    *m = mt.flatten_all()?.to_vec1()?;
+                    *v = vt.flatten_all()?.to_vec1()?;
+                }
+                Moments::Tensors { m, v } => {
+                    composed_step(&slot.var, g, (m, v), &c, decay, lr, (correction1, correction2))?
+                }
             }
-            slot.var.set(&(w - (update * lr)?)?)?;
         }
         Ok(())
     }
@@ -99,8 +265,9 @@ impl AdamW {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         for s in &self.slots {
-            tensors.insert(format!("m.{}", s.name), s.m.clone());
-            tensors.insert(format!("v.{}", s.name), s.v.clone());
+            let (m, v) = s.moments.tensors(&s.var)?;
+            tensors.insert(format!("m.{}", s.name), m);
+            tensors.insert(format!("v.{}", s.name), v);
         }
         let step = Tensor::new(&[self.step as f64], &candle_core::Device::Cpu)?;
         tensors.insert("step".into(), step);
@@ -119,12 +286,44 @@ impl AdamW {
             })
         };
         for s in &mut self.slots {
-            s.m = get(&format!("m.{}", s.name))?;
-            s.v = get(&format!("v.{}", s.name))?;
+            let (m, v) = (get(&format!("m.{}", s.name))?, get(&format!("v.{}", s.name))?);
+            if m.shape() != s.var.shape() || v.shape() != s.var.shape() {
+                return Err(crate::model::Error::Unsupported(format!(
+                    "{}: moments of {} have shape {:?}, the parameter {:?}",
+                    path.display(),
+                    s.name,
+                    m.dims(),
+                    s.var.dims()
+                )));
+            }
+            s.moments.set(m, v)?;
         }
         self.step = get("step")?.to_dtype(DType::F64)?.to_vec1::<f64>()?[0] as u64;
         Ok(())
     }
+}
+
+/// One parameter's update on candle's composed ops (the moments replaced by new tensors).
+fn composed_step(
+    var: &Var,
+    g: &Tensor,
+    (m, v): (&mut Tensor, &mut Tensor),
+    c: &AdamWConfig,
+    decay: bool,
+    lr: f64,
+    (correction1, correction2): (f64, f64),
+) -> Result<()> {
+    *m = ((&*m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
+    *v = ((&*v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+    let m_hat = (&*m / correction1)?;
+    let v_hat = (&*v / correction2)?;
+    let update = (m_hat / (v_hat.sqrt()? + c.eps)?)?;
+    let mut w = var.as_tensor().clone();
+    if decay {
+        w = (&w * (1.0 - lr * c.weight_decay))?;
+    }
+    var.set(&(w - (update * lr)?)?)?;
+    Ok(())
 }
 
 /// Scales the gradients so that their global L2 norm is at most `max_norm`; returns the
@@ -206,5 +405,83 @@ mod tests {
         let ga = grads.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
         let gb = grads.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
         assert!(((ga * ga + gb * gb).sqrt() - 1.0).abs() < 1e-4);
+    }
+
+    /// Seeded values spread over several magnitudes (so that rounding differences would show).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                let r = crate::model::bert::splitmix64(&mut state);
+                let unit = (r >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                unit * 10f32.powi((r % 5) as i32 - 3)
+            })
+            .collect()
+    }
+
+    /// Five steps of the fused CPU path give the same bits as candle's composed ops, for
+    /// parameters with and without weight decay, a parameter without a gradient, and after
+    /// a save and load of the moments; the moments are saved alike too.
+    #[test]
+    fn fused_step_equals_the_composed_ops() {
+        let dev = Device::Cpu;
+        let shapes: [(&str, &[usize]); 4] = [
+            ("embeddings.word_embeddings.weight", &[70_000, 3]),
+            ("encoder.layer.0.output.dense.bias", &[7]),
+            ("encoder.layer.0.LayerNorm.weight", &[5]),
+            ("unused.weight", &[4]),
+        ];
+        let make = || -> Vec<(String, Var)> {
+            shapes
+                .iter()
+                .enumerate()
+                .map(|(i, (name, dims))| {
+                    let n = dims.iter().product();
+                    let t = Tensor::from_vec(values(n, i as u64), *dims, &dev).unwrap();
+                    (name.to_string(), Var::from_tensor(&t).unwrap())
+                })
+                .collect()
+        };
+        let config = AdamWConfig { weight_decay: 0.1, ..AdamWConfig::default() };
+        let (fused_vars, composed_vars) = (make(), make());
+        let mut fused = AdamW::new(fused_vars.clone(), config).unwrap();
+        let mut composed = AdamW::composed(composed_vars.clone(), config).unwrap();
+        assert!(matches!(fused.slots[0].moments, Moments::Host { .. }));
+        assert!(matches!(composed.slots[0].moments, Moments::Tensors { .. }));
+        let dir = tempfile::tempdir().unwrap();
+        for step in 0..5u64 {
+            let mut grads = [GradStore::default(), GradStore::default()];
+            for (vars, grads) in [&fused_vars, &composed_vars].into_iter().zip(&mut grads) {
+                for (i, (name, var)) in vars.iter().enumerate() {
+                    if name.starts_with("unused") {
+                        continue;
+                    }
+                    let g = values(var.elem_count(), 100 + 10 * step + i as u64);
+                    grads.insert(var.as_tensor(), Tensor::from_vec(g, var.shape(), &dev).unwrap());
+                }
+            }
+            let lr = 1e-3 * (step + 1) as f64;
+            fused.step(&grads[0], lr).unwrap();
+            composed.step(&grads[1], lr).unwrap();
+            if step == 2 {
+                fused.save(&dir.path().join("f.safetensors")).unwrap();
+                fused.load(&dir.path().join("f.safetensors")).unwrap();
+                composed.save(&dir.path().join("c.safetensors")).unwrap();
+            }
+            for ((name, a), (_, b)) in fused_vars.iter().zip(&composed_vars) {
+                let a = a.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let b = b.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                assert_eq!(differ, 0, "step {step}, {name}: {differ} weights differ");
+            }
+        }
+        let saved = |f: &str| candle_core::safetensors::load(dir.path().join(f), &dev).unwrap();
+        let (f, c) = (saved("f.safetensors"), saved("c.safetensors"));
+        assert_eq!(f.len(), c.len());
+        for (k, t) in &c {
+            let (a, b) = (t.flatten_all().unwrap(), f[k].flatten_all().unwrap());
+            assert_eq!(a.to_vec1::<f32>().ok(), b.to_vec1::<f32>().ok(), "{k}");
+            assert_eq!(t.dims(), f[k].dims(), "{k}");
+        }
     }
 }
