@@ -82,13 +82,13 @@ for step in ${STEPS[*]}; do
     student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 --lr 2e-4 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
-      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
+      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
         f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts "$f" --json | tee "runs/$run/eval.json"
       done ;;
     predictions)  # per-question answers, then the paired comparisons of data/models/README.md
       mkdir -p runs/predictions
-      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
+      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
         f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
         [ -f "runs/predictions/$run.jsonl" ] || "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" \
           --facts "$f" --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
@@ -103,7 +103,9 @@ for step in ${STEPS[*]}; do
                   "student-ens-l012 student-ens" "student-ens-l012 student-ens-e2" \
                   "student-ens-l012 student-lm2-l012" "student-ens-l012-s1 student-lm2-l012-s1" \
                   "student-ens-l012-e2 student-ens-l012" "student-ens-l012-e2 student-ens-e2" \
-                  "teacher-input-defs teacher-lm-lr1" "teacher-input-defs teacher-input-lr1"; do
+                  "teacher-input-defs teacher-lm-lr1" "teacher-input-defs teacher-input-lr1" \
+                  "student-ens-l012-choices student-ens-l012-e2" "student-ens-l012-choices2 student-ens-l012-e2" \
+                  "student-ens-l012-choices2 teacher-input-lr1" "student-ens-l012-choices2 student-lm2-l012-choices2"; do
         set -- $pair
         python3 scripts/compare-predictions.py "runs/predictions/$1.jsonl" "runs/predictions/$2.jsonl"
       done
