@@ -420,12 +420,13 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     let questions = dir.path().join("q.jsonl");
     write_questions(&questions);
     let run = dir.path().join("run");
-    let refused = |command: &str, extra: &[&str], field: &str| {
+    // The model given as `--base` or `--teacher`.
+    let refused_with = |model: &std::path::Path, command: &str, extra: &[&str], field: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
         c.arg(command).arg("--dataset").arg(&questions).arg("--run").arg(&run);
         match command {
-            "train" => c.arg("--base").arg(&teacher),
-            _ => c.arg("--teacher").arg(&teacher),
+            "train" => c.arg("--base").arg(model),
+            _ => c.arg("--teacher").arg(model),
         };
         c.args(["--held-out", "3"]).args(extra);
         for (flag, value) in [("--epochs", "1"), ("--max-length", "32")] {
@@ -439,6 +440,8 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
         assert!(stderr.contains(&format!("{field}:")), "{command} {extra:?}: {stderr}");
         assert!(!run.exists(), "{command} {extra:?} wrote {}", run.display());
     };
+    let refused =
+        |command: &str, extra: &[&str], field: &str| refused_with(&teacher, command, extra, field);
     refused("train", &["--batch-size", "0"], "batch_size");
     refused("train", &["--lr=-1e-4"], "lr");
     refused("train", &["--lr", "inf"], "lr");
@@ -461,13 +464,7 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     tiny_model(&entity, 0.0);
     std::fs::write(entity.join("kgqa.json"), r#"{"pooling": "mean", "fusion": {"entity": true}}"#)
         .unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
-    c.arg("distill").arg("--dataset").arg(&questions).arg("--run").arg(&run);
-    c.arg("--teacher").arg(&entity).args(["--epochs", "1", "--augment-choices", "1"]);
-    let out = c.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("--augment-choices: with entity"), "{stderr}");
-    assert!(!run.exists(), "--augment-choices with entity fusion wrote {}", run.display());
+    refused_with(&entity, "distill", &["--augment-choices", "1"], "--augment-choices");
     // Longer inputs than the model has positions for (the tiny model has 128).
     let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
     c.arg("train").arg("--dataset").arg(&questions).arg("--run").arg(&run);
