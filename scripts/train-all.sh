@@ -11,8 +11,8 @@
 #        student-narrow teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2
 #        teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012
 #        student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug
-#        student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 eval
-#        predictions)
+#        student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2
+#        student-ens-l012-choices3 eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -31,7 +31,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
@@ -66,6 +66,7 @@ for step in ${STEPS[*]}; do
     # questions of the same concept, gold answer kept, teachers' soft targets) instead.
     student-ens-l012-choices) done_run student-ens-l012-choices || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 1 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-choices2) done_run student-ens-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
+    student-ens-l012-choices3) done_run student-ens-l012-choices3 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 3 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices3 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012-choices2) done_run student-lm2-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012) done_run student-lm2-l012 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-s1) done_run student-ens-l012-s1 || "$KGQA" distill "${SEED1[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-s1 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
@@ -82,13 +83,13 @@ for step in ${STEPS[*]}; do
     student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 --lr 2e-4 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     eval)
-      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
+      for run in teacher-lm student-lm-soft teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-soft-lr4 student-tiny student-tiny-aug student-narrow; do
         f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts "$f" --json | tee "runs/$run/eval.json"
       done ;;
     predictions)  # per-question answers, then the paired comparisons of data/models/README.md
       mkdir -p runs/predictions
-      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
+      for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
         f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
         [ -f "runs/predictions/$run.jsonl" ] || "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" \
           --facts "$f" --json --predictions "runs/predictions/$run.jsonl" > "runs/predictions/$run.json"
