@@ -6,4 +6,5 @@
 pub mod engine;
 pub mod kg;
 pub mod model;
+pub mod server;
 pub mod train;

@@ -4,8 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
-use kgqa::kg::query::{self, Neighbour};
-use serde::Serialize;
+use kgqa::kg::query;
 
 /// Arguments of `kgqa concept`.
 #[derive(Args, Debug)]
@@ -23,56 +22,22 @@ pub struct ConceptArgs {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct ConceptView {
-    iri: String,
-    definitions: Vec<String>,
-    neighbours: Vec<Neighbour>,
-}
-
-#[derive(Serialize)]
-struct MentionView {
-    text: String,
-    form: String,
-    start: usize,
-    end: usize,
-    concepts: Vec<ConceptView>,
-}
-
 /// Runs `kgqa concept`.
 pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
     let graph = super::open_graph(store)?;
     let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let (mentions, diagnostics) = graph.grounder().ground(&args.text);
-    let mut views = Vec::new();
-    for m in mentions {
-        let mut concepts = Vec::new();
-        for iri in m.concepts.iter().take(args.senses) {
-            concepts.push(ConceptView {
-                iri: iri.clone(),
-                definitions: query::definitions(&graph, &retriever, iri)?,
-                neighbours: query::neighbours(&graph, &retriever, iri, args.limit)?,
-            });
-        }
-        views.push(MentionView {
-            text: m.text,
-            form: m.form,
-            start: m.start,
-            end: m.end,
-            concepts,
-        });
-    }
+    let found = query::look_up(&graph, &retriever, &args.text, args.senses, args.limit)?;
     if args.json {
-        let doc = serde_json::json!({ "mentions": views, "diagnostics": diagnostics });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
         return Ok(());
     }
+    let (views, diagnostics) = (&found.mentions, &found.diagnostics);
     if views.is_empty() {
         writeln!(out, "no concept found in {:?}", args.text)?;
     }
-    for m in &views {
+    for m in views {
         writeln!(out, "{:?} -> {}", m.text, m.form)?;
         for c in &m.concepts {
             writeln!(out, "  {}", c.iri)?;
@@ -89,7 +54,7 @@ pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
             }
         }
     }
-    for d in &diagnostics {
+    for d in diagnostics {
         writeln!(out, "(not grounded: {:?} at byte {}: {})", d.word, d.start, d.message)?;
     }
     Ok(())

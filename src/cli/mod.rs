@@ -9,6 +9,7 @@ mod export;
 mod load;
 mod query;
 mod retrieve;
+mod serve;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ pub enum Command {
     Concept(concept::ConceptArgs),
     /// Answer a question: ground, retrieve facts, score the choices (or propose candidates).
     Ask(ask::AskArgs),
+    /// Serve the HTTP API (POST /ask, /health, /metrics, /sparql, /concept) and the web page.
+    Serve(serve::ServeArgs),
     /// Compute the facts of every question of a dataset once (a cache for train/eval).
     Retrieve(retrieve::RetrieveArgs),
     /// Fine-tune a multiple-choice model (a teacher) on a CommonsenseQA-format set.
@@ -62,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Query(a) => query::run(args.store.as_deref(), a),
         Command::Concept(a) => concept::run(args.store.as_deref(), a),
         Command::Ask(a) => ask::run(args.store.as_deref(), a),
+        Command::Serve(a) => serve::run(args.store.as_deref(), a),
         Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
         Command::Train(a) => train::train(a),
         Command::Distill(a) => train::distill(args.store.as_deref(), a),

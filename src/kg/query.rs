@@ -227,3 +227,69 @@ pub fn display_name(iri: &str) -> String {
 pub fn definitions(graph: &Graph, retriever: &Retriever, concept: &str) -> Result<Vec<String>> {
     retriever.definitions(graph, concept, usize::MAX)
 }
+
+/// A concept of a mention, with what the graph says about it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ConceptView {
+    /// The concept IRI.
+    pub iri: String,
+    /// Its definitions ([`definitions`]).
+    pub definitions: Vec<String>,
+    /// Its heaviest edges per direction ([`neighbours`]).
+    pub neighbours: Vec<Neighbour>,
+}
+
+/// A grounded mention and its concepts.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MentionView {
+    /// The text as written.
+    pub text: String,
+    /// The lexicon form it matched.
+    pub form: String,
+    /// Byte offset of its first character.
+    pub start: usize,
+    /// Byte offset just past its last character.
+    pub end: usize,
+    /// Its concepts, at most `senses` of them.
+    pub concepts: Vec<ConceptView>,
+}
+
+/// What a phrase grounds to, and the graph around it (`kgqa concept`, `GET /concept`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct LookUp {
+    /// The grounded mentions, in text order.
+    pub mentions: Vec<MentionView>,
+    /// The content words that grounded to nothing.
+    pub diagnostics: Vec<crate::kg::ground::Diagnostic>,
+}
+
+/// Grounds `text` and describes at most `senses` concepts per mention with their
+/// definitions and at most `limit` neighbours per direction.
+pub fn look_up(
+    graph: &Graph,
+    retriever: &Retriever,
+    text: &str,
+    senses: usize,
+    limit: usize,
+) -> Result<LookUp> {
+    let (found, diagnostics) = graph.grounder().ground(text);
+    let mut mentions = Vec::new();
+    for m in found {
+        let mut concepts = Vec::new();
+        for iri in m.concepts.iter().take(senses) {
+            concepts.push(ConceptView {
+                iri: iri.clone(),
+                definitions: definitions(graph, retriever, iri)?,
+                neighbours: neighbours(graph, retriever, iri, limit)?,
+            });
+        }
+        mentions.push(MentionView {
+            text: m.text,
+            form: m.form,
+            start: m.start,
+            end: m.end,
+            concepts,
+        });
+    }
+    Ok(LookUp { mentions, diagnostics })
+}

@@ -1,0 +1,240 @@
+//! The route handlers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State as Extract};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::parse_json;
+use super::{ApiError, State};
+use crate::engine::{Engine, Request};
+use crate::kg::query::{self, Answer};
+
+/// The OpenAPI description, kept beside the code it describes.
+const OPENAPI: &str = include_str!("openapi.json");
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const APP_JS: &str = include_str!("../../web/app.js");
+const STYLE_CSS: &str = include_str!("../../web/style.css");
+
+/// Runs `work` on the blocking pool once [`super::Admission`] lets it in.
+async fn on_engine<T: Send + 'static>(
+    state: &State,
+    work: impl FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = state.admission.enter().await.map_err(|busy| {
+        state.metrics.refused();
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the engine is busy ({} at work, {} waiting); try again shortly",
+                busy.in_flight, busy.queued
+            ),
+        )
+    })?;
+    let shared = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&shared.engine)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+}
+
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| ApiError::new(r.status(), r.body_text()))
+}
+
+/// `POST /ask`: a [`Request`] as JSON, the engine's [`crate::engine::Response`] back.
+pub async fn ask(
+    Extract(state): Extract<State>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: Request = parse_json(&body(raw)?)?;
+    // Checked before queueing: a bad request should not wait for the engine.
+    state.engine.validate(&request)?;
+    let answer = on_engine(&state, move |engine| Ok(engine.ask(&request)?)).await?;
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /health`.
+pub async fn health(Extract(state): Extract<State>) -> Response {
+    let model = state.engine.model().map(|m| {
+        let head = m.head();
+        serde_json::json!({
+            "folder": state.describe.model,
+            "trained_head": head.trained,
+            "input_fusion": head.fusion.input,
+            "entity_fusion": head.fusion.entity,
+            "layers": m.bert().config().num_hidden_layers,
+            "hidden": m.bert().config().hidden_size,
+        })
+    });
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "graph": state.describe.graph,
+        "model": model,
+        "in_flight": state.admission.in_flight(),
+        "queued": state.admission.queued(),
+    }))
+    .into_response()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(Extract(state): Extract<State>) -> Response {
+    let text = state.metrics.render(state.admission.in_flight(), state.admission.queued());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// The `query` parameter of the SPARQL protocol (URL query or form body).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparqlParams {
+    query: String,
+}
+
+/// `GET /sparql?query=...`.
+pub async fn sparql_get(
+    Extract(state): Extract<State>,
+    params: Result<Query<SparqlParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::bad_field("query", e.body_text()))?;
+    run_sparql(&state, params.query).await
+}
+
+/// `POST /sparql`: the query as the body (`application/sparql-query` or plain text), as a
+/// form (`query=...`), or as JSON `{"query": ...}`.
+pub async fn sparql_post(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let raw = body(raw)?;
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let kind = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let text = match kind.as_str() {
+        "application/json" => parse_json::<SparqlParams>(&raw)?.query,
+        "application/x-www-form-urlencoded" => {
+            let Query(p) = Query::<SparqlParams>::try_from_uri(
+                &format!("/?{}", String::from_utf8_lossy(&raw))
+                    .parse::<Uri>()
+                    .map_err(|e| ApiError::bad_field("query", e.to_string()))?,
+            )
+            .map_err(|e| ApiError::bad_field("query", e.body_text()))?;
+            p.query
+        }
+        _ => String::from_utf8(raw.to_vec())
+            .map_err(|e| ApiError::bad_field("query", format!("not UTF-8: {e}")))?,
+    };
+    run_sparql(&state, text).await
+}
+
+async fn run_sparql(state: &State, text: String) -> Result<Response, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_field("query", "the query is empty"));
+    }
+    let (answer, graph) = on_engine(state, move |engine| {
+        let answer = query::run(engine.graph(), &text)?;
+        let graph = matches!(answer, Answer::Graph(_));
+        let mut out = Vec::new();
+        query::write_json(&answer, &mut out)?;
+        Ok((out, graph))
+    })
+    .await?;
+    let kind = if graph { "application/n-triples" } else { "application/sparql-results+json" };
+    Ok(([(header::CONTENT_TYPE, kind)], answer).into_response())
+}
+
+/// The parameters of `GET /concept`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConceptParams {
+    text: String,
+    #[serde(default = "three")]
+    senses: usize,
+    #[serde(default = "ten")]
+    limit: usize,
+}
+
+fn three() -> usize {
+    3
+}
+
+fn ten() -> usize {
+    10
+}
+
+/// `GET /concept?text=...[&senses=3][&limit=10]`: [`query::LookUp`] as JSON.
+pub async fn concept(
+    Extract(state): Extract<State>,
+    params: Result<Query<ConceptParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let s = &state.settings;
+    if p.text.trim().is_empty() {
+        return Err(ApiError::bad_field("text", "must not be empty"));
+    }
+    if p.text.len() > 4096 {
+        return Err(ApiError::bad_field("text", "longer than 4096 bytes"));
+    }
+    if p.senses > s.max_senses {
+        return Err(ApiError::bad_field("senses", format!("at most {}", s.max_senses)));
+    }
+    if p.limit > s.max_neighbours {
+        return Err(ApiError::bad_field("limit", format!("at most {}", s.max_neighbours)));
+    }
+    let found = on_engine(&state, move |engine| {
+        Ok(query::look_up(engine.graph(), engine.retriever(), &p.text, p.senses, p.limit)?)
+    })
+    .await?;
+    Ok(Json(found).into_response())
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// `GET /`: the web page.
+pub async fn index() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML).into_response()
+}
+
+/// `GET /app.js`.
+pub async fn app_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS).into_response()
+}
+
+/// `GET /style.css`.
+pub async fn style_css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE_CSS).into_response()
+}
+
+/// Any path no route has.
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no route for {method} {}", uri.path()))
+}
+
+/// A known path with a method it does not take.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method} (see /openapi.json)", uri.path()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_description_is_json_and_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        for route in ["/ask", "/health", "/metrics", "/sparql", "/concept"] {
+            assert!(paths.contains_key(route), "{route} missing from openapi.json");
+        }
+        assert!(paths["/sparql"].get("get").is_some() && paths["/sparql"].get("post").is_some());
+    }
+}

@@ -1,0 +1,133 @@
+//! The server's error responses: a status and a JSON body `{"error": ..., "field"?: ...}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::engine;
+use crate::kg;
+
+/// An error answer: what is wrong and, for bad input, which field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiError {
+    /// The HTTP status (4xx for the client's mistakes, 5xx for ours).
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// What is wrong, in words.
+    pub error: String,
+    /// The request field at fault (`question`, `choices[2]`, `query`, ...), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// A 400 about `field`.
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// An error with a status and no field.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, error: message.into(), field: None }
+    }
+
+    /// A 500: our failure, not the client's.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl From<engine::Error> for ApiError {
+    fn from(e: engine::Error) -> Self {
+        match e {
+            engine::Error::Request { field, message } => ApiError::bad_field(field, message),
+            engine::Error::Graph(g) => g.into(),
+            engine::Error::Model(crate::model::Error::Unsupported(message)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+            }
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<kg::Error> for ApiError {
+    fn from(e: kg::Error) -> Self {
+        match e {
+            kg::Error::SparqlSyntax(_) | kg::Error::UpdateRefused => {
+                ApiError::bad_field("query", e.to_string())
+            }
+            kg::Error::InvalidIri { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+/// A JSON body as `T`, or a 400 that names the field at fault (`choices[1]`) and where in
+/// the body (line and column) the problem is.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body is empty; send a JSON object",
+        ));
+    }
+    let invalid = |e: &dyn std::fmt::Display| format!("invalid JSON body: {e}");
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = invalid(e.inner());
+        match path.as_str() {
+            "." | "?" | "" => ApiError::new(StatusCode::BAD_REQUEST, message),
+            _ => ApiError::bad_field(path, message),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, invalid(&e)))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Request;
+
+    #[test]
+    fn json_errors_name_the_field_and_the_place() {
+        let e = parse_json::<Request>(br#"{"question": "q", "choices": ["a", 3]}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.field.as_deref(), Some("choices[1]"));
+        assert!(e.error.contains("line 1 column"), "{}", e.error);
+        let e = parse_json::<Request>(br#"{"question": "q", "choises": []}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("choises"));
+        assert!(e.error.contains("unknown field `choises`"), "{}", e.error);
+        let e = parse_json::<Request>(b"{\"question\": \"q\",\n  ").unwrap_err();
+        assert_eq!(e.field, None);
+        assert!(e.error.contains("line 2"), "{}", e.error);
+        let e = parse_json::<Request>(br#"{"question": "q"} trailing"#).unwrap_err();
+        assert!(e.error.contains("trailing characters"), "{}", e.error);
+        assert!(parse_json::<Request>(b"  ").unwrap_err().error.contains("empty"));
+        assert!(parse_json::<Request>(br#"{"question": "q"}"#).is_ok());
+    }
+
+    #[test]
+    fn engine_errors_keep_their_field() {
+        let e: ApiError =
+            engine::Error::Request { field: "choices", message: "too many".into() }.into();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::BAD_REQUEST, Some("choices")));
+        let e: ApiError = engine::Error::Graph(kg::Error::UpdateRefused).into();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::BAD_REQUEST, Some("query")));
+        let io = std::io::Error::other("disk");
+        let e: ApiError = engine::Error::Io { path: "x".into(), source: io }.into();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

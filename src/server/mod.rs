@@ -1,0 +1,161 @@
+//! The HTTP server behind `kgqa serve` (axum on tokio).
+//!
+//! ```text
+//! POST /ask        a question (+ passage) (+ choices) -> the engine's answer, as `kgqa ask --json`
+//! GET  /health     liveness and what is loaded
+//! GET  /metrics    Prometheus text: requests by route and status, latency, queue
+//! POST /sparql     read-only SPARQL (also GET ?query=): JSON results or N-Triples
+//! GET  /concept    ?text=&senses=&limit=: what a phrase grounds to (`kgqa concept --json`)
+//! GET  /openapi.json, and the web page (`/`, `/app.js`, `/style.css`, compiled in from web/)
+//! ```
+//!
+//! The engine is synchronous and CPU-bound: every request that touches it runs on tokio's
+//! blocking pool, admitted by [`Admission`] (at most `max_in_flight` at once, at most
+//! `max_queue` waiting, the rest refused with 503 at once), so the async runtime keeps
+//! answering `/health` and `/metrics` while the model works. Every error is a JSON
+//! `{"error": ..., "field"?: ...}` with a 4xx or 5xx status ([`ApiError`]); a panic in a
+//! handler's blocking work becomes a 500, not a dead server.
+
+mod admission;
+mod api;
+mod error;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use admission::{Admission, Busy};
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use crate::engine::Engine;
+
+/// Limits of a server.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest request body, in bytes (413 above it).
+    pub max_body: usize,
+    /// Requests the engine works on at once.
+    pub max_in_flight: usize,
+    /// Requests that may wait for the engine; more are refused with 503.
+    pub max_queue: usize,
+    /// Most concepts described per mention by `GET /concept`.
+    pub max_senses: usize,
+    /// Most neighbours per concept and direction by `GET /concept`.
+    pub max_neighbours: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_body: 64 << 10,
+            max_in_flight: std::thread::available_parallelism().map_or(2, |n| n.get()).min(4),
+            max_queue: 64,
+            max_senses: 10,
+            max_neighbours: 100,
+        }
+    }
+}
+
+/// What `/health` reports about the loaded graph and model.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Describe {
+    /// The graph: `embedded` or the store folder.
+    pub graph: String,
+    /// The model folder, if one is loaded.
+    pub model: Option<String>,
+}
+
+/// The state every handler shares.
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) settings: Settings,
+    pub(crate) admission: Admission,
+    pub(crate) metrics: Metrics,
+    pub(crate) describe: Describe,
+}
+
+/// A cheaply cloned handle on the shared state.
+pub(crate) type State = Arc<Shared>;
+
+/// The router of every route, over `engine`.
+pub fn router(engine: Engine, settings: Settings, describe: Describe) -> Router {
+    let state: State = Arc::new(Shared {
+        admission: Admission::new(settings.max_in_flight, settings.max_queue),
+        metrics: Metrics::default(),
+        engine,
+        settings: settings.clone(),
+        describe,
+    });
+    Router::new()
+        .route("/ask", post(api::ask))
+        .route("/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .route("/sparql", post(api::sparql_post).get(api::sparql_get))
+        .route("/concept", get(api::concept))
+        .route("/openapi.json", get(api::openapi))
+        .route("/", get(api::index))
+        .route("/app.js", get(api::app_js))
+        .route("/style.css", get(api::style_css))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(DefaultBodyLimit::max(settings.max_body))
+        .with_state(state)
+}
+
+/// An error starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("serving: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Binds `addr` (port 0: any free port), calls `ready` with the bound address, then
+/// serves `app` until Ctrl-C or SIGTERM, finishing the requests under way.
+pub async fn serve(app: Router, addr: &str, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr: addr.to_owned(), source })?;
+    let local = listener.local_addr().map_err(Error::Serve)?;
+    ready(local);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        // An error here means no handler could be installed: then only SIGTERM stops us.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
