@@ -158,6 +158,18 @@ fn sparql_is_read_only_and_speaks_the_protocol() {
         b"ASK { cn:trowel r:UsedFor cn:flying }",
     );
     assert_eq!(r.json()["boolean"], false, "the refused update stored nothing");
+    let small = Server::start(&["--max-sparql-results", "3"]);
+    let all = b"SELECT ?s ?p ?o WHERE { ?s ?p ?o }";
+    let r = small.request("POST", "/sparql", "application/sparql-query", all);
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("query")));
+    assert!(r.json()["error"].as_str().unwrap().contains("more than 3 results; add a LIMIT"));
+    let r = small.request(
+        "POST",
+        "/sparql",
+        "application/sparql-query",
+        b"SELECT ?s WHERE { ?s ?p ?o } LIMIT 3",
+    );
+    assert_eq!(r.json()["results"]["bindings"].as_array().unwrap().len(), 3);
     let r = server.request("POST", "/sparql", "application/sparql-query", b"SELEC ?x");
     assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("query")));
     assert!(r.json()["error"].as_str().unwrap().contains("SPARQL syntax error"));

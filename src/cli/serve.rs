@@ -32,6 +32,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 64 << 10)]
     pub max_body: usize,
+    /// Most solutions or triples a /sparql answer may have.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_sparql_results: usize,
 }
 
 /// Runs `kgqa serve` until Ctrl-C or SIGTERM.
@@ -47,8 +50,12 @@ pub fn run(store: Option<&Path>, args: &ServeArgs) -> anyhow::Result<()> {
         model: model.as_ref().map(|(p, _)| p.display().to_string()),
     };
     let engine = Engine::new(graph, model, options)?;
-    let mut settings =
-        Settings { max_queue: args.max_queue, max_body: args.max_body, ..Settings::default() };
+    let mut settings = Settings {
+        max_queue: args.max_queue,
+        max_body: args.max_body,
+        max_sparql_results: args.max_sparql_results,
+        ..Settings::default()
+    };
     if let Some(n) = args.max_in_flight {
         anyhow::ensure!(n > 0, "--max-in-flight: at least 1");
         settings.max_in_flight = n;

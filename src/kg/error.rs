@@ -69,6 +69,9 @@ pub enum Error {
         "SPARQL updates are refused: the graph is read-only here (use `kgqa load` to add data)"
     )]
     UpdateRefused,
+    /// A query's answer is larger than the caller allows.
+    #[error("the answer has more than {0} results; add a LIMIT (or use `kgqa query`)")]
+    TooManyResults(usize),
     /// Results could not be written out.
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),

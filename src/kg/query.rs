@@ -43,6 +43,13 @@ fn evaluator() -> SparqlEvaluator {
 
 /// Runs a read-only SPARQL query on `graph`.
 pub fn run(graph: &Graph, sparql: &str) -> Result<Answer> {
+    run_limited(graph, sparql, usize::MAX)
+}
+
+/// [`run`], refusing with [`Error::TooManyResults`] an answer of more than `max` solutions
+/// or triples (the rows past `max` are never materialized), so that a server cannot be
+/// made to hold a whole store in memory.
+pub fn run_limited(graph: &Graph, sparql: &str, max: usize) -> Result<Answer> {
     let prepared = match evaluator().parse_query(sparql) {
         Ok(p) => p,
         Err(e) => {
@@ -52,22 +59,34 @@ pub fn run(graph: &Graph, sparql: &str) -> Result<Answer> {
             return Err(e.into());
         }
     };
-    collect(prepared.on_store(graph.store()).execute()?)
+    collect(prepared.on_store(graph.store()).execute()?, max)
 }
 
-fn collect(results: QueryResults<'_>) -> Result<Answer> {
+fn collect(results: QueryResults<'_>, max: usize) -> Result<Answer> {
     Ok(match results {
         QueryResults::Solutions(solutions) => {
             let variables = solutions.variables().to_vec();
             let mut rows = Vec::new();
             for solution in solutions {
+                if rows.len() == max {
+                    return Err(Error::TooManyResults(max));
+                }
                 let solution = solution?;
                 rows.push(variables.iter().map(|v| solution.get(v).cloned()).collect());
             }
             Answer::Solutions { variables, rows }
         }
         QueryResults::Boolean(b) => Answer::Boolean(b),
-        QueryResults::Graph(triples) => Answer::Graph(triples.collect::<Result<_, _>>()?),
+        QueryResults::Graph(triples) => {
+            let mut out = Vec::new();
+            for triple in triples {
+                if out.len() == max {
+                    return Err(Error::TooManyResults(max));
+                }
+                out.push(triple?);
+            }
+            Answer::Graph(out)
+        }
     })
 }
 

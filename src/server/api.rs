@@ -136,8 +136,9 @@ async fn run_sparql(state: &State, text: String) -> Result<Response, ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::bad_field("query", "the query is empty"));
     }
+    let max = state.settings.max_sparql_results;
     let (answer, graph) = on_engine(state, move |engine| {
-        let answer = query::run(engine.graph(), &text)?;
+        let answer = query::run_limited(engine.graph(), &text, max)?;
         let graph = matches!(answer, Answer::Graph(_));
         let mut out = Vec::new();
         query::write_json(&answer, &mut out)?;

@@ -58,9 +58,9 @@ impl From<engine::Error> for ApiError {
 impl From<kg::Error> for ApiError {
     fn from(e: kg::Error) -> Self {
         match e {
-            kg::Error::SparqlSyntax(_) | kg::Error::UpdateRefused => {
-                ApiError::bad_field("query", e.to_string())
-            }
+            kg::Error::SparqlSyntax(_)
+            | kg::Error::UpdateRefused
+            | kg::Error::TooManyResults(_) => ApiError::bad_field("query", e.to_string()),
             kg::Error::InvalidIri { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             other => ApiError::internal(other.to_string()),
         }

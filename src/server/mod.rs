@@ -47,6 +47,9 @@ pub struct Settings {
     pub max_senses: usize,
     /// Most neighbours per concept and direction by `GET /concept`.
     pub max_neighbours: usize,
+    /// Most solutions or triples a `/sparql` answer may have (400 above, before the rest
+    /// is read from the store).
+    pub max_sparql_results: usize,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             max_queue: 64,
             max_senses: 10,
             max_neighbours: 100,
+            max_sparql_results: 10_000,
         }
     }
 }
