@@ -109,8 +109,9 @@ function show(r) {
     list.append(li);
   }
   const mentions = r.question_concepts.concat(r.passage_concepts);
-  $("grounding").textContent = mentions.length
-    ? "Question concepts: " + mentions.map((m) => m.form).join(", ")
+  const forms = [...new Set(mentions.map((m) => m.form))];
+  $("grounding").textContent = forms.length
+    ? "Question concepts: " + forms.join(", ")
     : "No concept of the question was found in the graph.";
   const t = r.timings;
   $("timings").textContent = `ground ${t.ground_ms.toFixed(1)} ms · retrieve ${t.retrieve_ms.toFixed(1)} ms · ` +
@@ -132,8 +133,15 @@ function drawGraph(r) {
       choice.add(iri);
       if (c.text === r.answer) answer.add(iri);
     }
+    // One drawn edge per pair of concepts, labelled with every relation between them.
     for (const f of c.facts.slice(0, FACTS_DRAWN)) {
-      for (const e of f.edges) edges.set(`${e.head} ${e.relation} ${e.tail}`, e);
+      for (const e of f.edges) {
+        const key = [e.head, e.tail].sort().join(" ");
+        const drawn = edges.get(key) || { head: e.head, tail: e.tail, relations: [] };
+        const name = relationName(e.relation);
+        if (!drawn.relations.includes(name)) drawn.relations.push(name);
+        edges.set(key, drawn);
+      }
     }
   }
   const nodes = new Map(); // iri -> column
@@ -151,7 +159,7 @@ function drawGraph(r) {
   }
   const xs = [110, 370, 630];
   const rows = Math.max(...columns.map((c) => c.length));
-  const height = rows * 40 + 30;
+  const height = rows * 60 + 30;
   svg.setAttribute("width", 760);
   svg.setAttribute("height", height);
   svg.setAttribute("viewBox", `0 0 760 ${height}`);
@@ -160,14 +168,30 @@ function drawGraph(r) {
     const gap = height / (col.length + 1);
     at.set(iri, [xs[i], gap * (j + 1)]);
   }));
-  for (const e of edges.values()) {
+  const labels = []; // drawn last, over the nodes, so that none hides behind one
+  // Edges bend, alternately up and down, so that edges between the same columns and
+  // their labels do not lie on top of each other.
+  [...edges.values()].forEach((e, i) => {
     const [x1, y1] = at.get(e.head);
     const [x2, y2] = at.get(e.tail);
+    const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+    const bend = (i % 2 ? -1 : 1) * (14 + 6 * (i % 3));
+    let cx = (x1 + x2) / 2 - (bend * (y2 - y1)) / len;
+    let cy = (y1 + y2) / 2 + (bend * (x2 - x1)) / len;
+    if (Math.abs(x2 - x1) > xs[2] - xs[1] + 10) {
+      // From the question column straight to the choices: arc over (or under) the middle
+      // column's nodes, away from the centre.
+      cx = (x1 + x2) / 2;
+      cy = (y1 + y2) / 2 + ((y1 + y2) / 2 < height / 2 ? -72 : 72);
+    }
     const g = svgEl("g", { class: "edge" });
-    g.append(svgEl("line", { x1, y1, x2, y2 }));
-    g.append(svgEl("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 3, "text-anchor": "middle" }, relationName(e.relation)));
+    g.append(svgEl("path", { d: `M ${x1} ${y1} Q ${cx} ${cy} ${x2} ${y2}` }));
+    // The curve's midpoint is halfway between the chord's midpoint and the control point.
+    const mx = ((x1 + x2) / 2 + cx) / 2;
+    const my = ((y1 + y2) / 2 + cy) / 2;
+    labels.push(svgEl("text", { class: "edge-label", x: mx, y: my - 3, "text-anchor": "middle" }, e.relations.join(", ")));
     svg.append(g);
-  }
+  });
   for (const [iri, [x, y]] of at) {
     const kind = answer.has(iri) ? "node answer" : choice.has(iri) ? "node choice"
       : question.has(iri) ? "node question" : "node";
@@ -179,6 +203,7 @@ function drawGraph(r) {
     g.append(svgEl("title", {}, iri));
     svg.append(g);
   }
+  svg.append(...labels);
 }
 
 $("ask-form").addEventListener("submit", (event) => {
