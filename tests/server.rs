@@ -158,7 +158,7 @@ fn sparql_is_read_only_and_speaks_the_protocol() {
         b"ASK { cn:trowel r:UsedFor cn:flying }",
     );
     assert_eq!(r.json()["boolean"], false, "the refused update stored nothing");
-    let small = Server::start(&["--max-sparql-results", "3"]);
+    let small = Server::start(&["--max-sparql-results", "3", "--sparql-timeout", "1"]);
     let all = b"SELECT ?s ?p ?o WHERE { ?s ?p ?o }";
     let r = small.request("POST", "/sparql", "application/sparql-query", all);
     assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("query")));
@@ -170,6 +170,12 @@ fn sparql_is_read_only_and_speaks_the_protocol() {
         b"SELECT ?s WHERE { ?s ?p ?o } LIMIT 3",
     );
     assert_eq!(r.json()["results"]["bindings"].as_array().unwrap().len(), 3);
+    // A query that would run for hours is stopped at the time limit, and its worker with it.
+    let product = b"SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }";
+    let r = small.request("POST", "/sparql", "application/sparql-query", product);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("time limit of 1.0 s"), "{}", r.text());
+    assert_eq!(small.get("/health").json()["in_flight"], 0);
     let r = server.request("POST", "/sparql", "application/sparql-query", b"SELEC ?x");
     assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("query")));
     assert!(r.json()["error"].as_str().unwrap().contains("SPARQL syntax error"));

@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// Most solutions or triples a /sparql answer may have.
     #[arg(long, default_value_t = 10_000)]
     pub max_sparql_results: usize,
+    /// Seconds a /sparql request may take (503 after them).
+    #[arg(long, default_value_t = 10.0)]
+    pub sparql_timeout: f64,
 }
 
 /// Runs `kgqa serve` until Ctrl-C or SIGTERM.
@@ -54,6 +57,10 @@ pub fn run(store: Option<&Path>, args: &ServeArgs) -> anyhow::Result<()> {
         max_queue: args.max_queue,
         max_body: args.max_body,
         max_sparql_results: args.max_sparql_results,
+        sparql_timeout: std::time::Duration::try_from_secs_f64(args.sparql_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| anyhow::anyhow!("--sparql-timeout: a positive number of seconds"))?,
         ..Settings::default()
     };
     if let Some(n) = args.max_in_flight {

@@ -72,6 +72,9 @@ pub enum Error {
     /// A query's answer is larger than the caller allows.
     #[error("the answer has more than {0} results; add a LIMIT (or use `kgqa query`)")]
     TooManyResults(usize),
+    /// A query was stopped before it finished (its caller's time limit).
+    #[error("the query was stopped before it finished")]
+    Cancelled,
     /// Results could not be written out.
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),

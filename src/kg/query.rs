@@ -33,6 +33,8 @@ pub enum Answer {
     Graph(Vec<Triple>),
 }
 
+pub use oxigraph::sparql::CancellationToken;
+
 fn evaluator() -> SparqlEvaluator {
     let mut evaluator = SparqlEvaluator::new();
     for (prefix, iri) in vocab::PREFIXES {
@@ -43,14 +45,24 @@ fn evaluator() -> SparqlEvaluator {
 
 /// Runs a read-only SPARQL query on `graph`.
 pub fn run(graph: &Graph, sparql: &str) -> Result<Answer> {
-    run_limited(graph, sparql, usize::MAX)
+    run_limited(graph, sparql, usize::MAX, None)
 }
 
 /// [`run`], refusing with [`Error::TooManyResults`] an answer of more than `max` solutions
 /// or triples (the rows past `max` are never materialized), so that a server cannot be
-/// made to hold a whole store in memory.
-pub fn run_limited(graph: &Graph, sparql: &str, max: usize) -> Result<Answer> {
-    let prepared = match evaluator().parse_query(sparql) {
+/// made to hold a whole store in memory; and stopping with [`Error::Cancelled`] once
+/// `cancel` is cancelled (checked at every read from the store).
+pub fn run_limited(
+    graph: &Graph,
+    sparql: &str,
+    max: usize,
+    cancel: Option<CancellationToken>,
+) -> Result<Answer> {
+    let with_token = |e: SparqlEvaluator| match &cancel {
+        Some(token) => e.with_cancellation_token(token.clone()),
+        None => e,
+    };
+    let prepared = match with_token(evaluator()).parse_query(sparql) {
         Ok(p) => p,
         Err(e) => {
             if evaluator().parse_update(sparql).is_ok() {
@@ -59,7 +71,14 @@ pub fn run_limited(graph: &Graph, sparql: &str, max: usize) -> Result<Answer> {
             return Err(e.into());
         }
     };
-    collect(prepared.on_store(graph.store()).execute()?, max)
+    let cancelled = |e: Error| match e {
+        Error::SparqlEvaluation(oxigraph::sparql::QueryEvaluationError::Cancelled) => {
+            Error::Cancelled
+        }
+        other => other,
+    };
+    let results = prepared.on_store(graph.store()).execute().map_err(|e| cancelled(e.into()))?;
+    collect(results, max).map_err(cancelled)
 }
 
 fn collect(results: QueryResults<'_>, max: usize) -> Result<Answer> {

@@ -137,14 +137,37 @@ async fn run_sparql(state: &State, text: String) -> Result<Response, ApiError> {
         return Err(ApiError::bad_field("query", "the query is empty"));
     }
     let max = state.settings.max_sparql_results;
-    let (answer, graph) = on_engine(state, move |engine| {
-        let answer = query::run_limited(engine.graph(), &text, max)?;
+    // The time limit counts from here, the queue included: it is the request's deadline.
+    let limit = state.settings.sparql_timeout;
+    let token = query::CancellationToken::new();
+    let timer = {
+        let token = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            token.cancel();
+        })
+    };
+    let answer = on_engine(state, move |engine| {
+        let answer = query::run_limited(engine.graph(), &text, max, Some(token)).map_err(|e| {
+            match e {
+                crate::kg::Error::Cancelled => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the query ran over the server's time limit of {:.1} s; narrow it or add a LIMIT",
+                        limit.as_secs_f64()
+                    ),
+                ),
+                other => other.into(),
+            }
+        })?;
         let graph = matches!(answer, Answer::Graph(_));
         let mut out = Vec::new();
         query::write_json(&answer, &mut out)?;
         Ok((out, graph))
     })
-    .await?;
+    .await;
+    timer.abort();
+    let (answer, graph) = answer?;
     let kind = if graph { "application/n-triples" } else { "application/sparql-results+json" };
     Ok(([(header::CONTENT_TYPE, kind)], answer).into_response())
 }

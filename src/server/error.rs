@@ -61,6 +61,7 @@ impl From<kg::Error> for ApiError {
             kg::Error::SparqlSyntax(_)
             | kg::Error::UpdateRefused
             | kg::Error::TooManyResults(_) => ApiError::bad_field("query", e.to_string()),
+            kg::Error::Cancelled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             kg::Error::InvalidIri { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             other => ApiError::internal(other.to_string()),
         }

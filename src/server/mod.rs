@@ -50,6 +50,9 @@ pub struct Settings {
     /// Most solutions or triples a `/sparql` answer may have (400 above, before the rest
     /// is read from the store).
     pub max_sparql_results: usize,
+    /// Time a `/sparql` request may take, queueing included (503 after it; the query is
+    /// stopped at its next read from the store).
+    pub sparql_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             max_senses: 10,
             max_neighbours: 100,
             max_sparql_results: 10_000,
+            sparql_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
