@@ -252,9 +252,36 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_worker_is_a_500_and_gives_its_place_back() {
+        let graph = crate::kg::Graph::embedded().unwrap();
+        let engine = Engine::new(graph, None, Default::default()).unwrap();
+        let settings = super::super::Settings { max_in_flight: 1, ..Default::default() };
+        let state: State = std::sync::Arc::new(super::super::Shared {
+            admission: super::super::Admission::new(1, 0),
+            metrics: Default::default(),
+            engine,
+            settings,
+            describe: Default::default(),
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let e = on_engine(&state, |_| -> Result<(), ApiError> { panic!("boom") })
+                .await
+                .unwrap_err();
+            assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(e.error.contains("worker failed"), "{}", e.error);
+            assert_eq!(state.admission.in_flight(), 0);
+            // The one place is free again: the next request runs.
+            assert_eq!(on_engine(&state, |_| Ok(7)).await.unwrap(), 7);
+        });
+    }
+
     #[test]
     fn the_openapi_description_is_json_and_lists_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
         let paths = doc["paths"].as_object().expect("paths");
         for route in ["/ask", "/health", "/metrics", "/sparql", "/concept"] {
             assert!(paths.contains_key(route), "{route} missing from openapi.json");
