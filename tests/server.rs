@@ -248,6 +248,16 @@ fn concurrent_requests_get_the_answers_of_serial_ones() {
 }
 
 #[test]
+fn sigterm_stops_it_cleanly() {
+    let server = Server::start(&[]);
+    assert_eq!(server.get("/health").status, 200);
+    let addr = server.addr.clone();
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    assert!(std::net::TcpStream::connect(&addr).is_err(), "the port is closed");
+}
+
+#[test]
 fn startup_errors_say_what_is_wrong() {
     let server = Server::start(&[]);
     let out = Command::new(env!("CARGO_BIN_EXE_kgqa"))

@@ -8,6 +8,8 @@ use std::time::Duration;
 /// A running `kgqa serve`, stopped (SIGKILL) when dropped.
 pub struct Server {
     child: Child,
+    /// Kept open for as long as the server runs, so that it never writes into a closed pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
 }
@@ -27,16 +29,15 @@ impl Server {
             .spawn()
             .expect("kgqa serve starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("reading the server's first line");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        stdout.read_line(&mut line).expect("reading the server's first line");
         let addr = line
             .split("http://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Server { child, addr }
+        Server { child, _stdout: stdout, addr }
     }
 
     /// Sends one request and reads the whole response.
@@ -64,6 +65,16 @@ impl Server {
     /// `POST path` with a JSON body.
     pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
         self.request("POST", path, "application/json", body.to_string().as_bytes())
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().expect("the server exits")
     }
 }
 
