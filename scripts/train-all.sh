@@ -12,7 +12,7 @@
 #        teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012
 #        student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug
 #        student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2
-#        student-ens-l012-choices3 eval predictions)
+#        student-ens-l012-choices3 student-ens-l012-choices2-syn eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -31,7 +31,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
@@ -67,6 +67,7 @@ for step in ${STEPS[*]}; do
     student-ens-l012-choices) done_run student-ens-l012-choices || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 1 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-choices2) done_run student-ens-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-choices3) done_run student-ens-l012-choices3 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 3 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices3 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
+    student-ens-l012-choices2-syn) done_run student-ens-l012-choices2-syn || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2-syn --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012-choices2) done_run student-lm2-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012) done_run student-lm2-l012 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-s1) done_run student-ens-l012-s1 || "$KGQA" distill "${SEED1[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-s1 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
