@@ -193,6 +193,11 @@ impl Engine {
         &self.retriever
     }
 
+    /// The limits and settings it answers with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// The model, if any.
     pub fn model(&self) -> Option<&MultipleChoice> {
         self.model.as_ref().map(|(_, m)| m)

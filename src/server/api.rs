@@ -201,8 +201,9 @@ pub async fn concept(
     if p.text.trim().is_empty() {
         return Err(ApiError::bad_field("text", "must not be empty"));
     }
-    if p.text.len() > 4096 {
-        return Err(ApiError::bad_field("text", "longer than 4096 bytes"));
+    let max_text = state.engine.options().max_text;
+    if p.text.len() > max_text {
+        return Err(ApiError::bad_field("text", format!("longer than {max_text} bytes")));
     }
     if p.senses > s.max_senses {
         return Err(ApiError::bad_field("senses", format!("at most {}", s.max_senses)));
@@ -287,5 +288,6 @@ mod tests {
             assert!(paths.contains_key(route), "{route} missing from openapi.json");
         }
         assert!(paths["/sparql"].get("get").is_some() && paths["/sparql"].get("post").is_some());
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"), "keep the versions in step");
     }
 }
