@@ -54,6 +54,10 @@ pub struct Settings {
 /// graph of `store`, each labelled with the argmax of the teachers' mean logits, which it
 /// keeps; choice-set variants keep the gold answer and the logits) and written there. A
 /// file with other settings is an error, not silently replaced.
+///
+/// Labelling takes tens of minutes, so it is kept as it goes in `run/augmented.jsonl.partial`
+/// (see [`label_resumably`]): a run killed while labelling labels only the rest when
+/// started again, and ends with the very file an uninterrupted run writes.
 pub fn labelled_variants(
     run: &Path,
     store: Option<&Path>,
@@ -67,8 +71,12 @@ pub fn labelled_variants(
         eprintln!("augmentation: {} variants read from {}", extra.len(), path.display());
         return Ok(extra);
     }
-    let extra = make(store, teachers, train, settings)?;
-    write(&path, settings, &extra)?;
+    let variants = variants(store, train, settings)?;
+    let partial = run.join(PARTIAL);
+    let extra = label_resumably(&partial, settings, &variants, |refs| {
+        Ok(mean_teacher_logits_many(teachers, refs, None)?)
+    })?;
+    std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "augmentation: {} variants labelled by the teachers, kept in {}",
         extra.len(),
@@ -77,14 +85,17 @@ pub fn labelled_variants(
     Ok(extra)
 }
 
-fn make(
+/// The labelling kept so far, beside [`FILE`] in the run folder: the same format, complete
+/// up to its last whole batch.
+pub const PARTIAL: &str = "augmented.jsonl.partial";
+
+/// Each variant with whether the teachers' argmax becomes its answer (synonym variants) or
+/// it keeps the gold answer (choice-set variants). Deterministic for given settings.
+fn variants(
     store: Option<&Path>,
-    teachers: &[MultipleChoice],
     (train_set, concepts): (&[Example], &[Option<String>]),
     settings: &Settings,
-) -> anyhow::Result<Vec<Labelled>> {
-    // Each variant with whether the teachers' argmax is its answer (synonym variants) or
-    // the gold answer stays (choice-set variants).
+) -> anyhow::Result<Vec<(Example, bool)>> {
     let mut variants: Vec<(Example, bool)> = Vec::new();
     if settings.per_question > 0 {
         let graph = super::open_graph(store)?;
@@ -111,39 +122,105 @@ fn make(
         );
         variants.extend(sets.into_iter().map(|e| (e, false)));
     }
-    // Labelled in batches of questions with the same number of choices, in order.
-    let bar = ProgressBar::new(variants.len() as u64);
+    Ok(variants)
+}
+
+/// The labelling batches: runs of variants with the same number of choices, cut into
+/// batches of [`LABEL_BATCH`], as index ranges in order.
+fn batches(variants: &[(Example, bool)]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for group in variants.chunk_by(|a, b| a.0.choices.len() == b.0.choices.len()) {
+        for chunk in group.chunks(LABEL_BATCH) {
+            out.push(start..start + chunk.len());
+            start += chunk.len();
+        }
+    }
+    out
+}
+
+/// Labels `variants` with `label` (mean logits per variant of a batch), appending each
+/// batch to `partial` as it is done. When `partial` exists from a killed start with the
+/// same settings, its whole batches are kept (each checked against the variant it should
+/// be) and only the rest is labelled; a torn last line or a half-written batch is labelled
+/// again, in the same batches as an uninterrupted run, so the result is the same.
+fn label_resumably(
+    partial: &Path,
+    settings: &Settings,
+    variants: &[(Example, bool)],
+    mut label: impl FnMut(&[&Example]) -> anyhow::Result<Vec<Vec<f32>>>,
+) -> anyhow::Result<Vec<Labelled>> {
+    let mut done = if partial.is_file() { read(partial, settings)? } else { Vec::new() };
+    for (i, (found, (variant, relabel))) in done.iter().zip(variants).enumerate() {
+        let same = if *relabel {
+            Example { answer: variant.answer, ..found.example.clone() } == *variant
+        } else {
+            found.example == *variant
+        };
+        if !same || found.teacher_logits.is_none() {
+            anyhow::bail!(
+                "{}:{}: not the variant this run makes there; delete the file to label \
+                 the variants again",
+                partial.display(),
+                i + 2
+            );
+        }
+    }
+    let batches = batches(variants);
+    let keep = batches.iter().map(|b| b.end).take_while(|&end| end <= done.len()).last();
+    done.truncate(keep.unwrap_or(0));
+    // Rewritten without what is dropped, then appended to batch by batch.
+    write(partial, settings, &done)?;
+    if !done.is_empty() {
+        eprintln!(
+            "labelling: {}/{} variants kept from {}",
+            done.len(),
+            variants.len(),
+            partial.display()
+        );
+    }
+    let mut w = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(partial)
+            .with_context(|| format!("opening {}", partial.display()))?,
+    );
+    let bar = ProgressBar::new(variants.len() as u64).with_position(done.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("labelling {bar:30} {pos}/{len} variants, eta {eta}")
             .expect("static template"),
     );
-    let mut out = Vec::with_capacity(variants.len());
-    for group in variants.chunk_by(|a, b| a.0.choices.len() == b.0.choices.len()) {
-        for chunk in group.chunks(LABEL_BATCH) {
-            let refs: Vec<&Example> = chunk.iter().map(|(e, _)| e).collect();
-            let means = mean_teacher_logits_many(teachers, &refs, None)?;
-            for ((e, relabel), logits) in chunk.iter().zip(means) {
-                let answer = if *relabel {
-                    logits
-                        .iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map(|(i, _)| i)
-                        .context("a question without choices")?
-                } else {
-                    e.answer
-                };
-                let example = Example { answer, ..e.clone() };
-                out.push(Labelled { example, teacher_logits: Some(logits) });
-            }
-            bar.inc(chunk.len() as u64);
-            if bar.is_hidden() && out.len() / 500 != (out.len() - chunk.len()) / 500 {
-                eprintln!("labelling: {}/{} variants", out.len(), variants.len());
-            }
+    let kept = done.len();
+    for range in batches.into_iter().filter(|b| b.start >= kept) {
+        let chunk = &variants[range];
+        let refs: Vec<&Example> = chunk.iter().map(|(e, _)| e).collect();
+        let means = label(&refs)?;
+        anyhow::ensure!(means.len() == chunk.len(), "the teachers labelled a batch short");
+        for ((e, relabel), logits) in chunk.iter().zip(means) {
+            let answer = if *relabel {
+                logits
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)
+                    .context("a question without choices")?
+            } else {
+                e.answer
+            };
+            let example = Example { answer, ..e.clone() };
+            let labelled = Labelled { example, teacher_logits: Some(logits) };
+            writeln!(w, "{}", serde_json::to_string(&labelled)?)?;
+            done.push(labelled);
+        }
+        w.flush().with_context(|| format!("writing {}", partial.display()))?;
+        bar.inc(chunk.len() as u64);
+        if bar.is_hidden() && done.len() / 500 != (done.len() - chunk.len()) / 500 {
+            eprintln!("labelling: {}/{} variants", done.len(), variants.len());
         }
     }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     bar.finish_and_clear();
-    Ok(out)
+    Ok(done)
 }
 
 /// Writes the file whole under a temporary name, then renames it: a run killed while
@@ -162,9 +239,13 @@ fn write(path: &Path, settings: &Settings, extra: &[Labelled]) -> anyhow::Result
     Ok(())
 }
 
+/// The labelled variants in `path`, which must have been made with `settings`. A last line
+/// that does not parse is dropped when `path` is the partial file (a start killed while
+/// appending it); anywhere else it is an error.
 fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut lines = std::io::BufReader::new(file).lines();
+    let torn_tail_allowed = path.file_name().is_some_and(|n| n == PARTIAL);
+    let mut lines = std::io::BufReader::new(file).lines().peekable();
     let first = lines.next().transpose()?.unwrap_or_default();
     let found: Settings = serde_json::from_str(&first)
         .with_context(|| format!("{}:1: not augmentation settings", path.display()))?;
@@ -176,11 +257,18 @@ fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
         );
     }
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let line = line?;
-        let e: Labelled = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not an example", path.display(), i + 2))?;
-        out.push(e);
+    let mut i = 2;
+    while let Some(line) = lines.next() {
+        // A torn line may also end inside a multi-byte character.
+        let parsed = line
+            .map_err(anyhow::Error::from)
+            .and_then(|l| Ok(serde_json::from_str::<Labelled>(&l)?));
+        match parsed {
+            Ok(e) => out.push(e),
+            Err(_) if torn_tail_allowed && lines.peek().is_none() => break,
+            Err(e) => return Err(e.context(format!("{}:{i}: not an example", path.display()))),
+        }
+        i += 1;
     }
     Ok(out)
 }
@@ -205,5 +293,126 @@ mod tests {
         let new = Labelled { example, teacher_logits: Some(vec![0.123_456_79, -2.5e-7]) };
         let line = serde_json::to_string(&new).unwrap();
         assert_eq!(serde_json::from_str::<Labelled>(&line).unwrap(), new);
+    }
+
+    /// Variants in three labelling groups (3, 5 and again 3 choices; synonym variants are
+    /// relabelled, choice-set variants keep their answer): 37 variants in 4 batches.
+    fn some_variants() -> Vec<(Example, bool)> {
+        let make = |i: usize, n: usize| Example {
+            question: format!("question {i} é"),
+            choices: (0..n).map(|c| format!("choice {c} of {i}")).collect(),
+            answer: i % n,
+            ..Example::default()
+        };
+        let mut v: Vec<(Example, bool)> = (0..20).map(|i| (make(i, 3), true)).collect();
+        v.extend((20..30).map(|i| (make(i, 5), false)));
+        v.extend((30..37).map(|i| (make(i, 3), true)));
+        v
+    }
+
+    /// A stand-in for the teachers (the resumption, not the model, is under test): logits
+    /// that depend on each variant's text alone, so any batch gives the same ones.
+    fn fake_logits(batch: &[&Example]) -> Vec<Vec<f32>> {
+        let score = |t: &str| t.bytes().map(f32::from).sum::<f32>() / 97.0 % 3.0 - 1.5;
+        batch
+            .iter()
+            .map(|e| e.choices.iter().map(|c| score(&format!("{}{c}", e.question))).collect())
+            .collect()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            per_question: 1,
+            choice_sets: 1,
+            seed: 3,
+            teachers: vec!["t".into()],
+            questions: 37,
+        }
+    }
+
+    #[test]
+    fn batches_follow_the_groups() {
+        let b = batches(&some_variants());
+        assert_eq!(b, vec![0..16, 16..20, 20..30, 30..37]);
+    }
+
+    /// A start killed after two batches, with a torn line after them, labels only the rest
+    /// (the torn batch again) and ends with the same variants and the same file bytes as
+    /// an uninterrupted run.
+    #[test]
+    fn a_killed_labelling_resumes_to_the_same_file() {
+        let variants = some_variants();
+        let whole = tempfile::tempdir().unwrap();
+        let whole_path = whole.path().join(PARTIAL);
+        let expected =
+            label_resumably(&whole_path, &settings(), &variants, |b| Ok(fake_logits(b))).unwrap();
+        assert_eq!(expected.len(), 37);
+        // Synonym variants take the labeller's argmax, choice-set variants keep the gold.
+        assert_eq!(expected[25].example.answer, 25 % 5);
+        let logits0 = expected[0].teacher_logits.clone().unwrap();
+        let argmax = (0..3).max_by(|&a, &b| logits0[a].total_cmp(&logits0[b])).unwrap();
+        assert_eq!(expected[0].example.answer, argmax);
+
+        let killed = tempfile::tempdir().unwrap();
+        let path = killed.path().join(PARTIAL);
+        let mut calls = 0;
+        let err = label_resumably(&path, &settings(), &variants, |b| {
+            calls += 1;
+            anyhow::ensure!(calls <= 2, "killed");
+            Ok(fake_logits(b))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "killed");
+        // Half of the third batch's first line, as a kill while appending leaves it.
+        let third = serde_json::to_string(&expected[20]).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&third.as_bytes()[..third.len() / 2]).unwrap();
+        drop(f);
+
+        let mut labelled = 0;
+        let resumed = label_resumably(&path, &settings(), &variants, |b| {
+            labelled += b.len();
+            Ok(fake_logits(b))
+        })
+        .unwrap();
+        assert_eq!(labelled, 17, "only the last two batches are labelled again");
+        assert_eq!(resumed, expected);
+        assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&whole_path).unwrap());
+        // A complete partial file is kept whole and labels nothing.
+        let again = label_resumably(&path, &settings(), &variants, |_| anyhow::bail!("called"));
+        assert_eq!(again.unwrap(), expected);
+    }
+
+    /// A partial file of half a batch is labelled again whole; one of other settings or
+    /// of other variants is an error that names the file and line.
+    #[test]
+    fn a_partial_file_that_does_not_match_is_an_error() {
+        let variants = some_variants();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(PARTIAL);
+        let all = label_resumably(&path, &settings(), &variants, |b| Ok(fake_logits(b))).unwrap();
+        write(&path, &settings(), &all[..5]).unwrap();
+        let mut labelled = 0;
+        label_resumably(&path, &settings(), &variants, |b| {
+            labelled += b.len();
+            Ok(fake_logits(b))
+        })
+        .unwrap();
+        assert_eq!(labelled, 37);
+
+        let other = Settings { seed: 4, ..settings() };
+        let err = label_resumably(&path, &other, &variants, |b| Ok(fake_logits(b))).unwrap_err();
+        assert!(err.to_string().contains(&format!("{}:1: made with", path.display())), "{err}");
+
+        let mut changed = variants.clone();
+        changed[3].0.question = "another question".into();
+        let err =
+            label_resumably(&path, &settings(), &changed, |b| Ok(fake_logits(b))).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("{}:5: not the variant", path.display())),
+            "{err}"
+        );
+        // Nothing stored was lost by the refusal.
+        assert_eq!(read(&path, &settings()).unwrap(), all);
     }
 }
