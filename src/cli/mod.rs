@@ -3,6 +3,8 @@
 mod ask;
 mod augment;
 mod average;
+mod bench;
+mod bench_report;
 mod concept;
 mod eval;
 mod export;
@@ -56,6 +58,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Average the weights of several models of one shape (a model soup).
     Average(average::AverageArgs),
+    /// Benchmark a model and graph on question sets (CommonsenseQA/OpenBookQA, PIQA,
+    /// Social IQa, WinoGrande): accuracy, the graph's gain, latency, throughput, memory.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command.
@@ -72,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Eval(a) => eval::eval(a),
         Command::Export(a) => export::export(a),
         Command::Average(a) => average::run(a),
+        Command::Bench(a) => bench::run(args.store.as_deref(), a),
     }
 }
 

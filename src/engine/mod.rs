@@ -10,6 +10,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod formats;
 pub mod knowledge;
 
 use std::path::PathBuf;

@@ -16,6 +16,30 @@ pub fn wilson_interval(correct: usize, n: usize) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// The exact two-sided McNemar p-value of a paired comparison where `only_a` questions are
+/// right for A alone and `only_b` for B alone: `min(1, 2 P(X <= min(only_a, only_b)))` for
+/// X ~ Binomial(only_a + only_b, 1/2) (the questions both or neither get right say nothing
+/// about which is better). Summed in log space, so it does not underflow for thousands.
+pub fn mcnemar_exact(only_a: usize, only_b: usize) -> f64 {
+    let n = only_a + only_b;
+    if n == 0 {
+        return 1.0;
+    }
+    let m = only_a.min(only_b);
+    // ln C(n, k) - n ln 2 for k = 0..=m, summed with the largest term factored out.
+    let mut logs = Vec::with_capacity(m + 1);
+    let mut ln_choose = 0.0f64;
+    for k in 0..=m {
+        if k > 0 {
+            ln_choose += ((n - k + 1) as f64).ln() - (k as f64).ln();
+        }
+        logs.push(ln_choose - n as f64 * std::f64::consts::LN_2);
+    }
+    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let tail = top.exp() * logs.iter().map(|l| (l - top).exp()).sum::<f64>();
+    (2.0 * tail).min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +56,19 @@ mod tests {
         close(wilson_interval(10, 10), (0.7224672001371107, 1.0));
         close(wilson_interval(1, 2), (0.09453120573423074, 0.9054687942657693));
         close(wilson_interval(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn mcnemar_by_hand() {
+        // 2 * sum_{k <= min} C(n, k) / 2^n, n = a + b; values from Python's exact integers
+        // (scripts/compare-predictions.py).
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12 * b.max(1e-300), "{a} vs {b}");
+        close(mcnemar_exact(10, 0), 0.001953125); // 2 / 2^10
+        close(mcnemar_exact(0, 10), 0.001953125);
+        close(mcnemar_exact(110, 65), 0.0008305791597672873);
+        close(mcnemar_exact(229, 171), 0.004313728671487361);
+        close(mcnemar_exact(700, 600), 0.0060157938610449525); // 2^-1300 underflows f64
+        assert_eq!(mcnemar_exact(3, 3), 1.0);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
     }
 }

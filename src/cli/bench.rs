@@ -1,0 +1,400 @@
+//! `kgqa bench`: a model and a graph on one or more multiple-choice question sets
+//! (CommonsenseQA/OpenBookQA, PIQA, Social IQa, WinoGrande): accuracy with its 95%
+//! interval, the graph's gain (the same model with the facts withheld, and optionally an
+//! LM-only baseline model, each paired with an exact McNemar test), latency per question
+//! (retrieval and model), batched throughput, peak memory and model size; as a Markdown
+//! table, JSON and an SVG plot.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use kgqa::engine::dataset::{self, Item, Split};
+use kgqa::engine::formats::{self, Format};
+use kgqa::engine::knowledge::Knowledge;
+use kgqa::kg::retrieve::{Options, Retriever};
+use kgqa::model::head::MultipleChoice;
+use kgqa::train::data::Example;
+use kgqa::train::stats::{mcnemar_exact, wilson_interval};
+
+use super::bench_report::{DatasetReport, Latency, ModelInfo, Paired, Report, Run};
+
+/// A question-set format on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Told from each file's first line.
+    Auto,
+    /// CommonsenseQA or OpenBookQA JSONL.
+    Csqa,
+    /// PIQA JSONL (answers in `--labels`).
+    Piqa,
+    /// Social IQa JSONL.
+    Siqa,
+    /// WinoGrande JSONL.
+    Winogrande,
+}
+
+/// Arguments of `kgqa bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A question set (repeat for several): CommonsenseQA/OpenBookQA, PIQA, Social IQa or
+    /// WinoGrande JSONL.
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<PathBuf>,
+    /// The files' format.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Answers in a separate file, one per line (PIQA, WinoGrande), for each `--dataset`
+    /// in order (`-` for a set with its answers inside). Without `--labels`, a file
+    /// `<name>-labels.lst` beside a set (as PIQA and WinoGrande ship them) is used.
+    #[arg(long)]
+    pub labels: Vec<PathBuf>,
+    /// Leave out the questions whose ids this file lists (for CommonsenseQA's in-house
+    /// test: the in-house training ids, as `kgqa eval` does).
+    #[arg(long)]
+    pub ids: Option<PathBuf>,
+    /// Use only the first N questions of each set.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// The model folder (default: the shipped student).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A second model, usually LM-only, to compare with (paired) on the same questions.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// The facts cache of each `--dataset` in order: read when the file exists (it must
+    /// cover the questions), else retrieved from the graph and written there.
+    #[arg(long)]
+    pub facts: Vec<PathBuf>,
+    /// Questions per batch for the throughput figure.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Retrieval worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// JSON on standard output instead of the Markdown table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the accuracies and latencies as an SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Runs `kgqa bench`.
+pub fn run(store: Option<&Path>, args: &BenchArgs) -> anyhow::Result<()> {
+    for (flag, n) in [("--labels", args.labels.len()), ("--facts", args.facts.len())] {
+        if n != 0 && n != args.datasets.len() {
+            anyhow::bail!(
+                "{flag}: give one per --dataset ({} given for {})",
+                n,
+                args.datasets.len()
+            );
+        }
+    }
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let started = Instant::now();
+    let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
+    let (model, info) = load(&dir)?;
+    let baseline = args.baseline.as_deref().map(load).transpose()?;
+    let fusion = model.head().fusion;
+    let uses_graph = fusion.input || fusion.entity;
+    // The graph is opened only when some question's facts must be retrieved.
+    let mut graph = None;
+    let mut reports = Vec::new();
+    for (k, path) in args.datasets.iter().enumerate() {
+        let format = match args.format {
+            FormatArg::Auto => formats::detect(path)?,
+            FormatArg::Csqa => Format::Csqa,
+            FormatArg::Piqa => Format::Piqa,
+            FormatArg::Siqa => Format::Siqa,
+            FormatArg::Winogrande => Format::Winogrande,
+        };
+        let items = questions(path, format, labels_of(path, args.labels.get(k)).as_deref(), args)?;
+        let needs_facts = uses_graph
+            || baseline.as_ref().is_some_and(|(m, _)| {
+                let f = m.head().fusion;
+                f.input || f.entity
+            });
+        let (knowledge, retrieval) = if needs_facts {
+            facts(store, &mut graph, &items, args.facts.get(k), args.threads)?
+        } else {
+            (vec![None; items.len()], None)
+        };
+        let mut report = DatasetReport::new(path, format.name(), &items);
+        report.facts_coverage = coverage(&knowledge);
+        report.retrieval = retrieval;
+        let with = examples(&items, &knowledge, fusion);
+        let (run_with, right_with) = score(&model, &with, "with the graph")?;
+        if uses_graph {
+            let none = vec![None; items.len()];
+            let without = examples(&items, &none, fusion);
+            let (run, right) = score(&model, &without, "graph withheld")?;
+            report.graph_gain = Some(paired(&right_with, &right));
+            report.without_graph = Some(run);
+        }
+        if let Some((b, _)) = &baseline {
+            let bx = examples(&items, &knowledge, b.head().fusion);
+            let (run, right) = score(b, &bx, "baseline")?;
+            report.baseline_gain = Some(paired(&right_with, &right));
+            report.baseline = Some(run);
+        }
+        report.with_graph = run_with;
+        report.throughput_qps = throughput(&model, &with, args.batch)?;
+        report.batch = args.batch;
+        reports.push(report);
+    }
+    let report = Report {
+        model: info,
+        baseline: baseline.map(|(_, i)| i),
+        graph: store.map_or_else(|| "embedded default graph".into(), |s| s.display().to_string()),
+        datasets: reports,
+        peak_rss_mib: peak_rss_mib(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(plot) = &args.plot {
+        std::fs::write(plot, report.svg())
+            .with_context(|| format!("writing {}", plot.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(())
+}
+
+/// The model in `dir` and what the report says of it.
+fn load(dir: &Path) -> anyhow::Result<(MultipleChoice, ModelInfo)> {
+    let model = MultipleChoice::load(dir, &kgqa::model::device())
+        .with_context(|| format!("loading the model in {}", dir.display()))?;
+    let bytes = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let info = ModelInfo {
+        path: dir.display().to_string(),
+        fusion: model.head().fusion.name().to_owned(),
+        parameters: model.parameters(),
+        bytes_on_disk: bytes,
+    };
+    Ok((model, info))
+}
+
+/// The labels file of the set `path`: the one given (none for `-`), else
+/// `<name>-labels.lst` beside it when that exists.
+fn labels_of(path: &Path, given: Option<&PathBuf>) -> Option<PathBuf> {
+    match given {
+        Some(l) if l.as_os_str() == "-" => None,
+        Some(l) => Some(l.clone()),
+        None => {
+            let stem = path.file_stem()?.to_string_lossy();
+            Some(path.with_file_name(format!("{stem}-labels.lst"))).filter(|l| l.is_file())
+        }
+    }
+}
+
+/// The questions of one set: every one must have an answer.
+fn questions(
+    path: &Path,
+    format: Format,
+    labels: Option<&Path>,
+    args: &BenchArgs,
+) -> anyhow::Result<Vec<Item>> {
+    let items = formats::read(path, format, labels)?;
+    let mut items = match &args.ids {
+        Some(ids) => dataset::select(items, &dataset::read_ids(ids)?, Split::Unlisted),
+        None => items,
+    };
+    if let Some(n) = args.limit {
+        items.truncate(n);
+    }
+    anyhow::ensure!(!items.is_empty(), "{}: no questions to score", path.display());
+    if let Some(item) = items.iter().find(|i| i.answer.is_none()) {
+        anyhow::bail!(
+            "{}: question {:?} has no answer (give the answers with --labels FILE)",
+            path.display(),
+            item.id
+        );
+    }
+    Ok(items)
+}
+
+/// Each question's knowledge, from the cache `cache` when it exists, else retrieved from
+/// the graph (and written to `cache` when given), with the retrieval latency measured.
+fn facts(
+    store: Option<&Path>,
+    graph: &mut Option<kgqa::kg::Graph>,
+    items: &[Item],
+    cache: Option<&PathBuf>,
+    threads: usize,
+) -> anyhow::Result<(Vec<Option<Knowledge>>, Option<Latency>)> {
+    if let Some(path) = cache.filter(|p| p.is_file()) {
+        let mut cached = dataset::read_facts(path)?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let k = cached.remove(&item.id).with_context(|| {
+                format!("{}: no facts for question {:?}", path.display(), item.id)
+            })?;
+            anyhow::ensure!(
+                k.choices.len() == item.choices.len(),
+                "{}: question {:?} has facts for {} choices, the set {}",
+                path.display(),
+                item.id,
+                k.choices.len(),
+                item.choices.len()
+            );
+            out.push(Some(k));
+        }
+        return Ok((out, None));
+    }
+    if graph.is_none() {
+        *graph = Some(super::open_graph(store)?);
+    }
+    let graph = graph.as_ref().expect("opened above");
+    let retriever = Retriever::new(Options::default())?;
+    let bar = bar(items.len(), "retrieving");
+    let threads = threads.max(1);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let parts: Vec<anyhow::Result<Vec<(Knowledge, f64)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let (retriever, bar) = (&retriever, &bar);
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|item| {
+                            let t = Instant::now();
+                            let choices: Vec<(String, Option<String>)> =
+                                item.choices.iter().map(|c| (c.clone(), None)).collect();
+                            let k = Knowledge::gather(
+                                graph,
+                                retriever,
+                                &item.question,
+                                None,
+                                &choices,
+                                true,
+                            )?;
+                            bar.inc(1);
+                            Ok((k, t.elapsed().as_secs_f64() * 1e3))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("retrieval thread panicked")).collect()
+    });
+    bar.finish_and_clear();
+    let (mut knowledge, mut ms) = (Vec::new(), Vec::new());
+    for part in parts {
+        for (k, t) in part? {
+            knowledge.push(k);
+            ms.push(t);
+        }
+    }
+    if let Some(path) = cache {
+        dataset::write_facts(path, items, &knowledge)?;
+        eprintln!("facts of {} questions written to {}", items.len(), path.display());
+    }
+    Ok((knowledge.into_iter().map(Some).collect(), Some(Latency::of(ms))))
+}
+
+/// The share of choices with at least one fact.
+fn coverage(knowledge: &[Option<Knowledge>]) -> Option<f64> {
+    let (mut with, mut all) = (0usize, 0usize);
+    for k in knowledge.iter().flatten() {
+        all += k.choices.len();
+        with += k.choices.iter().filter(|c| !c.facts.is_empty()).count();
+    }
+    (all > 0).then(|| with as f64 / all as f64)
+}
+
+fn examples(
+    items: &[Item],
+    knowledge: &[Option<Knowledge>],
+    fusion: kgqa::model::fusion::Fusion,
+) -> Vec<Example> {
+    items
+        .iter()
+        .zip(knowledge)
+        .map(|(item, k)| Example::new(item, k.as_ref(), fusion).expect("answers checked"))
+        .collect()
+}
+
+/// Scores each question alone (batch 1, as a user's question is): the run's figures and
+/// which questions it got right.
+fn score(
+    model: &MultipleChoice,
+    examples: &[Example],
+    what: &str,
+) -> anyhow::Result<(Run, Vec<bool>)> {
+    let bar = bar(examples.len(), what);
+    let mut right = Vec::with_capacity(examples.len());
+    let mut ms = Vec::with_capacity(examples.len());
+    for e in examples {
+        let t = Instant::now();
+        let logits = kgqa::train::batch_logits(model, &[e], false)?.squeeze(0)?;
+        let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        right.push(best == e.answer);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let correct = right.iter().filter(|r| **r).count();
+    let (low, high) = wilson_interval(correct, right.len());
+    let run = Run {
+        correct,
+        accuracy: correct as f64 / right.len() as f64,
+        ci95: [low, high],
+        latency: Latency::of(ms),
+    };
+    Ok((run, right))
+}
+
+/// A against B on the same questions.
+fn paired(a: &[bool], b: &[bool]) -> Paired {
+    let only_a = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
+    let only_b = a.iter().zip(b).filter(|(x, y)| !**x && **y).count();
+    Paired {
+        difference: (only_a as f64 - only_b as f64) / a.len().max(1) as f64,
+        only_a,
+        only_b,
+        p_value: mcnemar_exact(only_a, only_b),
+    }
+}
+
+/// Questions per second scored in batches of `batch` (questions with the same number of
+/// choices together), over at most 512 questions.
+fn throughput(model: &MultipleChoice, examples: &[Example], batch: usize) -> anyhow::Result<f64> {
+    let sample = &examples[..examples.len().min(512)];
+    let mut by_choices: HashMap<usize, Vec<&Example>> = HashMap::new();
+    for e in sample {
+        by_choices.entry(e.choices.len()).or_default().push(e);
+    }
+    let t = Instant::now();
+    for group in by_choices.values() {
+        for chunk in group.chunks(batch) {
+            kgqa::train::batch_logits(model, chunk, false)?;
+        }
+    }
+    Ok(sample.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// The process's peak resident memory (Linux's `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    let template = format!("{what} {{bar:30}} {{pos}}/{{len}} questions, eta {{eta}}");
+    bar.set_style(ProgressStyle::with_template(&template).expect("static template"));
+    bar
+}
