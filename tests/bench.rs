@@ -113,7 +113,7 @@ fn every_format_with_consistent_figures_and_a_plot() {
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg"));
     assert_eq!(svg.matches("class=\"bar\"").count(), 12, "three runs of four sets");
-    assert_eq!(svg.matches("class=\"latency\"").count(), 8, "model and retrieval of four sets");
+    assert_eq!(svg.matches("class=\"latency\"").count(), 12, "model, retrieval, baseline x 4");
     // The Markdown table: a row per set.
     let mut args = vec!["bench"];
     for s in &sets[1..] {

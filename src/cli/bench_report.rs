@@ -210,7 +210,7 @@ impl Report {
 
     /// The SVG rendering: per set, bars of accuracy (with the graph, withheld, baseline)
     /// with their 95% intervals and a dashed chance line; below, model and retrieval
-    /// latency (p50 bars, p95 ticks).
+    /// latency of the model, retrieval and the baseline (p50 bars, p95 ticks).
     pub fn svg(&self) -> String {
         const GROUP: f64 = 170.0;
         const LEFT: f64 = 60.0;
@@ -294,8 +294,14 @@ impl Report {
             .datasets
             .iter()
             .flat_map(|d| {
-                [d.with_graph.latency.p95_ms, d.retrieval.as_ref().map_or(0.0, |r| r.p95_ms)]
+                [
+                    Some(&d.with_graph.latency),
+                    d.retrieval.as_ref(),
+                    d.baseline.as_ref().map(|r| &r.latency),
+                ]
             })
+            .flatten()
+            .map(|l| l.p95_ms)
             .fold(1.0f64, f64::max);
         let top = nice_ceiling(top * 1.05);
         let y = |v: f64| y1 - (v / top) * (y1 - y0);
@@ -305,10 +311,13 @@ impl Report {
             y0 - 20.0
         );
         axis(&mut s, LEFT, width - 20.0, y0, y1, top, |v| format!("{v:.0}"));
-        const LATENCY: [&str; 2] = ["#2563eb", "#16a34a"];
+        const LATENCY: [&str; 3] = ["#2563eb", "#16a34a", "#f59e0b"];
         for (g, d) in self.datasets.iter().enumerate() {
             let x0 = LEFT + 10.0 + GROUP * g as f64;
-            for (b, lat) in [Some(&d.with_graph.latency), d.retrieval.as_ref()].iter().enumerate() {
+            let baseline = d.baseline.as_ref().map(|r| &r.latency);
+            for (b, lat) in
+                [Some(&d.with_graph.latency), d.retrieval.as_ref(), baseline].iter().enumerate()
+            {
                 let Some(lat) = lat else { continue };
                 let x = x0 + 45.0 * b as f64;
                 let _ = writeln!(
@@ -333,7 +342,7 @@ impl Report {
                 escape(&d.name())
             );
         }
-        legend(&mut s, LEFT, y1 + 34.0, &LATENCY, &["model", "retrieval"]);
+        legend(&mut s, LEFT, y1 + 34.0, &LATENCY, &["model", "retrieval", "baseline model"]);
         s.push_str("</svg>\n");
         s
     }
