@@ -21,7 +21,7 @@ fn load(files: &[PathBuf]) -> (tempfile::TempDir, Graph) {
 #[test]
 fn ntriples() {
     let (_d, g) = load(&[fixture("sample.nt")]);
-    assert_eq!(g.store().len().unwrap(), 4);
+    assert_eq!(g.store().unwrap().len().unwrap(), 4);
     assert!(ask(&g, "ASK { cn:trowel r:UsedFor cn:dig }"));
     assert_eq!(g.lexicon().get("garden spade").unwrap(), ["http://example.org/spade"]);
 }
@@ -29,7 +29,7 @@ fn ntriples() {
 #[test]
 fn nquads_keep_their_graphs() {
     let (_d, g) = load(&[fixture("sample.nq")]);
-    assert_eq!(g.store().len().unwrap(), 2);
+    assert_eq!(g.store().unwrap().len().unwrap(), 2);
     assert!(ask(
         &g,
         "ASK { GRAPH <http://example.org/graph/kitchen> { cn:kettle r:UsedFor cn:boil_water } }"
@@ -40,7 +40,7 @@ fn nquads_keep_their_graphs() {
 #[test]
 fn turtle() {
     let (_d, g) = load(&[fixture("sample.ttl")]);
-    assert_eq!(g.store().len().unwrap(), 3);
+    assert_eq!(g.store().unwrap().len().unwrap(), 3);
     assert!(ask(&g, "ASK { cn:excavator r:UsedFor cn:build_house }"));
     // Concept IRIs ground without labels.
     assert_eq!(g.lexicon().get("build house").unwrap(), ["http://conceptnet.io/c/en/build_house"]);
@@ -49,7 +49,7 @@ fn turtle() {
 #[test]
 fn trig() {
     let (_d, g) = load(&[fixture("sample.trig")]);
-    assert_eq!(g.store().len().unwrap(), 2);
+    assert_eq!(g.store().unwrap().len().unwrap(), 2);
     assert!(ask(
         &g,
         "ASK { GRAPH <http://example.org/graph/tools> { cn:hammer r:UsedFor cn:drive_nail } }"
@@ -59,7 +59,7 @@ fn trig() {
 #[test]
 fn rdf_xml() {
     let (_d, g) = load(&[fixture("sample.rdf")]);
-    assert_eq!(g.store().len().unwrap(), 2);
+    assert_eq!(g.store().unwrap().len().unwrap(), 2);
     assert!(ask(&g, "ASK { cn:pen r:UsedFor cn:write . cn:pen r:AtLocation cn:desk }"));
 }
 
@@ -82,7 +82,7 @@ fn tsv_edges_with_weights_and_provenance() {
     ));
     assert!(ask(&g, r#"ASK { cn:ice_cream rdfs:label "ice cream"@en }"#));
     // 3 edges x (triple + 5 edge statements) + 5 labels.
-    assert_eq!(g.store().len().unwrap(), 3 * 6 + 5);
+    assert_eq!(g.store().unwrap().len().unwrap(), 3 * 6 + 5);
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn gzipped_tsv_streams() {
     enc.finish().unwrap();
     let (_d, g) = load(&[gz]);
     assert!(ask(&g, "ASK { cn:ice_cream r:AtLocation cn:freezer }"));
-    assert_eq!(g.store().len().unwrap(), 23);
+    assert_eq!(g.store().unwrap().len().unwrap(), 23);
 }
 
 #[test]

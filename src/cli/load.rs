@@ -44,6 +44,13 @@ pub fn run(store: Option<&Path>, args: &LoadArgs) -> anyhow::Result<()> {
     let Some(store) = store else {
         anyhow::bail!("kgqa load needs --store DIR (the embedded default graph is read-only)");
     };
+    if super::endpoint_url(store).is_some() {
+        anyhow::bail!(
+            "--store {}: kgqa load writes to a store folder; a SPARQL endpoint is read-only \
+             here (load into the endpoint with its own tools)",
+            store.display()
+        );
+    }
     let options = LoadOptions {
         format: args.format,
         languages: Languages::parse(&args.lang),

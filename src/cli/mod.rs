@@ -24,8 +24,9 @@ use kgqa::kg::Graph;
 #[derive(Parser, Debug)]
 #[command(name = "kgqa", version, about)]
 pub struct Args {
-    /// The graph store folder (created by `kgqa load`). Without it, the embedded default
-    /// graph is used.
+    /// The graph store folder (created by `kgqa load`), or the `http(s)://` URL of a
+    /// SPARQL 1.1 endpoint that holds the graph (read-only; the grounding lexicon is
+    /// fetched from it at start). Without it, the embedded default graph is used.
     #[arg(long, global = true, env = "KGQA_STORE")]
     pub store: Option<PathBuf>,
 
@@ -81,9 +82,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the store at `store`, or the embedded default graph when none is given.
+/// How long one request to a remote SPARQL endpoint may take.
+const ENDPOINT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The endpoint URL `store` names, if it is one rather than a folder.
+pub fn endpoint_url(store: &Path) -> Option<&str> {
+    store.to_str().filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+}
+
+/// Opens the store at `store` (a folder, or a SPARQL endpoint's URL), or the embedded
+/// default graph when none is given.
 pub fn open_graph(store: Option<&Path>) -> anyhow::Result<Graph> {
     match store {
+        Some(url) if endpoint_url(url).is_some() => {
+            let url = endpoint_url(url).expect("checked");
+            Graph::remote(url, ENDPOINT_TIMEOUT).context("opening the remote graph")
+        }
         Some(dir) => open_dir(dir),
         None => Graph::embedded().context("loading the embedded default graph"),
     }

@@ -78,6 +78,14 @@ pub enum Error {
     /// Results could not be written out.
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),
+    /// A remote SPARQL endpoint failed or answered what is not SPARQL results.
+    #[error("SPARQL endpoint {url}: {message}")]
+    Endpoint {
+        /// The endpoint's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A string that should be an IRI is not one.
     #[error("invalid IRI {iri:?}: {message}")]
     InvalidIri {

@@ -11,15 +11,25 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-use oxigraph::model::{NamedNodeRef, NamedOrBlankNode, Quad, Term};
+use oxigraph::model::{Literal, NamedNodeRef, NamedOrBlankNode, Quad, Term};
+use oxigraph::sparql::QuerySolution;
 use oxigraph::store::Store;
+
+use crate::kg::endpoint::Endpoint;
 
 use crate::kg::error::{Error, Result};
 use crate::kg::ground::normalize_phrase;
 use crate::kg::vocab;
 
+/// Rows per request when a remote graph's lexicon is fetched (what a `kgqa serve` endpoint
+/// answers by default).
+pub const FETCH_PAGE: usize = 10_000;
+
+const LABELS: &str = include_str!("../../kg/queries/lexicon_labels.rq");
+const CONCEPTS: &str = include_str!("../../kg/queries/lexicon_concepts.rq");
+
 /// Surface forms to concepts.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lexicon {
     entries: HashMap<String, Vec<String>>,
     max_words: usize,
@@ -50,6 +60,39 @@ impl Lexicon {
             self.add_from_quad(&quad?);
         }
         Ok(())
+    }
+
+    /// Builds the lexicon of the graph behind a remote endpoint with the queries
+    /// `kg/queries/lexicon_*.rq`, `page` rows a request ([`FETCH_PAGE`] by default): the
+    /// same entries as [`Lexicon::build`] on the same statements in the default graph.
+    pub fn fetch(endpoint: &Endpoint, page: usize) -> Result<Self> {
+        let page = page.max(1);
+        let mut lexicon = Lexicon::default();
+        let pages = |query: &str, row: &mut dyn FnMut(&QuerySolution)| -> Result<()> {
+            for i in 0.. {
+                let text = format!("{query}LIMIT {page} OFFSET {}\n", i * page);
+                let rows = endpoint.select(&text)?;
+                rows.iter().for_each(&mut *row);
+                if rows.len() < page {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        pages(LABELS, &mut |s| {
+            if let (Some(Term::NamedNode(subject)), Some(Term::Literal(label))) =
+                (s.get("s"), s.get("label"))
+            {
+                lexicon.add_label(subject.as_str(), label);
+            }
+        })?;
+        pages(CONCEPTS, &mut |s| {
+            if let Some(Term::NamedNode(c)) = s.get("c") {
+                lexicon.add_concept_iri(c.as_str());
+            }
+        })?;
+        lexicon.finish();
+        Ok(lexicon)
     }
 
     /// Number of surface forms.
@@ -121,9 +164,15 @@ impl Lexicon {
         }
         if let (NamedOrBlankNode::NamedNode(subject), Term::Literal(literal)) =
             (&quad.subject, &quad.object)
-            && literal.language().is_none_or(|l| l == "en" || l.starts_with("en-"))
         {
-            self.add(literal.value(), subject.as_str());
+            self.add_label(subject.as_str(), literal);
+        }
+    }
+
+    /// Adds `label` of the IRI `subject` if it is English or untagged.
+    fn add_label(&mut self, subject: &str, label: &Literal) {
+        if label.language().is_none_or(|l| l == "en" || l.starts_with("en-")) {
+            self.add(label.value(), subject);
         }
     }
 

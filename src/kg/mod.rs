@@ -2,6 +2,7 @@
 //! grounding lexicon and lemmatizer, and read-only SPARQL.
 
 pub mod candidates;
+pub mod endpoint;
 pub mod error;
 pub mod ground;
 pub mod lemma;

@@ -12,9 +12,10 @@ use oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
 use oxigraph::sparql::{QueryResults, SparqlEvaluator};
 use serde::Serialize;
 
+use crate::kg::endpoint::{Endpoint, Reply};
 use crate::kg::error::{Error, Result};
 use crate::kg::retrieve::Retriever;
-use crate::kg::store::Graph;
+use crate::kg::store::{Graph, Source};
 use crate::kg::vocab;
 
 /// The materialized answer to a query.
@@ -77,8 +78,40 @@ pub fn run_limited(
         }
         other => other,
     };
-    let results = prepared.on_store(graph.store()).execute().map_err(|e| cancelled(e.into()))?;
-    collect(results, max).map_err(cancelled)
+    match graph.source() {
+        Source::Store(store) => {
+            let results = prepared.on_store(store).execute().map_err(|e| cancelled(e.into()))?;
+            collect(results, max).map_err(cancelled)
+        }
+        // The endpoint's own time limit and the client's timeout bound it instead of `cancel`.
+        Source::Endpoint(endpoint) => remote(endpoint, sparql, max),
+    }
+}
+
+/// [`run_limited`] on a remote endpoint: the query goes out with the predeclared prefixes
+/// written in front, and the answer is held to `max` rows like a local one.
+fn remote(endpoint: &Endpoint, sparql: &str, max: usize) -> Result<Answer> {
+    let mut text = String::new();
+    for (prefix, iri) in vocab::PREFIXES {
+        text.push_str(&format!("PREFIX {prefix}: <{iri}>\n"));
+    }
+    text.push_str(sparql);
+    let too_many = |n: usize| if n > max { Err(Error::TooManyResults(max)) } else { Ok(()) };
+    Ok(match endpoint.query(&text)? {
+        Reply::Solutions(variables, solutions) => {
+            too_many(solutions.len())?;
+            let rows = solutions
+                .iter()
+                .map(|s| variables.iter().map(|v| s.get(v).cloned()).collect())
+                .collect();
+            Answer::Solutions { variables, rows }
+        }
+        Reply::Boolean(b) => Answer::Boolean(b),
+        Reply::Graph(triples) => {
+            too_many(triples.len())?;
+            Answer::Graph(triples)
+        }
+    })
 }
 
 fn collect(results: QueryResults<'_>, max: usize) -> Result<Answer> {

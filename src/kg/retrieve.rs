@@ -1,8 +1,9 @@
 //! Retrieval: the facts that tie a question's concepts to each answer choice.
 //!
-//! The neighbourhood of every question and choice concept comes from the store through the
-//! SPARQL files under `kg/queries/` (`edges_*.rq`, `weights_*.rq`, `wordnet_*.rq`,
-//! `*definitions.rq`), with the concept bound as a typed IRI. The edges go into a petgraph
+//! The neighbourhood of every question and choice concept comes from the store (or a remote
+//! SPARQL endpoint: the same queries) through the SPARQL files under `kg/queries/`
+//! (`edges_*.rq`, `weights_*.rq`, `wordnet_*.rq`, `*definitions.rq`), with the concept
+//! bound as a typed IRI. The edges go into a petgraph
 //! subgraph ([`crate::kg::paths`]) where direct edges and 2-hop paths between a question
 //! concept and a choice concept are scored and the top k per choice kept. Everything is
 //! ordered by score and then by text, so the same graph and question always give the same
@@ -17,9 +18,10 @@ use oxigraph::model::{NamedNode, Term, Variable};
 use oxigraph::sparql::{PreparedSparqlQuery, QueryResults, QuerySolution, SparqlEvaluator};
 use serde::{Deserialize, Serialize};
 
+use crate::kg::endpoint::bind_concept;
 use crate::kg::error::{Error, Result};
 use crate::kg::paths::{Path, Subgraph, verbalize_path};
-use crate::kg::store::Graph;
+use crate::kg::store::{Graph, Source};
 use crate::kg::vocab;
 
 const EDGES_OUT: &str = include_str!("../../kg/queries/edges_out.rq");
@@ -138,18 +140,25 @@ pub fn edge_strength(weight: f64) -> f64 {
 /// what depends only on the store (neighbourhoods, definitions, degrees) is cached per
 /// concept, least recently used out first.
 pub struct Retriever {
-    edges_out: PreparedSparqlQuery,
-    edges_in: PreparedSparqlQuery,
-    weights_out: PreparedSparqlQuery,
-    weights_in: PreparedSparqlQuery,
-    wordnet: PreparedSparqlQuery,
-    synonyms: PreparedSparqlQuery,
-    definitions: PreparedSparqlQuery,
-    sense_definitions: PreparedSparqlQuery,
-    degree_out: PreparedSparqlQuery,
-    degree_in: PreparedSparqlQuery,
+    edges_out: OwnQuery,
+    edges_in: OwnQuery,
+    weights_out: OwnQuery,
+    weights_in: OwnQuery,
+    wordnet: OwnQuery,
+    synonyms: OwnQuery,
+    definitions: OwnQuery,
+    sense_definitions: OwnQuery,
+    degree_out: OwnQuery,
+    degree_in: OwnQuery,
     options: Options,
     cache: Option<Mutex<Cache>>,
+}
+
+/// One of the project's queries: parsed once for a local store, and its text for a remote
+/// endpoint.
+struct OwnQuery {
+    prepared: PreparedSparqlQuery,
+    text: &'static str,
 }
 
 /// Per-concept results that depend only on the store.
@@ -162,7 +171,9 @@ struct Cache {
 impl Retriever {
     /// Parses the queries.
     pub fn new(options: Options) -> Result<Self> {
-        let parse = |q: &str| SparqlEvaluator::new().parse_query(q);
+        let parse = |text: &'static str| -> Result<OwnQuery> {
+            Ok(OwnQuery { prepared: SparqlEvaluator::new().parse_query(text)?, text })
+        };
         Ok(Retriever {
             edges_out: parse(EDGES_OUT)?,
             edges_in: parse(EDGES_IN)?,
@@ -190,23 +201,35 @@ impl Retriever {
         &self.options
     }
 
+    /// Runs `query` with `?concept` bound to `concept` where the graph lives: the local
+    /// store, or the remote endpoint (the same text, the IRI bound by a `VALUES` block).
     fn run(
         &self,
         graph: &Graph,
-        query: &PreparedSparqlQuery,
+        query: &OwnQuery,
         concept: &str,
         mut row: impl FnMut(&QuerySolution),
     ) -> Result<()> {
         let node = NamedNode::new(concept)
             .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
-        let results = query
-            .clone()
-            .on_store(graph.store())
-            .substitute_variable(Variable::new_unchecked("concept"), node)
-            .execute()?;
-        if let QueryResults::Solutions(solutions) = results {
-            for solution in solutions {
-                row(&solution?);
+        match graph.source() {
+            Source::Store(store) => {
+                let results = query
+                    .prepared
+                    .clone()
+                    .on_store(store)
+                    .substitute_variable(Variable::new_unchecked("concept"), node)
+                    .execute()?;
+                if let QueryResults::Solutions(solutions) = results {
+                    for solution in solutions {
+                        row(&solution?);
+                    }
+                }
+            }
+            Source::Endpoint(endpoint) => {
+                for solution in endpoint.select(&bind_concept(query.text, &node))? {
+                    row(&solution);
+                }
             }
         }
         Ok(())

@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use oxigraph::store::Store;
 
+use crate::kg::endpoint::Endpoint;
 use crate::kg::error::{Error, Result};
 use crate::kg::ground::Grounder;
 use crate::kg::lemma::Lemmatizer;
@@ -38,12 +39,21 @@ const LOCK: &str = "kgqa.lock";
 /// The embedded default graph (Turtle), compiled into the binary.
 pub const DEFAULT_GRAPH: &str = include_str!("../../kg/default.ttl");
 
-/// A knowledge graph: an oxigraph store plus its grounding lexicon.
+/// A knowledge graph: where its SPARQL runs, plus its grounding lexicon.
 pub struct Graph {
-    store: Store,
+    source: Source,
     lexicon: Lexicon,
     lemmatizer: Lemmatizer,
     location: Option<PathBuf>,
+}
+
+/// Where a graph's queries run: every SPARQL query of the engine (retrieval, `kgqa query`,
+/// `/sparql`) goes to one of these, and nothing else touches the graph's contents.
+pub enum Source {
+    /// An oxigraph store in this process (in memory or on disk).
+    Store(Store),
+    /// A remote SPARQL 1.1 endpoint.
+    Endpoint(Endpoint),
 }
 
 /// What a load into an on-disk store did.
@@ -81,7 +91,26 @@ impl Graph {
     /// Wraps an in-memory store (tests, embedding), building its lexicon.
     pub fn from_store(store: Store) -> Result<Self> {
         let lexicon = Lexicon::build(&store)?;
-        Ok(Graph { store, lexicon, lemmatizer: Lemmatizer::new(), location: None })
+        Ok(Graph {
+            source: Source::Store(store),
+            lexicon,
+            lemmatizer: Lemmatizer::new(),
+            location: None,
+        })
+    }
+
+    /// The graph behind the SPARQL 1.1 endpoint at `url`; each request may take at most
+    /// `timeout`. The grounding lexicon is fetched from it now, a page of labels and
+    /// concept IRIs at a time ([`Lexicon::fetch`]).
+    pub fn remote(url: &str, timeout: std::time::Duration) -> Result<Self> {
+        let endpoint = Endpoint::new(url, timeout)?;
+        let lexicon = Lexicon::fetch(&endpoint, crate::kg::lexicon::FETCH_PAGE)?;
+        Ok(Graph {
+            source: Source::Endpoint(endpoint),
+            lexicon,
+            lemmatizer: Lemmatizer::new(),
+            location: None,
+        })
     }
 
     /// Opens an on-disk store read-only.
@@ -96,16 +125,24 @@ impl Graph {
         let store = Store::open_read_only(dir.join(gen_name(generation)))?;
         let lexicon = Lexicon::read(&dir.join(lexicon_name(generation)))?;
         Ok(Graph {
-            store,
+            source: Source::Store(store),
             lexicon,
             lemmatizer: Lemmatizer::new(),
             location: Some(dir.to_path_buf()),
         })
     }
 
-    /// The oxigraph store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Where the graph's queries run.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The oxigraph store, unless the graph is a remote endpoint.
+    pub fn store(&self) -> Option<&Store> {
+        match &self.source {
+            Source::Store(store) => Some(store),
+            Source::Endpoint(_) => None,
+        }
     }
 
     /// The grounding lexicon.

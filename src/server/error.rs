@@ -63,6 +63,8 @@ impl From<kg::Error> for ApiError {
             | kg::Error::TooManyResults(_) => ApiError::bad_field("query", e.to_string()),
             kg::Error::Cancelled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             kg::Error::InvalidIri { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            // The graph's endpoint upstream failed: not this server's fault, nor the client's.
+            kg::Error::Endpoint { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -130,5 +132,10 @@ mod tests {
         let io = std::io::Error::other("disk");
         let e: ApiError = engine::Error::Io { path: "x".into(), source: io }.into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let upstream =
+            kg::Error::Endpoint { url: "http://x/sparql".into(), message: "down".into() };
+        let e: ApiError = engine::Error::Graph(upstream).into();
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(e.error, "SPARQL endpoint http://x/sparql: down");
     }
 }

@@ -48,7 +48,7 @@ pub fn count(graph: &Graph, sparql: &str) -> u64 {
 /// Every statement of a graph as sorted N-Quads lines: the exact contents.
 pub fn snapshot(graph: &Graph) -> Vec<String> {
     let mut lines: Vec<String> =
-        graph.store().iter().map(|q| q.expect("readable").to_string()).collect();
+        graph.store().unwrap().iter().map(|q| q.expect("readable").to_string()).collect();
     lines.sort();
     lines
 }
