@@ -53,7 +53,7 @@ const QUESTIONS: [(&str, &[&str]); 3] = [
 fn the_embedded_graph_served_remotely_retrieves_the_same() {
     let server = Server::start(&[]);
     let local = Graph::embedded().unwrap();
-    let remote = Graph::remote(&url(&server), Duration::from_secs(30)).unwrap();
+    let remote = Graph::remote(&url(&server), Duration::from_secs(30), None).unwrap();
     assert!(remote.store().is_none());
     assert_eq!(remote.lexicon(), local.lexicon());
     assert!(local.lexicon().len() > 50);
@@ -124,6 +124,23 @@ fn the_command_line_answers_the_same_through_an_endpoint() {
             "{q}"
         );
     }
+    // --lexicon: fetched and written once (the local graph's lexicon), then read.
+    let dir = tempfile::tempdir().unwrap();
+    let lexicon = dir.path().join("lexicon.tsv");
+    let lex = lexicon.to_str().unwrap();
+    let (question, choices) = QUESTIONS[0];
+    let joined = choices.join(",");
+    let first = ok(&["--store", &url, "--lexicon", lex, "ask", question, "--choices", &joined]);
+    assert_eq!(&Lexicon::read(&lexicon).unwrap(), Graph::embedded().unwrap().lexicon());
+    let second = ok(&["--store", &url, "--lexicon", lex, "ask", question, "--choices", &joined]);
+    assert_eq!(first, second);
+    std::fs::write(&lexicon, "trowel\thttp://conceptnet.io/c/en/trowel\nbroken line\n").unwrap();
+    let read = kgqa(&["--store", &url, "--lexicon", lex, "ask", question, "--choices", &joined]);
+    let err = String::from_utf8_lossy(&read.stderr);
+    assert!(err.contains("lexicon.tsv:2: expected `form<TAB>iri...`"), "read, not fetched: {err}");
+    let err = kgqa(&["--lexicon", lex, "ask", question, "--choices", &joined]);
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--lexicon goes with an endpoint URL"));
+
     let refused = kgqa(&["--store", &url, "query", "DELETE WHERE { ?s ?p ?o }"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("SPARQL updates are refused"));
     let refused = kgqa(&["--store", &url, "load", fixture("sample.tsv").to_str().unwrap()]);
@@ -152,7 +169,7 @@ fn an_on_disk_store_served_remotely_retrieves_the_same() {
     kgqa::kg::store::load_into_dir(dir.path(), &inputs, &options()).unwrap();
     let local = Graph::open(dir.path()).unwrap();
     let server = Server::start(&["--store", dir.path().to_str().unwrap()]);
-    let remote = Graph::remote(&url(&server), Duration::from_secs(30)).unwrap();
+    let remote = Graph::remote(&url(&server), Duration::from_secs(30), None).unwrap();
     assert_eq!(remote.lexicon(), local.lexicon());
     for concept in ["http://conceptnet.io/c/en/trowel", "http://conceptnet.io/c/en/excavator"] {
         let here =

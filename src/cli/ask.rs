@@ -57,13 +57,13 @@ pub fn load_model(dir: &Path, optional: bool) -> anyhow::Result<Option<(PathBuf,
 }
 
 /// Runs `kgqa ask`.
-pub fn run(store: Option<&Path>, args: &AskArgs) -> anyhow::Result<()> {
+pub fn run(graph_args: &super::GraphArgs, args: &AskArgs) -> anyhow::Result<()> {
     let choices: Vec<String> =
         args.choices.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
     // Open-ended questions can be answered from the graph alone.
     let model = load_model(&dir, choices.is_empty() && args.model.is_none())?;
-    let graph = super::open_graph(store)?;
+    let graph = super::open_graph(graph_args)?;
     let mut options = Options::default();
     options.retrieve.top_k = args.top_k;
     options.candidates = args.candidates;

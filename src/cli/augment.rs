@@ -60,7 +60,7 @@ pub struct Settings {
 /// started again, and ends with the very file an uninterrupted run writes.
 pub fn labelled_variants(
     run: &Path,
-    store: Option<&Path>,
+    graph_args: &super::GraphArgs,
     teachers: &[MultipleChoice],
     train: (&[Example], &[Option<String>]),
     settings: &Settings,
@@ -71,7 +71,7 @@ pub fn labelled_variants(
         eprintln!("augmentation: {} variants read from {}", extra.len(), path.display());
         return Ok(extra);
     }
-    let variants = variants(store, train, settings)?;
+    let variants = variants(graph_args, train, settings)?;
     let partial = run.join(PARTIAL);
     let extra = label_resumably(&partial, settings, &variants, |refs| {
         Ok(mean_teacher_logits_many(teachers, refs, None)?)
@@ -92,13 +92,13 @@ pub const PARTIAL: &str = "augmented.jsonl.partial";
 /// Each variant with whether the teachers' argmax becomes its answer (synonym variants) or
 /// it keeps the gold answer (choice-set variants). Deterministic for given settings.
 fn variants(
-    store: Option<&Path>,
+    graph_args: &super::GraphArgs,
     (train_set, concepts): (&[Example], &[Option<String>]),
     settings: &Settings,
 ) -> anyhow::Result<Vec<(Example, bool)>> {
     let mut variants: Vec<(Example, bool)> = Vec::new();
     if settings.per_question > 0 {
-        let graph = super::open_graph(store)?;
+        let graph = super::open_graph(graph_args)?;
         let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
         for (i, e) in train_set.iter().enumerate() {
             let questions = kgqa::train::augment::synonym_variants(

@@ -84,7 +84,7 @@ pub struct BenchArgs {
 }
 
 /// Runs `kgqa bench`.
-pub fn run(store: Option<&Path>, args: &BenchArgs) -> anyhow::Result<()> {
+pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()> {
     for (flag, n) in [("--labels", args.labels.len()), ("--facts", args.facts.len())] {
         if n != 0 && n != args.datasets.len() {
             anyhow::bail!(
@@ -119,7 +119,7 @@ pub fn run(store: Option<&Path>, args: &BenchArgs) -> anyhow::Result<()> {
                 f.input || f.entity
             });
         let (knowledge, retrieval) = if needs_facts {
-            facts(store, &mut graph, &items, args.facts.get(k), args.threads)?
+            facts(graph_args, &mut graph, &items, args.facts.get(k), args.threads)?
         } else {
             (vec![None; items.len()], None)
         };
@@ -149,7 +149,10 @@ pub fn run(store: Option<&Path>, args: &BenchArgs) -> anyhow::Result<()> {
     let report = Report {
         model: info,
         baseline: baseline.map(|(_, i)| i),
-        graph: store.map_or_else(|| "embedded default graph".into(), |s| s.display().to_string()),
+        graph: graph_args
+            .store
+            .as_ref()
+            .map_or_else(|| "embedded default graph".into(), |s| s.display().to_string()),
         datasets: reports,
         peak_rss_mib: peak_rss_mib(),
         seconds: started.elapsed().as_secs_f64(),
@@ -227,7 +230,7 @@ fn questions(
 /// Each question's knowledge, from the cache `cache` when it exists, else retrieved from
 /// the graph (and written to `cache` when given), with the retrieval latency measured.
 fn facts(
-    store: Option<&Path>,
+    graph_args: &super::GraphArgs,
     graph: &mut Option<kgqa::kg::Graph>,
     items: &[Item],
     cache: Option<&PathBuf>,
@@ -253,7 +256,7 @@ fn facts(
         return Ok((out, None));
     }
     if graph.is_none() {
-        *graph = Some(super::open_graph(store)?);
+        *graph = Some(super::open_graph(graph_args)?);
     }
     let graph = graph.as_ref().expect("opened above");
     let retriever = Retriever::new(Options::default())?;

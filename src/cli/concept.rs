@@ -1,7 +1,6 @@
 //! `kgqa concept TEXT`: what a phrase grounds to, and the graph around it.
 
 use std::io::Write;
-use std::path::Path;
 
 use clap::Args;
 use kgqa::kg::query;
@@ -23,8 +22,8 @@ pub struct ConceptArgs {
 }
 
 /// Runs `kgqa concept`.
-pub fn run(store: Option<&Path>, args: &ConceptArgs) -> anyhow::Result<()> {
-    let graph = super::open_graph(store)?;
+pub fn run(graph_args: &super::GraphArgs, args: &ConceptArgs) -> anyhow::Result<()> {
+    let graph = super::open_graph(graph_args)?;
     let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

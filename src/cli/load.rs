@@ -40,8 +40,11 @@ fn parse_format(name: &str) -> Result<Format, String> {
 }
 
 /// Runs `kgqa load`.
-pub fn run(store: Option<&Path>, args: &LoadArgs) -> anyhow::Result<()> {
-    let Some(store) = store else {
+pub fn run(graph_args: &super::GraphArgs, args: &LoadArgs) -> anyhow::Result<()> {
+    if graph_args.lexicon.is_some() {
+        anyhow::bail!("--lexicon: kgqa load builds the store's own lexicon");
+    }
+    let Some(store) = graph_args.store.as_deref() else {
         anyhow::bail!("kgqa load needs --store DIR (the embedded default graph is read-only)");
     };
     if super::endpoint_url(store).is_some() {

@@ -24,14 +24,27 @@ use kgqa::kg::Graph;
 #[derive(Parser, Debug)]
 #[command(name = "kgqa", version, about)]
 pub struct Args {
-    /// The graph store folder (created by `kgqa load`), or the `http(s)://` URL of a
-    /// SPARQL 1.1 endpoint that holds the graph (read-only; the grounding lexicon is
-    /// fetched from it at start). Without it, the embedded default graph is used.
-    #[arg(long, global = true, env = "KGQA_STORE")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub graph: GraphArgs,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which graph a command works on (global options).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GraphArgs {
+    /// The graph store folder (created by `kgqa load`), or the `http(s)://` URL of a
+    /// SPARQL 1.1 endpoint that holds the graph (read-only). Without it, the embedded
+    /// default graph is used.
+    #[arg(long, global = true, env = "KGQA_STORE")]
+    pub store: Option<PathBuf>,
+    /// With an endpoint as `--store`: the grounding lexicon file (`form<TAB>iri...`, as a
+    /// store's `lexicon-N.tsv`). Read when it exists; else fetched from the endpoint (a
+    /// scan of its labels and concepts, minutes for large graphs) and written there.
+    /// Without it the lexicon is fetched at every start.
+    #[arg(long, global = true, env = "KGQA_LEXICON")]
+    pub lexicon: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -67,18 +80,18 @@ pub enum Command {
 /// Runs the parsed command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match &args.command {
-        Command::Load(a) => load::run(args.store.as_deref(), a),
-        Command::Query(a) => query::run(args.store.as_deref(), a),
-        Command::Concept(a) => concept::run(args.store.as_deref(), a),
-        Command::Ask(a) => ask::run(args.store.as_deref(), a),
-        Command::Serve(a) => serve::run(args.store.as_deref(), a),
-        Command::Retrieve(a) => retrieve::run(args.store.as_deref(), a),
+        Command::Load(a) => load::run(&args.graph, a),
+        Command::Query(a) => query::run(&args.graph, a),
+        Command::Concept(a) => concept::run(&args.graph, a),
+        Command::Ask(a) => ask::run(&args.graph, a),
+        Command::Serve(a) => serve::run(&args.graph, a),
+        Command::Retrieve(a) => retrieve::run(&args.graph, a),
         Command::Train(a) => train::train(a),
-        Command::Distill(a) => train::distill(args.store.as_deref(), a),
+        Command::Distill(a) => train::distill(&args.graph, a),
         Command::Eval(a) => eval::eval(a),
         Command::Export(a) => export::export(a),
         Command::Average(a) => average::run(a),
-        Command::Bench(a) => bench::run(args.store.as_deref(), a),
+        Command::Bench(a) => bench::run(&args.graph, a),
     }
 }
 
@@ -90,13 +103,19 @@ pub fn endpoint_url(store: &Path) -> Option<&str> {
     store.to_str().filter(|s| s.starts_with("http://") || s.starts_with("https://"))
 }
 
-/// Opens the store at `store` (a folder, or a SPARQL endpoint's URL), or the embedded
-/// default graph when none is given.
-pub fn open_graph(store: Option<&Path>) -> anyhow::Result<Graph> {
-    match store {
+/// Opens the graph `graph` names: a store folder, an endpoint's URL (with its lexicon from
+/// `--lexicon` when given), or the embedded default graph when none is given.
+pub fn open_graph(graph: &GraphArgs) -> anyhow::Result<Graph> {
+    if graph.lexicon.is_some() && graph.store.as_deref().and_then(endpoint_url).is_none() {
+        anyhow::bail!(
+            "--lexicon goes with an endpoint URL as --store (a store folder keeps its own)"
+        );
+    }
+    match graph.store.as_deref() {
         Some(url) if endpoint_url(url).is_some() => {
             let url = endpoint_url(url).expect("checked");
-            Graph::remote(url, ENDPOINT_TIMEOUT).context("opening the remote graph")
+            let lexicon = graph.lexicon.as_deref();
+            Graph::remote(url, ENDPOINT_TIMEOUT, lexicon).context("opening the remote graph")
         }
         Some(dir) => open_dir(dir),
         None => Graph::embedded().context("loading the embedded default graph"),

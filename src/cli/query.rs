@@ -1,7 +1,7 @@
 //! `kgqa query 'SPARQL'`.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
@@ -20,7 +20,7 @@ pub struct QueryArgs {
 }
 
 /// Runs `kgqa query`.
-pub fn run(store: Option<&Path>, args: &QueryArgs) -> anyhow::Result<()> {
+pub fn run(graph_args: &super::GraphArgs, args: &QueryArgs) -> anyhow::Result<()> {
     let text = if args.sparql == "-" {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s).context("reading the query from standard input")?;
@@ -31,7 +31,7 @@ pub fn run(store: Option<&Path>, args: &QueryArgs) -> anyhow::Result<()> {
     } else {
         args.sparql.clone()
     };
-    let graph = super::open_graph(store)?;
+    let graph = super::open_graph(graph_args)?;
     let answer = query::run(&graph, &text)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -1,7 +1,7 @@
 //! `kgqa retrieve --dataset FILE --out FACTS.jsonl`: the facts of every question of a
 //! dataset, computed once so that training and benchmarks never query the graph.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -60,7 +60,7 @@ pub struct RetrieveArgs {
 }
 
 /// Runs `kgqa retrieve`.
-pub fn run(store: Option<&Path>, args: &RetrieveArgs) -> anyhow::Result<()> {
+pub fn run(graph_args: &super::GraphArgs, args: &RetrieveArgs) -> anyhow::Result<()> {
     if !(args.hub_degree.is_finite() && args.hub_degree > 0.0) {
         anyhow::bail!("--hub-degree must be a positive number, got {}", args.hub_degree);
     }
@@ -80,7 +80,7 @@ pub fn run(store: Option<&Path>, args: &RetrieveArgs) -> anyhow::Result<()> {
         (None, _) => anyhow::bail!("--split listed/unlisted needs --ids FILE"),
     };
     let items = dataset::select(items, &ids, split);
-    let graph = super::open_graph(store)?;
+    let graph = super::open_graph(graph_args)?;
     let retriever = Retriever::new(Options {
         top_k: args.top_k,
         two_hop: !args.one_hop,

@@ -1,7 +1,6 @@
 //! `kgqa serve [--addr HOST:PORT]`: the HTTP server and web page over the engine.
 
 use std::io::Write;
-use std::path::Path;
 
 use clap::Args;
 use kgqa::engine::{Engine, Options};
@@ -41,15 +40,18 @@ pub struct ServeArgs {
 }
 
 /// Runs `kgqa serve` until Ctrl-C or SIGTERM.
-pub fn run(store: Option<&Path>, args: &ServeArgs) -> anyhow::Result<()> {
+pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
     let model = super::ask::load_model(&dir, args.model.is_none())?;
-    let graph = super::open_graph(store)?;
+    let graph = super::open_graph(graph_args)?;
     let mut options = Options::default();
     options.retrieve.top_k = args.top_k;
     options.candidates = args.candidates;
     let describe = Describe {
-        graph: store.map_or_else(|| "embedded".to_owned(), |s| s.display().to_string()),
+        graph: graph_args
+            .store
+            .as_ref()
+            .map_or_else(|| "embedded".to_owned(), |s| s.display().to_string()),
         model: model.as_ref().map(|(p, _)| p.display().to_string()),
     };
     let engine = Engine::new(graph, model, options)?;

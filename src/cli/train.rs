@@ -351,7 +351,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `kgqa distill`.
-pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::Result<()> {
+pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Result<()> {
     // Settings first: a bad value fails before teachers load or augmentation runs.
     let distill_config = DistillConfig {
         alpha: args.alpha,
@@ -414,7 +414,7 @@ pub fn distill(store: Option<&std::path::Path>, args: &DistillArgs) -> anyhow::R
         };
         let extra = super::augment::labelled_variants(
             &args.hyper.run,
-            store,
+            graph_args,
             &teachers,
             (&train_set, &concepts),
             &settings,

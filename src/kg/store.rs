@@ -100,11 +100,24 @@ impl Graph {
     }
 
     /// The graph behind the SPARQL 1.1 endpoint at `url`; each request may take at most
-    /// `timeout`. The grounding lexicon is fetched from it now, a page of labels and
-    /// concept IRIs at a time ([`Lexicon::fetch`]).
-    pub fn remote(url: &str, timeout: std::time::Duration) -> Result<Self> {
+    /// `timeout`. The grounding lexicon is read from the file `lexicon` when it exists;
+    /// else it is fetched from the endpoint now, a page of labels and concept IRIs at a
+    /// time ([`Lexicon::fetch`]), and written to `lexicon` when given.
+    pub fn remote(url: &str, timeout: std::time::Duration, lexicon: Option<&Path>) -> Result<Self> {
         let endpoint = Endpoint::new(url, timeout)?;
-        let lexicon = Lexicon::fetch(&endpoint, crate::kg::lexicon::FETCH_PAGE)?;
+        let lexicon = match lexicon {
+            Some(path) if path.is_file() => Lexicon::read(path)?,
+            _ => {
+                let fetched = Lexicon::fetch(&endpoint, crate::kg::lexicon::FETCH_PAGE)?;
+                if let Some(path) = lexicon {
+                    // Written whole, then renamed: a killed start leaves no half file.
+                    let tmp = path.with_extension("tsv.tmp");
+                    fetched.write(&tmp)?;
+                    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+                }
+                fetched
+            }
+        };
         Ok(Graph {
             source: Source::Endpoint(endpoint),
             lexicon,
