@@ -2,29 +2,11 @@
 //! format, the JSON's figures against each other, the plot, the facts cache against
 //! `kgqa retrieve` and the accuracy against `kgqa eval`, and bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn kgqa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kgqa"))
-        .args(args)
-        .env_remove("KGQA_STORE")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kgqa(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = kgqa(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
+use common::cli::{fails, ok};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

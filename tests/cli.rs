@@ -4,30 +4,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::{fails, ok};
 use common::fixture;
-
-fn kgqa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kgqa"))
-        .args(args)
-        .env_remove("KGQA_STORE")
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kgqa(args);
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = kgqa(args);
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
 
 #[test]
 fn load_prints_a_summary_and_query_reads_it() {

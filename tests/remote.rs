@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::cli::{kgqa, ok};
 use common::server::Server;
 use common::{fixture, options};
 use kgqa::engine::knowledge::Knowledge;
@@ -18,21 +18,6 @@ use kgqa::kg::retrieve::{Options, Retriever};
 
 fn url(server: &Server) -> String {
     format!("http://{}/sparql", server.addr)
-}
-
-fn kgqa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kgqa"))
-        .args(args)
-        .env_remove("KGQA_STORE")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kgqa(args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 const QUESTIONS: [(&str, &[&str]); 3] = [

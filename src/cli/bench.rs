@@ -261,44 +261,9 @@ fn facts(
     let graph = graph.as_ref().expect("opened above");
     let retriever = Retriever::new(Options::default())?;
     let bar = bar(items.len(), "retrieving");
-    let threads = threads.max(1);
-    let chunk = items.len().div_ceil(threads).max(1);
-    let parts: Vec<anyhow::Result<Vec<(Knowledge, f64)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let (retriever, bar) = (&retriever, &bar);
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|item| {
-                            let t = Instant::now();
-                            let choices: Vec<(String, Option<String>)> =
-                                item.choices.iter().map(|c| (c.clone(), None)).collect();
-                            let k = Knowledge::gather(
-                                graph,
-                                retriever,
-                                &item.question,
-                                None,
-                                &choices,
-                                true,
-                            )?;
-                            bar.inc(1);
-                            Ok((k, t.elapsed().as_secs_f64() * 1e3))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("retrieval thread panicked")).collect()
-    });
+    let timed = dataset::retrieve_all_timed(graph, &retriever, items, threads, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let (mut knowledge, mut ms) = (Vec::new(), Vec::new());
-    for part in parts {
-        for (k, t) in part? {
-            knowledge.push(k);
-            ms.push(t);
-        }
-    }
+    let (knowledge, ms): (Vec<Knowledge>, Vec<f64>) = timed.into_iter().unzip();
     if let Some(path) = cache {
         dataset::write_facts(path, items, &knowledge)?;
         eprintln!("facts of {} questions written to {}", items.len(), path.display());

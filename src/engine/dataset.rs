@@ -59,40 +59,27 @@ struct RawItem {
 
 /// Reads a CommonsenseQA-format JSONL file. Errors name the file, the line and the field.
 pub fn read_csqa(path: &Path) -> Result<Vec<Item>> {
-    let file = File::open(path).map_err(|source| Error::Io { path: path.into(), source })?;
-    let mut items = Vec::new();
-    let mut seen = HashSet::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| Error::Io { path: path.into(), source })?;
-        let bad =
-            |message: String| Error::Dataset { file: path.into(), line: i as u64 + 1, message };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let raw: RawItem = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+    super::formats::read_lines(path, |line, _| {
+        let raw: RawItem = serde_json::from_str(line)?;
         if raw.question.choices.len() < 2 {
-            return Err(bad("question.choices: fewer than two choices".into()));
-        }
-        if !seen.insert(raw.id.clone()) {
-            return Err(bad(format!("id: {:?} appears twice", raw.id)));
+            return Err("question.choices: fewer than two choices".to_owned().into());
         }
         let labels: Vec<String> = raw.question.choices.iter().map(|c| c.label.clone()).collect();
         let answer = match &raw.answer_key {
             Some(key) => Some(labels.iter().position(|l| l == key).ok_or_else(|| {
-                bad(format!("answerKey: {key:?} is not one of the labels {labels:?}"))
+                format!("answerKey: {key:?} is not one of the labels {labels:?}")
             })?),
             None => None,
         };
-        items.push(Item {
+        Ok(Item {
             id: raw.id,
             question: raw.question.stem,
             choices: raw.question.choices.into_iter().map(|c| c.text).collect(),
             labels,
             answer,
             question_concept: raw.question.question_concept,
-        });
-    }
-    Ok(items)
+        })
+    })
 }
 
 /// Reads a file of ids, one per line.
@@ -144,15 +131,29 @@ pub fn retrieve_all(
     threads: usize,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Knowledge>> {
+    let timed = retrieve_all_timed(graph, retriever, items, threads, progress)?;
+    Ok(timed.into_iter().map(|(k, _)| k).collect())
+}
+
+/// [`retrieve_all`], with each question's retrieval time in milliseconds (what
+/// `kgqa bench` reports as retrieval latency).
+pub fn retrieve_all_timed(
+    graph: &Graph,
+    retriever: &Retriever,
+    items: &[Item],
+    threads: usize,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<(Knowledge, f64)>> {
     let threads = threads.max(1);
     let chunk = items.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Knowledge>>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<(Knowledge, f64)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
                         .map(|item| {
+                            let start = std::time::Instant::now();
                             let choices: Vec<(String, Option<String>)> =
                                 item.choices.iter().map(|c| (c.clone(), None)).collect();
                             let k = Knowledge::gather(
@@ -164,7 +165,7 @@ pub fn retrieve_all(
                                 true,
                             )?;
                             progress();
-                            Ok(k)
+                            Ok((k, start.elapsed().as_secs_f64() * 1e3))
                         })
                         .collect()
                 })

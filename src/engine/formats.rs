@@ -198,8 +198,8 @@ fn item(
 }
 
 /// Parses each non-empty line of `path` with `parse` (given the 1-based line number);
-/// duplicate ids are an error.
-fn read_lines(
+/// duplicate ids are an error. Errors name the file and the line.
+pub(crate) fn read_lines(
     path: &Path,
     parse: impl Fn(&str, usize) -> std::result::Result<Item, ParseError>,
 ) -> Result<Vec<Item>> {
@@ -223,7 +223,7 @@ fn read_lines(
 }
 
 /// A line's parse error, as text.
-struct ParseError(String);
+pub(crate) struct ParseError(String);
 
 impl From<serde_json::Error> for ParseError {
     fn from(e: serde_json::Error) -> Self {

@@ -68,7 +68,8 @@ impl Endpoint {
         &self.url
     }
 
-    fn error(&self, message: impl std::fmt::Display) -> Error {
+    /// An [`Error::Endpoint`] of this endpoint.
+    pub fn error(&self, message: impl std::fmt::Display) -> Error {
         Error::Endpoint { url: self.url.clone(), message: message.to_string() }
     }
 

@@ -6,13 +6,12 @@
 //! generation's lexicon with what a load emits (no scan) and keep it beside each
 //! generation as `lexicon-N.tsv` (`form<TAB>iri<TAB>iri...`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use oxigraph::model::{Literal, NamedNodeRef, NamedOrBlankNode, Quad, Term};
-use oxigraph::sparql::QuerySolution;
 use oxigraph::store::Store;
 
 use crate::kg::endpoint::Endpoint;
@@ -26,7 +25,9 @@ use crate::kg::vocab;
 pub const FETCH_PAGE: usize = 10_000;
 
 const LABELS: &str = include_str!("../../kg/queries/lexicon_labels.rq");
+const LABELS_COUNT: &str = include_str!("../../kg/queries/lexicon_labels_count.rq");
 const CONCEPTS: &str = include_str!("../../kg/queries/lexicon_concepts.rq");
+const CONCEPTS_COUNT: &str = include_str!("../../kg/queries/lexicon_concepts_count.rq");
 
 /// Surface forms to concepts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,32 +66,54 @@ impl Lexicon {
     /// Builds the lexicon of the graph behind a remote endpoint with the queries
     /// `kg/queries/lexicon_*.rq`, `page` rows a request ([`FETCH_PAGE`] by default): the
     /// same entries as [`Lexicon::build`] on the same statements in the default graph.
+    /// The pages are not sorted (too slow on large graphs), so each query's distinct rows
+    /// are counted against its `_count` query: an endpoint whose pages skipped or repeated
+    /// rows is an error, not a silently smaller lexicon.
     pub fn fetch(endpoint: &Endpoint, page: usize) -> Result<Self> {
         let page = page.max(1);
         let mut lexicon = Lexicon::default();
-        let pages = |query: &str, row: &mut dyn FnMut(&QuerySolution)| -> Result<()> {
+        // Every row of `query`, as the strings of `columns`, each distinct row once.
+        let rows = |query: &str, count: &str, columns: &[&str]| -> Result<HashSet<Vec<Term>>> {
+            let expected = endpoint
+                .select(count)?
+                .first()
+                .and_then(|s| match s.get("n") {
+                    Some(Term::Literal(n)) => n.value().parse::<usize>().ok(),
+                    _ => None,
+                })
+                .ok_or_else(|| endpoint.error("a COUNT query gave no number"))?;
+            let mut seen = HashSet::new();
             for i in 0.. {
                 let text = format!("{query}LIMIT {page} OFFSET {}\n", i * page);
-                let rows = endpoint.select(&text)?;
-                rows.iter().for_each(&mut *row);
-                if rows.len() < page {
+                let solutions = endpoint.select(&text)?;
+                for s in &solutions {
+                    let row: Option<Vec<Term>> =
+                        columns.iter().map(|c| s.get(*c).cloned()).collect();
+                    seen.extend(row);
+                }
+                if solutions.len() < page {
                     break;
                 }
             }
-            Ok(())
+            if seen.len() != expected {
+                return Err(endpoint.error(format!(
+                    "its pages held {} distinct rows of {expected}: pages are not stable \
+                     without ORDER BY there; give the lexicon as a file (--lexicon)",
+                    seen.len()
+                )));
+            }
+            Ok(seen)
         };
-        pages(LABELS, &mut |s| {
-            if let (Some(Term::NamedNode(subject)), Some(Term::Literal(label))) =
-                (s.get("s"), s.get("label"))
-            {
+        for row in rows(LABELS, LABELS_COUNT, &["s", "label"])? {
+            if let [Term::NamedNode(subject), Term::Literal(label)] = row.as_slice() {
                 lexicon.add_label(subject.as_str(), label);
             }
-        })?;
-        pages(CONCEPTS, &mut |s| {
-            if let Some(Term::NamedNode(c)) = s.get("c") {
+        }
+        for row in rows(CONCEPTS, CONCEPTS_COUNT, &["c"])? {
+            if let [Term::NamedNode(c)] = row.as_slice() {
                 lexicon.add_concept_iri(c.as_str());
             }
-        })?;
+        }
         lexicon.finish();
         Ok(lexicon)
     }
