@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 /// Which graph a command works on (global options).
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct GraphArgs {
     /// The graph store folder (created by `kgqa load`), or the `http(s)://` URL of a
     /// SPARQL 1.1 endpoint that holds the graph (read-only). Without it, the embedded
@@ -45,6 +45,9 @@ pub struct GraphArgs {
     /// Without it the lexicon is fetched at every start.
     #[arg(long, global = true, env = "KGQA_LEXICON")]
     pub lexicon: Option<PathBuf>,
+    /// With an endpoint as `--store`: seconds one request to it may take.
+    #[arg(long, global = true, default_value_t = 60.0)]
+    pub endpoint_timeout: f64,
 }
 
 /// The subcommands.
@@ -95,9 +98,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// How long one request to a remote SPARQL endpoint may take.
-const ENDPOINT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// The endpoint URL `store` names, if it is one rather than a folder.
 pub fn endpoint_url(store: &Path) -> Option<&str> {
     store.to_str().filter(|s| s.starts_with("http://") || s.starts_with("https://"))
@@ -115,7 +115,11 @@ pub fn open_graph(graph: &GraphArgs) -> anyhow::Result<Graph> {
         Some(url) if endpoint_url(url).is_some() => {
             let url = endpoint_url(url).expect("checked");
             let lexicon = graph.lexicon.as_deref();
-            Graph::remote(url, ENDPOINT_TIMEOUT, lexicon).context("opening the remote graph")
+            let timeout = std::time::Duration::try_from_secs_f64(graph.endpoint_timeout)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .context("--endpoint-timeout must be a positive number of seconds")?;
+            Graph::remote(url, timeout, lexicon).context("opening the remote graph")
         }
         Some(dir) => open_dir(dir),
         None => Graph::embedded().context("loading the embedded default graph"),
