@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -238,10 +237,15 @@ fn load_killed_midway_leaves_the_store_intact() {
 #[test]
 fn help_lists_the_subcommands() {
     let out = ok(&["--help"]);
-    for sub in ["load", "query", "concept"] {
-        assert!(out.contains(sub), "{out}");
+    // DESIGN.md's command line, each with its own --help.
+    for sub in ["load", "query", "concept", "ask", "serve", "train", "distill", "bench", "eval"] {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(sub)), "{sub}: {out}");
+        let help = ok(&[sub, "--help"]);
+        assert!(help.contains("Usage: kgqa") && help.contains(sub), "{help}");
     }
-    let _ = Path::new(".");
+    for global in ["--store", "--lexicon", "--endpoint-timeout"] {
+        assert!(out.contains(global), "{global}: {out}");
+    }
 }
 
 #[test]
