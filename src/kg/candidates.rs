@@ -210,6 +210,12 @@ impl Retriever {
                 paths.entry(x).or_default().push(path);
             }
         }
+        // Every degree scoring needs (each candidate's and its paths' hubs), in batches.
+        let hubs = paths.iter().flat_map(|(concept, ps)| {
+            let inner = ps.iter().flat_map(|p| p.nodes.split_last().map_or(&[][..], |(_, r)| r));
+            std::iter::once(concept).chain(inner).map(String::as_str)
+        });
+        self.prefetch_degrees(graph, hubs)?;
         let mut out = Vec::with_capacity(paths.len());
         for (concept, candidate_paths) in paths {
             // The best weighted path from each question concept.

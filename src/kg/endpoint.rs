@@ -155,8 +155,15 @@ impl Endpoint {
 /// `concept` by a `VALUES` block opening its pattern: the IRI goes in as a typed,
 /// validated IRI (`NamedNode`), so no text of a user's reaches the query as SPARQL.
 pub fn bind_concept(query: &str, concept: &NamedNode) -> String {
+    bind_concepts(query, std::slice::from_ref(concept))
+}
+
+/// [`bind_concept`] for several concepts at once: the query's rows for all of them, told
+/// apart by `?concept` (every own query projects it), in one round trip.
+pub fn bind_concepts(query: &str, concepts: &[NamedNode]) -> String {
     let at = query.find("WHERE {").map(|i| i + "WHERE {".len()).expect("own queries have WHERE {");
-    format!("{} VALUES ?concept {{ {concept} }} {}", &query[..at], &query[at..])
+    let values: Vec<String> = concepts.iter().map(ToString::to_string).collect();
+    format!("{} VALUES ?concept {{ {} }} {}", &query[..at], values.join(" "), &query[at..])
 }
 
 #[cfg(test)]

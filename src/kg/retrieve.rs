@@ -18,7 +18,7 @@ use oxigraph::model::{NamedNode, Term, Variable};
 use oxigraph::sparql::{PreparedSparqlQuery, QueryResults, QuerySolution, SparqlEvaluator};
 use serde::{Deserialize, Serialize};
 
-use crate::kg::endpoint::bind_concept;
+use crate::kg::endpoint::{bind_concept, bind_concepts};
 use crate::kg::error::{Error, Result};
 use crate::kg::paths::{Path, Subgraph, verbalize_path};
 use crate::kg::store::{Graph, Source};
@@ -46,6 +46,9 @@ const NON_RELATIONS: &[&str] = &[
     vocab::KGQA,
     "http://conceptnet.io/r/ExternalURL",
 ];
+
+/// Concepts per batched degree query on a remote endpoint.
+const DEGREE_BATCH: usize = 128;
 
 /// One edge of the graph, `head relation tail`, with its weight (1.0 when unrecorded).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -436,8 +439,55 @@ impl Retriever {
         Ok(score)
     }
 
+    /// Fetches into the cache the degrees of those `concepts` it lacks, in batches of
+    /// [`DEGREE_BATCH`] per query, where every query is a round trip (a remote endpoint;
+    /// a local store answers each when asked, as fast). The same numbers as
+    /// [`Retriever::degree`]: the degree queries group by `?concept`.
+    pub(crate) fn prefetch_degrees<'a>(
+        &self,
+        graph: &Graph,
+        concepts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        let Source::Endpoint(endpoint) = graph.source() else { return Ok(()) };
+        if self.cache.is_none() {
+            return Ok(());
+        }
+        let mut missing: Vec<NamedNode> = Vec::new();
+        let mut seen = HashSet::new();
+        for c in concepts {
+            if seen.insert(c) && self.cached(|cache| cache.degrees.get(c).copied()).is_none() {
+                missing.push(NamedNode::new(c).map_err(|e| Error::InvalidIri {
+                    iri: c.to_owned(),
+                    message: e.to_string(),
+                })?);
+            }
+        }
+        for chunk in missing.chunks(DEGREE_BATCH) {
+            let mut degrees: Vec<(String, u32)> =
+                chunk.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
+            for query in [&self.degree_out, &self.degree_in] {
+                for s in endpoint.select(&bind_concepts(query.text, chunk))? {
+                    if let (Some(Term::NamedNode(c)), Some(Term::Literal(n))) =
+                        (s.get("concept"), s.get("n"))
+                        && let Some((_, d)) = degrees.iter_mut().find(|(k, _)| k == c.as_str())
+                    {
+                        *d = d.saturating_add(n.value().parse().unwrap_or(0));
+                    }
+                }
+            }
+            self.remember(|cache| {
+                for (c, d) in degrees {
+                    cache.degrees.put(c, d);
+                }
+            });
+        }
+        Ok(())
+    }
+
     /// Scores paths, keeps one fact per sentence, the best `k` (score, then text).
     pub(crate) fn rank(&self, graph: &Graph, paths: Vec<Path>, k: usize) -> Result<Vec<Fact>> {
+        let hubs = paths.iter().flat_map(|p| p.nodes.split_last().map_or(&[][..], |(_, r)| r));
+        self.prefetch_degrees(graph, hubs.map(String::as_str))?;
         let mut facts: Vec<Fact> = Vec::with_capacity(paths.len());
         for path in paths {
             let score = self.path_score(graph, &path)?;
