@@ -47,8 +47,8 @@ const NON_RELATIONS: &[&str] = &[
     "http://conceptnet.io/r/ExternalURL",
 ];
 
-/// Concepts per batched degree query on a remote endpoint.
-const DEGREE_BATCH: usize = 128;
+/// Concepts per batched query on a remote endpoint.
+const BATCH: usize = 128;
 
 /// One edge of the graph, `head relation tail`, with its weight (1.0 when unrecorded).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -238,6 +238,41 @@ impl Retriever {
         Ok(())
     }
 
+    /// Runs `query` for each of `concepts` (`row` is given the concept's index): on a
+    /// local store one evaluation each, on an endpoint one request for up to [`BATCH`] of
+    /// them, its rows told apart by `?concept` (which every own query projects).
+    fn run_many(
+        &self,
+        graph: &Graph,
+        query: &OwnQuery,
+        concepts: &[&str],
+        mut row: impl FnMut(usize, &QuerySolution),
+    ) -> Result<()> {
+        let Source::Endpoint(endpoint) = graph.source() else {
+            for (k, c) in concepts.iter().enumerate() {
+                self.run(graph, query, c, |s| row(k, s))?;
+            }
+            return Ok(());
+        };
+        let nodes = concepts
+            .iter()
+            .map(|c| {
+                NamedNode::new(*c)
+                    .map_err(|e| Error::InvalidIri { iri: (*c).to_owned(), message: e.to_string() })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (n, chunk) in nodes.chunks(BATCH).enumerate() {
+            for s in endpoint.select(&bind_concepts(query.text, chunk))? {
+                if let Some(Term::NamedNode(c)) = s.get("concept")
+                    && let Some(k) = chunk.iter().position(|x| x == c)
+                {
+                    row(n * BATCH + k, &s);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn cached<T: Clone>(&self, get: impl FnOnce(&mut Cache) -> Option<T>) -> Option<T> {
         self.cache.as_ref().and_then(|c| get(&mut c.lock().expect("retrieval cache")))
     }
@@ -254,25 +289,59 @@ impl Retriever {
         if let Some(edges) = self.cached(|c| c.neighbourhoods.get(concept).cloned()) {
             return Ok(edges);
         }
-        let edges = Arc::new(self.fetch_neighbourhood(graph, concept)?);
+        let edges = Arc::new(self.fetch_neighbourhoods(graph, &[concept])?.remove(0));
         self.remember(|c| {
             c.neighbourhoods.put(concept.to_owned(), edges.clone());
         });
         Ok(edges)
     }
 
-    fn fetch_neighbourhood(&self, graph: &Graph, concept: &str) -> Result<Vec<Edge>> {
-        let mut edges: BTreeMap<(String, String, String), Option<f64>> = BTreeMap::new();
-        let mut add = |head: &str, relation: &str, tail: &str, weight: Option<f64>| {
-            if head == tail || NON_RELATIONS.iter().any(|p| relation.starts_with(p)) {
-                return;
+    /// Fetches into the cache the neighbourhoods of those `concepts` it lacks, all in one
+    /// query of each kind, where every query is a round trip (a remote endpoint; a local
+    /// store answers each when asked, as fast).
+    pub(crate) fn prefetch_neighbourhoods<'a>(
+        &self,
+        graph: &Graph,
+        concepts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        if !matches!(graph.source(), Source::Endpoint(_)) || self.cache.is_none() {
+            return Ok(());
+        }
+        let mut missing: Vec<&str> = Vec::new();
+        let mut seen = HashSet::new();
+        for c in concepts {
+            if seen.insert(c) && self.cached(|cache| cache.neighbourhoods.get(c).cloned()).is_none()
+            {
+                missing.push(c);
             }
-            let slot = edges.entry((head.to_owned(), relation.to_owned(), tail.to_owned()));
-            let w = slot.or_insert(None);
-            if let Some(weight) = weight {
-                *w = Some(w.map_or(weight, |old| old.max(weight)));
-            }
-        };
+        }
+        for chunk in missing.chunks(BATCH) {
+            let hoods = self.fetch_neighbourhoods(graph, chunk)?;
+            self.remember(|cache| {
+                for (c, edges) in chunk.iter().zip(hoods) {
+                    cache.neighbourhoods.put((*c).to_owned(), Arc::new(edges));
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The neighbourhoods of `concepts` (distinct), in order; their degrees (the rows of
+    /// `edges_*.rq`) go into the cache on the way.
+    fn fetch_neighbourhoods(&self, graph: &Graph, concepts: &[&str]) -> Result<Vec<Vec<Edge>>> {
+        type Edges = BTreeMap<(String, String, String), Option<f64>>;
+        let mut edges: Vec<Edges> = vec![BTreeMap::new(); concepts.len()];
+        let add =
+            |edges: &mut Edges, head: &str, relation: &str, tail: &str, weight: Option<f64>| {
+                if head == tail || NON_RELATIONS.iter().any(|p| relation.starts_with(p)) {
+                    return;
+                }
+                let slot = edges.entry((head.to_owned(), relation.to_owned(), tail.to_owned()));
+                let w = slot.or_insert(None);
+                if let Some(weight) = weight {
+                    *w = Some(w.map_or(weight, |old| old.max(weight)));
+                }
+            };
         let queries = [
             (true, &self.edges_out),
             (false, &self.edges_in),
@@ -280,11 +349,11 @@ impl Retriever {
             (false, &self.weights_in),
         ];
         // The rows of edges_out.rq and edges_in.rq are what degree_*.rq count.
-        let mut rows = 0u32;
+        let mut rows = vec![0u32; concepts.len()];
         for (i, (outgoing, query)) in queries.into_iter().enumerate() {
-            self.run(graph, query, concept, |s| {
+            self.run_many(graph, query, concepts, |k, s| {
                 if i < 2 {
-                    rows = rows.saturating_add(1);
+                    rows[k] = rows[k].saturating_add(1);
                 }
                 let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
                     (s.get("relation"), s.get("neighbour"))
@@ -297,37 +366,44 @@ impl Retriever {
                     }
                     _ => None,
                 };
+                let concept = concepts[k];
                 let (h, t) = if outgoing {
                     (concept, neighbour.as_str())
                 } else {
                     (neighbour.as_str(), concept)
                 };
-                add(h, relation.as_str(), t, weight);
+                add(&mut edges[k], h, relation.as_str(), t, weight);
             })?;
         }
-        self.run(graph, &self.wordnet, concept, |s| {
+        self.run_many(graph, &self.wordnet, concepts, |k, s| {
             if let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
                 (s.get("relation"), s.get("neighbour"))
             {
-                add(concept, relation.as_str(), neighbour.as_str(), None);
+                add(&mut edges[k], concepts[k], relation.as_str(), neighbour.as_str(), None);
             }
         })?;
         self.remember(|c| {
-            c.degrees.put(concept.to_owned(), rows);
+            for (concept, n) in concepts.iter().zip(&rows) {
+                c.degrees.put((*concept).to_owned(), *n);
+            }
         });
         let synonym = format!("{}Synonym", vocab::CN_RELATION);
-        self.run(graph, &self.synonyms, concept, |s| {
+        self.run_many(graph, &self.synonyms, concepts, |k, s| {
             if let Some(Term::NamedNode(neighbour)) = s.get("neighbour") {
-                add(concept, &synonym, neighbour.as_str(), None);
+                add(&mut edges[k], concepts[k], &synonym, neighbour.as_str(), None);
             }
         })?;
         Ok(edges
             .into_iter()
-            .map(|((head, relation, tail), weight)| Edge {
-                head,
-                relation,
-                tail,
-                weight: weight.unwrap_or(1.0),
+            .map(|e| {
+                e.into_iter()
+                    .map(|((head, relation, tail), weight)| Edge {
+                        head,
+                        relation,
+                        tail,
+                        weight: weight.unwrap_or(1.0),
+                    })
+                    .collect()
             })
             .collect())
     }
@@ -393,6 +469,8 @@ impl Retriever {
         question: &[String],
         choices: &[Vec<String>],
     ) -> Result<Vec<ChoiceFacts>> {
+        let all = question.iter().chain(choices.iter().flatten()).map(String::as_str);
+        self.prefetch_neighbourhoods(graph, all)?;
         let mut fetched: HashSet<&str> = HashSet::new();
         let mut hoods = Vec::new();
         for concept in question.iter().chain(choices.iter().flatten()) {
@@ -440,7 +518,7 @@ impl Retriever {
     }
 
     /// Fetches into the cache the degrees of those `concepts` it lacks, in batches of
-    /// [`DEGREE_BATCH`] per query, where every query is a round trip (a remote endpoint;
+    /// [`BATCH`] per query, where every query is a round trip (a remote endpoint;
     /// a local store answers each when asked, as fast). The same numbers as
     /// [`Retriever::degree`]: the degree queries group by `?concept`.
     pub(crate) fn prefetch_degrees<'a>(
@@ -448,39 +526,29 @@ impl Retriever {
         graph: &Graph,
         concepts: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        let Source::Endpoint(endpoint) = graph.source() else { return Ok(()) };
-        if self.cache.is_none() {
+        if !matches!(graph.source(), Source::Endpoint(_)) || self.cache.is_none() {
             return Ok(());
         }
-        let mut missing: Vec<NamedNode> = Vec::new();
+        let mut refs: Vec<&str> = Vec::new();
         let mut seen = HashSet::new();
         for c in concepts {
             if seen.insert(c) && self.cached(|cache| cache.degrees.get(c).copied()).is_none() {
-                missing.push(NamedNode::new(c).map_err(|e| Error::InvalidIri {
-                    iri: c.to_owned(),
-                    message: e.to_string(),
-                })?);
+                refs.push(c);
             }
         }
-        for chunk in missing.chunks(DEGREE_BATCH) {
-            let mut degrees: Vec<(String, u32)> =
-                chunk.iter().map(|c| (c.as_str().to_owned(), 0)).collect();
-            for query in [&self.degree_out, &self.degree_in] {
-                for s in endpoint.select(&bind_concepts(query.text, chunk))? {
-                    if let (Some(Term::NamedNode(c)), Some(Term::Literal(n))) =
-                        (s.get("concept"), s.get("n"))
-                        && let Some((_, d)) = degrees.iter_mut().find(|(k, _)| k == c.as_str())
-                    {
-                        *d = d.saturating_add(n.value().parse().unwrap_or(0));
-                    }
+        let mut degrees = vec![0u32; refs.len()];
+        for query in [&self.degree_out, &self.degree_in] {
+            self.run_many(graph, query, &refs, |k, s| {
+                if let Some(Term::Literal(n)) = s.get("n") {
+                    degrees[k] = degrees[k].saturating_add(n.value().parse().unwrap_or(0));
                 }
-            }
-            self.remember(|cache| {
-                for (c, d) in degrees {
-                    cache.degrees.put(c, d);
-                }
-            });
+            })?;
         }
+        self.remember(|cache| {
+            for (c, d) in refs.iter().zip(degrees) {
+                cache.degrees.put((*c).to_owned(), d);
+            }
+        });
         Ok(())
     }
 
