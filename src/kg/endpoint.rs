@@ -5,7 +5,7 @@
 //! Queries go out as `POST` with `Content-Type: application/sparql-query` (the SPARQL 1.1
 //! Protocol's direct body); SELECT and ASK answers are read as SPARQL JSON results,
 //! CONSTRUCT and DESCRIBE as N-Triples. Inputs are bound as typed IRIs
-//! ([`bind_concept`]), never spliced from user text.
+//! ([`bind_concepts`]), never spliced from user text.
 
 use std::time::Duration;
 
@@ -151,15 +151,10 @@ impl Endpoint {
     }
 }
 
-/// `query` (one of the project's own, with one `WHERE {`) with `?concept` bound to
-/// `concept` by a `VALUES` block opening its pattern: the IRI goes in as a typed,
-/// validated IRI (`NamedNode`), so no text of a user's reaches the query as SPARQL.
-pub fn bind_concept(query: &str, concept: &NamedNode) -> String {
-    bind_concepts(query, std::slice::from_ref(concept))
-}
-
-/// [`bind_concept`] for several concepts at once: the query's rows for all of them, told
-/// apart by `?concept` (every own query projects it), in one round trip.
+/// `query` (one of the project's own, with one `WHERE {`) with `?concept` bound to each of
+/// `concepts` by a `VALUES` block opening its pattern: the IRIs go in as typed, validated
+/// IRIs (`NamedNode`), so no text of a user's reaches the query as SPARQL. The rows of all
+/// of them come in one round trip, told apart by `?concept` (every own query projects it).
 pub fn bind_concepts(query: &str, concepts: &[NamedNode]) -> String {
     let at = query.find("WHERE {").map(|i| i + "WHERE {".len()).expect("own queries have WHERE {");
     let values: Vec<String> = concepts.iter().map(ToString::to_string).collect();
@@ -175,7 +170,7 @@ mod tests {
         let node = NamedNode::new("http://conceptnet.io/c/en/trowel").unwrap();
         let q = "SELECT ?concept (COUNT(*) AS ?n)\nWHERE { ?concept ?p ?o . }\nGROUP BY ?concept";
         assert_eq!(
-            bind_concept(q, &node),
+            bind_concepts(q, std::slice::from_ref(&node)),
             "SELECT ?concept (COUNT(*) AS ?n)\nWHERE { VALUES ?concept { <http://conceptnet.io/c/en/trowel> }  ?concept ?p ?o . }\nGROUP BY ?concept"
         );
         // What could break out of the IRI is not an IRI in the first place.

@@ -18,7 +18,7 @@ use oxigraph::model::{NamedNode, Term, Variable};
 use oxigraph::sparql::{PreparedSparqlQuery, QueryResults, QuerySolution, SparqlEvaluator};
 use serde::{Deserialize, Serialize};
 
-use crate::kg::endpoint::{bind_concept, bind_concepts};
+use crate::kg::endpoint::bind_concepts;
 use crate::kg::error::{Error, Result};
 use crate::kg::paths::{Path, Subgraph, verbalize_path};
 use crate::kg::store::{Graph, Source};
@@ -213,29 +213,7 @@ impl Retriever {
         concept: &str,
         mut row: impl FnMut(&QuerySolution),
     ) -> Result<()> {
-        let node = NamedNode::new(concept)
-            .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
-        match graph.source() {
-            Source::Store(store) => {
-                let results = query
-                    .prepared
-                    .clone()
-                    .on_store(store)
-                    .substitute_variable(Variable::new_unchecked("concept"), node)
-                    .execute()?;
-                if let QueryResults::Solutions(solutions) = results {
-                    for solution in solutions {
-                        row(&solution?);
-                    }
-                }
-            }
-            Source::Endpoint(endpoint) => {
-                for solution in endpoint.select(&bind_concept(query.text, &node))? {
-                    row(&solution);
-                }
-            }
-        }
-        Ok(())
+        self.run_many(graph, query, &[concept], |_, s| row(s))
     }
 
     /// Runs `query` for each of `concepts` (`row` is given the concept's index): on a
@@ -248,12 +226,6 @@ impl Retriever {
         concepts: &[&str],
         mut row: impl FnMut(usize, &QuerySolution),
     ) -> Result<()> {
-        let Source::Endpoint(endpoint) = graph.source() else {
-            for (k, c) in concepts.iter().enumerate() {
-                self.run(graph, query, c, |s| row(k, s))?;
-            }
-            return Ok(());
-        };
         let nodes = concepts
             .iter()
             .map(|c| {
@@ -261,6 +233,25 @@ impl Retriever {
                     .map_err(|e| Error::InvalidIri { iri: (*c).to_owned(), message: e.to_string() })
             })
             .collect::<Result<Vec<_>>>()?;
+        let endpoint = match graph.source() {
+            Source::Endpoint(endpoint) => endpoint,
+            Source::Store(store) => {
+                for (k, node) in nodes.into_iter().enumerate() {
+                    let results = query
+                        .prepared
+                        .clone()
+                        .on_store(store)
+                        .substitute_variable(Variable::new_unchecked("concept"), node)
+                        .execute()?;
+                    if let QueryResults::Solutions(solutions) = results {
+                        for solution in solutions {
+                            row(k, &solution?);
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        };
         for (n, chunk) in nodes.chunks(BATCH).enumerate() {
             for s in endpoint.select(&bind_concepts(query.text, chunk))? {
                 if let Some(Term::NamedNode(c)) = s.get("concept")
@@ -296,6 +287,24 @@ impl Retriever {
         Ok(edges)
     }
 
+    /// The distinct `concepts` worth fetching ahead in a batch: those `cached` says the
+    /// cache lacks, and only when the graph is a remote endpoint (where each query is a
+    /// round trip) and there is a cache to keep them in.
+    fn to_prefetch<'a>(
+        &self,
+        graph: &Graph,
+        concepts: impl IntoIterator<Item = &'a str>,
+        cached: impl Fn(&mut Cache, &str) -> bool,
+    ) -> Vec<&'a str> {
+        if !matches!(graph.source(), Source::Endpoint(_)) {
+            return Vec::new();
+        }
+        let Some(cache) = &self.cache else { return Vec::new() };
+        let mut cache = cache.lock().expect("retrieval cache");
+        let mut seen = HashSet::new();
+        concepts.into_iter().filter(|c| seen.insert(*c) && !cached(&mut cache, c)).collect()
+    }
+
     /// Fetches into the cache the neighbourhoods of those `concepts` it lacks, all in one
     /// query of each kind, where every query is a round trip (a remote endpoint; a local
     /// store answers each when asked, as fast).
@@ -304,17 +313,8 @@ impl Retriever {
         graph: &Graph,
         concepts: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        if !matches!(graph.source(), Source::Endpoint(_)) || self.cache.is_none() {
-            return Ok(());
-        }
-        let mut missing: Vec<&str> = Vec::new();
-        let mut seen = HashSet::new();
-        for c in concepts {
-            if seen.insert(c) && self.cached(|cache| cache.neighbourhoods.get(c).cloned()).is_none()
-            {
-                missing.push(c);
-            }
-        }
+        let missing =
+            self.to_prefetch(graph, concepts, |cache, c| cache.neighbourhoods.contains(c));
         for chunk in missing.chunks(BATCH) {
             let hoods = self.fetch_neighbourhoods(graph, chunk)?;
             self.remember(|cache| {
@@ -526,16 +526,7 @@ impl Retriever {
         graph: &Graph,
         concepts: impl IntoIterator<Item = &'a str>,
     ) -> Result<()> {
-        if !matches!(graph.source(), Source::Endpoint(_)) || self.cache.is_none() {
-            return Ok(());
-        }
-        let mut refs: Vec<&str> = Vec::new();
-        let mut seen = HashSet::new();
-        for c in concepts {
-            if seen.insert(c) && self.cached(|cache| cache.degrees.get(c).copied()).is_none() {
-                refs.push(c);
-            }
-        }
+        let refs = self.to_prefetch(graph, concepts, |cache, c| cache.degrees.contains(c));
         let mut degrees = vec![0u32; refs.len()];
         for query in [&self.degree_out, &self.degree_in] {
             self.run_many(graph, query, &refs, |k, s| {
