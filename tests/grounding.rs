@@ -62,3 +62,35 @@ fn wordnet_exception_lists_are_used_when_present() {
     assert!(lem.wordnet().is_some());
     assert_eq!(lem.candidates("dug")[0], "dig");
 }
+
+/// WordNet's verb.exc reads "ground" as the past of "grind" and "saw" as the past of
+/// "see". After a determiner the word is a noun and keeps its own concept; elsewhere the
+/// verb reading stands ("we dug" -> "dig" although "dug" is a concept too). The "-er",
+/// "-ed", "-ing", "-est" rules apply only to words that are no concept themselves.
+#[test]
+fn a_noun_after_a_determiner_is_not_read_as_a_verb() {
+    let lem = Lemmatizer::with_wordnet(Some(&common::fixture("wordnet")));
+    let mut lexicon = kgqa::kg::lexicon::Lexicon::default();
+    let terms = ["ground", "grind", "dig", "dug", "saw", "see", "leaf", "hole"];
+    let more = ["teacher", "teach", "bed", "be", "swim", "mother", "moth"];
+    for term in terms.into_iter().chain(more) {
+        lexicon.add_concept_iri(&format!("http://conceptnet.io/c/en/{term}"));
+    }
+    lexicon.finish();
+    let grounder = kgqa::kg::ground::Grounder::new(&lexicon, &lem);
+    let forms = |text: &str| -> Vec<String> {
+        grounder.ground(text).0.into_iter().map(|m| m.form).collect()
+    };
+    assert_eq!(forms("We dug the ground with a saw"), ["dig", "ground", "saw"]);
+    assert_eq!(forms("they ground it and saw holes"), ["grind", "see", "hole"]);
+    assert_eq!(forms("the leaves on their ground"), ["leaf", "ground"]);
+    // Verb and adjective suffix rules only guess: a word that is a concept stays itself.
+    assert_eq!(forms("teachers swimming to bed"), ["teacher", "swim", "bed"]);
+    assert_eq!(forms("mother"), ["mother"]);
+    // The surface concept still comes along with a base form outside noun phrases.
+    let (mentions, _) = grounder.ground("we dug");
+    assert_eq!(
+        mentions[0].concepts,
+        ["http://conceptnet.io/c/en/dig", "http://conceptnet.io/c/en/dug"]
+    );
+}

@@ -3,7 +3,9 @@
 //! Words are lower-cased and split on anything but letters, digits and inner apostrophes;
 //! the longest n-gram (stop words never start or end one) whose surface form, or a form
 //! with its last or first word lemmatized, is in the lexicon becomes a mention. Words that
-//! ground to nothing are reported as diagnostics, not errors.
+//! ground to nothing are reported as diagnostics, not errors. An n-gram right after a
+//! determiner ("the ground") is a noun phrase: its words get noun lemmas only, so verb
+//! exceptions cannot turn the noun "ground" into "grind".
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -16,6 +18,12 @@ use crate::kg::lexicon::Lexicon;
 const STOP_WORDS: &str = include_str!("../../kg/stopwords.txt");
 /// Words dropped inside an n-gram when looking it up ("build a house" -> "build house").
 const ARTICLES: [&str; 3] = ["a", "an", "the"];
+/// Words after which an n-gram is read as a noun phrase. Leaves out the ambiguous "that"
+/// ("a dog that bit me") and "her" ("saw her run").
+const DETERMINERS: [&str; 15] = [
+    "a", "an", "the", "this", "these", "those", "my", "your", "his", "its", "our", "their",
+    "every", "each", "another",
+];
 /// The longest n-gram tried, whatever the lexicon holds.
 const MAX_NGRAM: usize = 6;
 
@@ -146,8 +154,10 @@ impl<'a> Grounder<'a> {
         let mut i = 0;
         while i < tokens.len() {
             let longest = max.min(tokens.len() - i);
-            let found =
-                (1..=longest).rev().find_map(|n| self.lookup(&tokens[i..i + n]).map(|m| (n, m)));
+            let noun = i > 0 && DETERMINERS.contains(&tokens[i - 1].text.as_str());
+            let found = (1..=longest)
+                .rev()
+                .find_map(|n| self.lookup(&tokens[i..i + n], noun).map(|m| (n, m)));
             match found {
                 Some((n, (form, concepts))) => {
                     let (start, end) = (tokens[i].start, tokens[i + n - 1].end);
@@ -198,51 +208,55 @@ impl<'a> Grounder<'a> {
         (3..=w.len() - 3).find_map(|cut| {
             let (a, b) = w.split_at(cut);
             let words = [a, b].map(|t| Token { text: t.to_owned(), start: 0, end: 0 });
-            self.lookup(&words).filter(|(form, _)| form.contains(' '))
+            self.lookup(&words, false).filter(|(form, _)| form.contains(' '))
         })
     }
 
-    /// The form and concepts of an n-gram: base forms first, the surface form last.
-    fn lookup(&self, words: &[Token]) -> Option<(String, Vec<String>)> {
+    /// The form and concepts of an n-gram: the lemmatizer's sure base forms first, then
+    /// the surface form, then its guessed ones ([`crate::kg::lemma::Bases`]); with `noun`,
+    /// noun base forms only.
+    fn lookup(&self, words: &[Token], noun: bool) -> Option<(String, Vec<String>)> {
         let first = &words[0].text;
         let last = &words[words.len() - 1].text;
         if !self.stop_words && (is_stop_word(first) || is_stop_word(last)) {
             return None;
         }
         let surface: Vec<&str> = words.iter().map(|t| t.text.as_str()).collect();
-        let mut forms: Vec<String> = Vec::new();
-        for base in self.lemmatizer.candidates(last) {
-            let mut w = surface.clone();
-            let n = w.len();
-            w[n - 1] = &base;
-            forms.push(w.join(" "));
-        }
-        if words.len() > 1 {
-            for base in self.lemmatizer.candidates(first) {
+        let lemmatized = |at: usize, bases: &[String], forms: &mut Vec<String>| {
+            for base in bases {
                 let mut w = surface.clone();
-                w[0] = &base;
+                w[at] = base.as_str();
                 forms.push(w.join(" "));
             }
-        }
+        };
+        let n = words.len();
+        let last_bases = self.lemmatizer.bases(last, noun);
+        let first_bases =
+            if n > 1 { self.lemmatizer.bases(first, noun) } else { Default::default() };
+        let mut forms: Vec<String> = Vec::new();
+        lemmatized(n - 1, &last_bases.sure, &mut forms);
+        lemmatized(0, &first_bases.sure, &mut forms);
         // "build a house" also reads as the concept "build house": inner articles dropped.
-        if words.len() > 2 {
+        if n > 2 {
             let kept: Vec<&str> = surface
                 .iter()
                 .enumerate()
-                .filter(|&(i, w)| i == 0 || i + 1 == surface.len() || !ARTICLES.contains(w))
+                .filter(|&(i, w)| i == 0 || i + 1 == n || !ARTICLES.contains(w))
                 .map(|(_, w)| *w)
                 .collect();
-            if kept.len() < surface.len() {
+            if kept.len() < n {
                 forms.push(kept.join(" "));
             }
         }
+        // The surface form, then the suffix rules' guesses, which only a word that is no
+        // concept itself needs ("swimming" may be one; "teacher" must not become "teach").
+        forms.push(surface.join(" "));
+        lemmatized(n - 1, &last_bases.guesses, &mut forms);
+        lemmatized(0, &first_bases.guesses, &mut forms);
         let exact = surface.join(" ");
-        // The first base form the lexicon knows wins, else the surface form; the surface
-        // form adds its own concepts either way (e.g. "glasses" besides "glass").
-        let form = forms
-            .into_iter()
-            .find(|f| self.lexicon.get(f).is_some())
-            .or_else(|| self.lexicon.get(&exact).map(|_| exact.clone()))?;
+        // The first form the lexicon knows wins; the surface form adds its own concepts
+        // either way (e.g. "glasses" besides "glass").
+        let form = forms.into_iter().find(|f| self.lexicon.get(f).is_some())?;
         let mut concepts: Vec<String> = Vec::new();
         for iri in [&form, &exact].into_iter().flat_map(|f| self.lexicon.get(f).unwrap_or_default())
         {
