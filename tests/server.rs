@@ -247,6 +247,33 @@ fn concurrent_requests_get_the_answers_of_serial_ones() {
     }
 }
 
+/// A question over `--ask-timeout` (here a microsecond: any answer takes longer) gets
+/// 503 with the limit in its message; its worker finishes in the background and gives its
+/// place back, and the server goes on answering.
+#[test]
+fn a_question_over_the_time_limit_gets_503_and_the_server_goes_on() {
+    let server = Server::start(&["--ask-timeout", "0.000001", "--max-in-flight", "1"]);
+    let body = json!({"question": QUESTION, "choices": ["trowel", "excavator", "spoon"]});
+    let r = server.post_json("/ask", &body);
+    assert_eq!(r.status, 503, "{}", r.text());
+    let message = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(message.contains("time limit of 1µs"), "{message}");
+    let idle = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        server.get("/health").json()["in_flight"] == 0
+    });
+    assert!(idle, "the timed-out worker gave its place back");
+    let metrics = server.get("/metrics").text();
+    assert!(metrics.contains(r#"route="/ask",status="503""#), "{metrics}");
+    let out = Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--ask-timeout", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ask-timeout: a positive number of seconds"), "{err}");
+}
+
 #[test]
 fn sigterm_stops_it_cleanly() {
     let server = Server::start(&[]);

@@ -37,6 +37,17 @@ pub struct ServeArgs {
     /// Seconds a /sparql request may take (503 after them).
     #[arg(long, default_value_t = 10.0)]
     pub sparql_timeout: f64,
+    /// Seconds a /ask request may take, waiting for the engine included (503 after them).
+    #[arg(long, default_value_t = 30.0)]
+    pub ask_timeout: f64,
+}
+
+/// A positive duration from a command-line number of seconds.
+fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag}: a positive number of seconds"))
 }
 
 /// Runs `kgqa serve` until Ctrl-C or SIGTERM.
@@ -59,10 +70,8 @@ pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()
         max_queue: args.max_queue,
         max_body: args.max_body,
         max_sparql_results: args.max_sparql_results,
-        sparql_timeout: std::time::Duration::try_from_secs_f64(args.sparql_timeout)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| anyhow::anyhow!("--sparql-timeout: a positive number of seconds"))?,
+        sparql_timeout: seconds("--sparql-timeout", args.sparql_timeout)?,
+        ask_timeout: seconds("--ask-timeout", args.ask_timeout)?,
         ..Settings::default()
     };
     if let Some(n) = args.max_in_flight {

@@ -55,7 +55,20 @@ pub async fn ask(
     let request: Request = parse_json(&body(raw)?)?;
     // Checked before queueing: a bad request should not wait for the engine.
     state.engine.validate(&request)?;
-    let answer = on_engine(&state, move |engine| Ok(engine.ask(&request)?)).await?;
+    // The deadline counts from here, the queue included. A question over it gets 503; its
+    // worker cannot be stopped midway and finishes in the background, still holding its
+    // place among `--max-in-flight`, so the bound on work at once stays true.
+    let limit = state.settings.ask_timeout;
+    let work = on_engine(&state, move |engine| Ok(engine.ask(&request)?));
+    let answer = tokio::time::timeout(limit, work).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the question ran over the server's time limit of {limit:?} (waiting \
+                 included); try again shortly"
+            ),
+        )
+    })??;
     Ok(Json(answer).into_response())
 }
 

@@ -53,6 +53,8 @@ pub struct Settings {
     /// Time a `/sparql` request may take, queueing included (503 after it; the query is
     /// stopped at its next read from the store).
     pub sparql_timeout: std::time::Duration,
+    /// Time a `/ask` request may take, queueing included (503 after it).
+    pub ask_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             max_neighbours: 100,
             max_sparql_results: 10_000,
             sparql_timeout: std::time::Duration::from_secs(10),
+            ask_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
