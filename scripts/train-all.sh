@@ -13,7 +13,7 @@
 #        student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug
 #        student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2
 #        student-ens-l012-choices3 student-ens-l012-choices2-syn
-#        student-ens-l012-choices2-syn-a9 eval predictions)
+#        student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -39,6 +39,8 @@ SEED1=(); prev=""   # COMMON with --seed 1
 for a in "${COMMON[@]}"; do [ "$prev" = --seed ] && a=1; SEED1+=("$a"); prev="$a"; done
 DEFS=()             # COMMON with the definitions-only cache (facts-defs)
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-defs.jsonl; DEFS+=("$a"); done
+G14=()              # COMMON with session 14's grounding (facts-g14)
+for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-g14.jsonl; G14+=("$a"); done
 done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
 ONE=(--epochs 1 --max-length 64)
 LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
@@ -79,6 +81,11 @@ for step in ${STEPS[*]}; do
         cp runs/student-ens-l012-choices2-syn/augmented.jsonl runs/student-ens-l012-choices2-syn-a9/
       fi
       "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2-syn-a9 --layers 0,1,2 --alpha 0.9 --temperature 2 --cosine 1 --lr 2e-4; } ;;
+    # Session 14's grounding (verb/adjective suffix rules after the surface form; nouns after
+    # determiners): the facts again, and the a9 recipe on them. On a machine that builds
+    # `facts` with this grounding already, the two caches are the same.
+    facts-g14) [ -f runs/facts-g14.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --out runs/facts-g14.jsonl ;;
+    student-ens-l012-choices2-syn-a9-g14) done_run student-ens-l012-choices2-syn-a9-g14 || "$KGQA" --store runs/store distill "${G14[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2-syn-a9-g14 --layers 0,1,2 --alpha 0.9 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012-choices2) done_run student-lm2-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012) done_run student-lm2-l012 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-s1) done_run student-ens-l012-s1 || "$KGQA" distill "${SEED1[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-s1 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
