@@ -48,6 +48,23 @@ fn excavator_for_a_house() {
     assert!(score("excavator") > score("trowel"));
 }
 
+/// A semicolon ends a clause as a full stop does: "...to build a house; what did we dig
+/// with?" asks about digging, with the house as context, exactly as the two-sentence form
+/// (before, the whole text was the asking sentence and places such as "construction site"
+/// came before the tools).
+#[test]
+fn a_semicolon_splits_off_the_asking_clause() {
+    for question in [FLOWERS, HOUSE] {
+        let two = open_ended(question);
+        let one = open_ended(&question.replace(". What", "; what"));
+        let texts = |r: &kgqa::engine::Response| -> Vec<(String, Option<f64>)> {
+            r.choices.iter().map(|c| (c.text.clone(), c.graph_score)).collect()
+        };
+        assert_eq!(texts(&one), texts(&two), "{question}");
+        assert_eq!(one.kind, two.kind);
+    }
+}
+
 #[test]
 fn facts_for_given_choices() {
     let graph = Graph::embedded().unwrap();

@@ -108,11 +108,13 @@ pub fn answer_kind(asking: &str) -> AnswerKind {
 }
 
 /// The byte range of the asking sentence: the last one that ends with `?`, else the last.
+/// A semicolon ends a clause as a full stop does ("we dug the ground to plant flowers;
+/// what did we dig with?" asks "what did we dig with?", the rest is context).
 pub fn asking_sentence(text: &str) -> std::ops::Range<usize> {
     let mut start = 0;
     let mut sentences = Vec::new();
     for (i, c) in text.char_indices() {
-        if matches!(c, '.' | '!' | '?' | '\n') {
+        if matches!(c, '.' | '!' | '?' | ';' | '\n') {
             sentences.push((start..i + c.len_utf8(), c == '?'));
             start = i + c.len_utf8();
         }
@@ -258,5 +260,7 @@ mod tests {
         assert_eq!(answer_kind("Why do people dig?"), AnswerKind::Reason);
         assert_eq!(answer_kind("What is a trowel?"), AnswerKind::Any);
         assert_eq!(asking_sentence("no end"), 0..6);
+        let text = "We dug the ground to plant flowers; what did we dig with?";
+        assert_eq!(&text[asking_sentence(text)], " what did we dig with?");
     }
 }
