@@ -41,7 +41,12 @@ DEFS=()             # COMMON with the definitions-only cache (facts-defs)
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-defs.jsonl; DEFS+=("$a"); done
 G14=()              # COMMON with session 14's grounding (facts-g14)
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-g14.jsonl; G14+=("$a"); done
-done_run() { [ -f "runs/$1/checkpoint/state.json" ] && grep -q "\"epoch\": ${2:-1}" "runs/$1/checkpoint/state.json"; }
+# A run is done when its checkpoint's own epoch count (not an evaluation in its history,
+# which also says "epoch") has reached the epochs asked for (1 unless given).
+done_run() {
+  [ -f "runs/$1/checkpoint/state.json" ] && python3 -c 'import json, sys
+sys.exit(json.load(open(sys.argv[1]))["epoch"] < int(sys.argv[2]))' "runs/$1/checkpoint/state.json" "${2:-1}"
+}
 ONE=(--epochs 1 --max-length 64)
 LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
 for step in ${STEPS[*]}; do
