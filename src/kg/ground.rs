@@ -250,10 +250,10 @@ impl<'a> Grounder<'a> {
         }
         // The surface form, then the suffix rules' guesses, which only a word that is no
         // concept itself needs ("swimming" may be one; "teacher" must not become "teach").
-        forms.push(surface.join(" "));
+        let exact = surface.join(" ");
+        forms.push(exact.clone());
         lemmatized(n - 1, &last_bases.guesses, &mut forms);
         lemmatized(0, &first_bases.guesses, &mut forms);
-        let exact = surface.join(" ");
         // The first form the lexicon knows wins; the surface form adds its own concepts
         // either way (e.g. "glasses" besides "glass").
         let form = forms.into_iter().find(|f| self.lexicon.get(f).is_some())?;

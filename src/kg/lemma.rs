@@ -4,8 +4,8 @@
 //! The exception lists are the project's own `kg/irregular.exc` (common irregular verbs
 //! and adjectives) and `kg/irregular-nouns.exc` (always present) plus WordNet's
 //! `{noun,verb,adj,adv}.exc` when a WordNet database is found (`$KGQA_WORDNET`, then
-//! `/usr/share/wordnet`). A word known to be a noun ([`Lemmatizer::noun_candidates`]) gets
-//! the noun exceptions and rules only, so that "the ground" stays "ground" rather than
+//! `/usr/share/wordnet`). A word known to be a noun ([`Lemmatizer::bases`] with `noun`)
+//! gets the noun exceptions and rules only, so that "the ground" stays "ground" rather than
 //! reading as the past tense of "grind".
 
 use std::collections::HashMap;
@@ -89,14 +89,9 @@ impl Lemmatizer {
         sure
     }
 
-    /// Candidate base forms of a lower-case word read as a noun: noun exceptions and noun
-    /// suffix rules only ("ground" has none; "leaves" gives "leaf", then "leave").
-    pub fn noun_candidates(&self, word: &str) -> Vec<String> {
-        self.bases(word, true).sure
-    }
-
-    /// The base forms of a lower-case word (read as a noun with `noun`), most likely first,
-    /// excluding the word, split by how far they can be trusted.
+    /// The base forms of a lower-case word, most likely first, excluding the word, split by
+    /// how far they can be trusted. Read as a noun (`noun`), a word gets noun exceptions and
+    /// noun suffix rules only ("ground" has none; "leaves" gives "leaf", then "leave").
     pub fn bases(&self, word: &str, noun: bool) -> Bases {
         let mut bases = Bases::default();
         let add = |s: String, out: &mut Vec<String>| {
@@ -190,16 +185,20 @@ mod tests {
         check("dog's", "dog");
     }
 
+    fn nouns(lem: &Lemmatizer, word: &str) -> Vec<String> {
+        lem.bases(word, true).sure
+    }
+
     #[test]
     fn nouns_get_noun_lemmas_only() {
         let lem = Lemmatizer::with_wordnet(None);
         assert!(lem.candidates("saw").contains(&"see".to_owned()));
-        assert!(lem.noun_candidates("saw").is_empty());
-        assert!(lem.noun_candidates("left").is_empty());
-        assert_eq!(lem.noun_candidates("leaves"), ["leaf", "leave"]);
-        assert_eq!(lem.noun_candidates("mice"), ["mouse"]);
-        assert_eq!(lem.noun_candidates("flowers"), ["flower"]);
-        assert!(!lem.noun_candidates("planted").contains(&"plant".to_owned()));
+        assert!(nouns(&lem, "saw").is_empty());
+        assert!(nouns(&lem, "left").is_empty());
+        assert_eq!(nouns(&lem, "leaves"), ["leaf", "leave"]);
+        assert_eq!(nouns(&lem, "mice"), ["mouse"]);
+        assert_eq!(nouns(&lem, "flowers"), ["flower"]);
+        assert!(!nouns(&lem, "planted").contains(&"plant".to_owned()));
         assert!(lem.candidates("planted").contains(&"plant".to_owned()));
     }
 
@@ -212,8 +211,8 @@ mod tests {
         std::fs::write(dir.join("noun.exc"), "geese goose\n").unwrap();
         let lem = Lemmatizer::with_wordnet(Some(&dir));
         assert_eq!(lem.candidates("ground"), ["grind"]);
-        assert!(lem.noun_candidates("ground").is_empty());
-        assert_eq!(lem.noun_candidates("geese"), ["goose"]);
+        assert!(nouns(&lem, "ground").is_empty());
+        assert_eq!(nouns(&lem, "geese"), ["goose"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
