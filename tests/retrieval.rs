@@ -3,7 +3,7 @@
 
 mod common;
 
-use kgqa::engine::{Engine, Knowledge, Options, Request};
+use kgqa::engine::{Deadline, Engine, Knowledge, Options, Request};
 use kgqa::kg::Graph;
 use kgqa::kg::retrieve::{self, Retriever};
 
@@ -164,4 +164,22 @@ fn bad_requests_name_the_field() {
     assert!(err(no_model).contains("needs a model"));
     let unknown = Request { question: "zzzz qqqq?".into(), ..Request::default() };
     assert!(err(unknown).starts_with("question: no candidate"));
+}
+
+/// A deadline already past stops the question before its first stage; a far one changes
+/// nothing.
+#[test]
+fn a_past_deadline_gives_the_question_up() {
+    let engine = engine();
+    let request = Request { question: FLOWERS.into(), ..Request::default() };
+    let past = Deadline::at(std::time::Instant::now());
+    match engine.ask_until(&request, past) {
+        Err(kgqa::engine::Error::TimedOut { stage }) => assert_eq!(stage, "grounding"),
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    let far = Deadline::at(std::time::Instant::now() + std::time::Duration::from_secs(3600));
+    let mut a = engine.ask_until(&request, far).unwrap();
+    let mut b = engine.ask(&request).unwrap();
+    (a.timings, b.timings) = (Default::default(), Default::default());
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
 }

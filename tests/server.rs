@@ -248,8 +248,9 @@ fn concurrent_requests_get_the_answers_of_serial_ones() {
 }
 
 /// A question over `--ask-timeout` (here a microsecond: any answer takes longer) gets
-/// 503 with the limit in its message; its worker finishes in the background and gives its
-/// place back, and the server goes on answering.
+/// 503 with the limit in its message; its worker stops at the engine's next stage instead
+/// of answering (`kgqa_given_up_total`) and gives its place back, and the server goes on
+/// answering.
 #[test]
 fn a_question_over_the_time_limit_gets_503_and_the_server_goes_on() {
     let server = Server::start(&["--ask-timeout", "0.000001", "--max-in-flight", "1"]);
@@ -265,6 +266,7 @@ fn a_question_over_the_time_limit_gets_503_and_the_server_goes_on() {
     assert!(idle, "the timed-out worker gave its place back");
     let metrics = server.get("/metrics").text();
     assert!(metrics.contains(r#"route="/ask",status="503""#), "{metrics}");
+    assert!(metrics.contains("kgqa_given_up_total 1\n"), "the worker stopped early: {metrics}");
     let out = Command::new(env!("CARGO_BIN_EXE_kgqa"))
         .args(["serve", "--addr", "127.0.0.1:0", "--ask-timeout", "0"])
         .output()

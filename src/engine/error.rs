@@ -17,6 +17,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The question's deadline ([`super::Deadline`]) passed; it was given up before `stage`.
+    #[error("the time limit passed before {stage}; the question was given up")]
+    TimedOut {
+        /// The stage it did not start.
+        stage: &'static str,
+    },
     /// A dataset or facts file is malformed; `line` is 1-based.
     #[error("{}:{line}: {message}", file.display())]
     Dataset {

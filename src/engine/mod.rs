@@ -154,6 +154,31 @@ pub struct Engine {
     options: Options,
 }
 
+/// When a question must be answered by. The engine looks at it between stages (grounding,
+/// candidates, retrieval, encoding, scoring) and stops at the first boundary past it with
+/// [`Error::TimedOut`], so a question nobody waits for any more gives its worker back
+/// instead of running to the end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No deadline: the question runs to the end.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// A deadline at `when`.
+    pub fn at(when: Instant) -> Self {
+        Deadline(Some(when))
+    }
+
+    /// `Err(TimedOut)` naming `stage` once the deadline has passed.
+    fn check(self, stage: &'static str) -> Result<()> {
+        match self.0 {
+            Some(when) if Instant::now() >= when => Err(Error::TimedOut { stage }),
+            _ => Ok(()),
+        }
+    }
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -239,6 +264,12 @@ impl Engine {
 
     /// Answers one question.
     pub fn ask(&self, request: &Request) -> Result<Response> {
+        self.ask_until(request, Deadline::NONE)
+    }
+
+    /// Answers one question, or gives up with [`Error::TimedOut`] at the first stage
+    /// boundary past `deadline`.
+    pub fn ask_until(&self, request: &Request, deadline: Deadline) -> Result<Response> {
         self.validate(request)?;
         let start = Instant::now();
         let mut timings = Timings::default();
@@ -251,12 +282,14 @@ impl Engine {
                 message: "scoring choices needs a model (none is loaded)".into(),
             });
         }
+        deadline.check("grounding")?;
         let t = Instant::now();
         let grounded = knowledge::ground_question(&self.graph, question, passage);
         let focus = grounded.focus.clone();
         timings.ground_ms = ms(t);
         let mut graph_scores: Vec<Option<f64>> = vec![None; request.choices.len()];
         let choices: Vec<(String, Option<String>)> = if open_ended {
+            deadline.check("finding candidates")?;
             let t = Instant::now();
             let found = self.retriever.candidates(&self.graph, &focus, self.options.candidates)?;
             timings.candidates_ms = ms(t);
@@ -285,6 +318,7 @@ impl Engine {
                 ..Knowledge::default()
             }
         } else {
+            deadline.check("retrieval")?;
             let t = Instant::now();
             let entity = self.model.as_ref().is_some_and(|(_, m)| m.head().fusion.entity);
             let k = Knowledge::gather_grounded(
@@ -318,9 +352,11 @@ impl Engine {
                     concept_texts: &concept_texts,
                     mentions: &mentions,
                 };
+                deadline.check("encoding")?;
                 let t = Instant::now();
                 let encoded = model.encode(&q)?;
                 timings.fuse_ms = ms(t);
+                deadline.check("scoring")?;
                 let t = Instant::now();
                 let logits = model.logits(&encoded, false)?;
                 let probs = candle_nn::ops::softmax_last_dim(&logits)

@@ -7,10 +7,11 @@ use axum::extract::{Query, State as Extract};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::time::Instant;
 
 use super::error::parse_json;
 use super::{ApiError, State};
-use crate::engine::{Engine, Request};
+use crate::engine::{self, Deadline, Engine, Request};
 use crate::kg::query::{self, Answer};
 
 /// The OpenAPI description, kept beside the code it describes.
@@ -55,12 +56,13 @@ pub async fn ask(
     let request: Request = parse_json(&body(raw)?)?;
     // Checked before queueing: a bad request should not wait for the engine.
     state.engine.validate(&request)?;
-    // The deadline counts from here, the queue included. A question over it gets 503; its
-    // worker cannot be stopped midway and finishes in the background, still holding its
-    // place among `--max-in-flight`, so the bound on work at once stays true.
+    // The deadline counts from here, the queue included. A question over it gets 503 at
+    // once. Its worker stops at the engine's next stage boundary (`Deadline`) and gives its
+    // place among `--max-in-flight` back then, not earlier: the bound on work at once stays
+    // true.
     let limit = state.settings.ask_timeout;
-    let work = on_engine(&state, move |engine| Ok(engine.ask(&request)?));
-    let answer = tokio::time::timeout(limit, work).await.map_err(|_| {
+    let deadline = Deadline::at(Instant::now() + limit);
+    let over = move || {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -68,7 +70,16 @@ pub async fn ask(
                  included); try again shortly"
             ),
         )
-    })??;
+    };
+    let shared = state.clone();
+    let work = on_engine(&state, move |engine| match engine.ask_until(&request, deadline) {
+        Err(engine::Error::TimedOut { .. }) => {
+            shared.metrics.given_up();
+            Err(over())
+        }
+        answer => Ok(answer?),
+    });
+    let answer = tokio::time::timeout(limit, work).await.map_err(|_| over())??;
     Ok(Json(answer).into_response())
 }
 

@@ -47,6 +47,9 @@ impl From<engine::Error> for ApiError {
         match e {
             engine::Error::Request { field, message } => ApiError::bad_field(field, message),
             engine::Error::Graph(g) => g.into(),
+            engine::Error::TimedOut { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             engine::Error::Model(crate::model::Error::Unsupported(message)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
             }

@@ -35,6 +35,7 @@ struct Tables {
 pub struct Metrics {
     tables: Mutex<Tables>,
     refused: std::sync::atomic::AtomicU64,
+    given_up: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -53,6 +54,11 @@ impl Metrics {
     /// Counts one request refused because the engine was busy.
     pub fn refused(&self) {
         self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts one question whose worker stopped at its deadline, before the end.
+    pub fn given_up(&self) {
+        self.given_up.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The text exposition, with the engine's current `in_flight` and `queued`.
@@ -96,6 +102,14 @@ impl Metrics {
             )?;
             writeln!(out, "# TYPE kgqa_refused_total counter")?;
             writeln!(out, "kgqa_refused_total {refused}")?;
+            let given_up = self.given_up.load(std::sync::atomic::Ordering::Relaxed);
+            writeln!(
+                out,
+                "# HELP kgqa_given_up_total Questions whose worker stopped at the time limit, \
+                 before the end."
+            )?;
+            writeln!(out, "# TYPE kgqa_given_up_total counter")?;
+            writeln!(out, "kgqa_given_up_total {given_up}")?;
             writeln!(out, "# HELP kgqa_in_flight Requests the engine is working on.")?;
             writeln!(out, "# TYPE kgqa_in_flight gauge")?;
             writeln!(out, "kgqa_in_flight {in_flight}")?;
@@ -130,6 +144,7 @@ mod tests {
         m.observe("/ask", 200, 0.3);
         m.observe("/ask", 400, 0.001);
         m.refused();
+        m.given_up();
         let text = m.render(1, 2);
         assert!(text.contains("kgqa_requests_total{route=\"/ask\",status=\"200\"} 2\n"), "{text}");
         assert!(text.contains("kgqa_requests_total{route=\"/ask\",status=\"400\"} 1\n"));
@@ -140,6 +155,7 @@ mod tests {
         assert!(text.contains("le=\"+Inf\"} 3\n"));
         assert!(text.contains("kgqa_request_duration_seconds_count{route=\"/ask\"} 3\n"));
         assert!(text.contains("kgqa_refused_total 1\n"), "{text}");
+        assert!(text.contains("kgqa_given_up_total 1\n"), "{text}");
         assert!(text.contains("kgqa_in_flight 1\n") && text.contains("kgqa_queued 2\n"));
     }
 }

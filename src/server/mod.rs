@@ -53,7 +53,8 @@ pub struct Settings {
     /// Time a `/sparql` request may take, queueing included (503 after it; the query is
     /// stopped at its next read from the store).
     pub sparql_timeout: std::time::Duration,
-    /// Time a `/ask` request may take, queueing included (503 after it).
+    /// Time a `/ask` request may take, queueing included (503 after it; the engine stops
+    /// at its next stage boundary).
     pub ask_timeout: std::time::Duration,
 }
 
