@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{fails, ok};
+use common::cli::{fails, ok, top};
 use common::fixture;
 
 #[test]
@@ -253,13 +253,7 @@ fn ask_open_ended_on_the_embedded_graph() {
     let out = ok(&["ask", "--json", "We dug the ground to plant flowers. What did we dig with?"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["open_ended"], true);
-    let top3: Vec<&str> = v["choices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .take(3)
-        .map(|c| c["text"].as_str().unwrap())
-        .collect();
+    let top3 = top(&v, 3);
     assert!(top3.contains(&"trowel"), "{top3:?}");
     let text = ok(&["ask", "We dug the ground to build a house. What did we dig with?"]);
     assert!(text.contains("excavator is used for build house"), "{text}");

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cli::{kgqa, ok};
+use common::cli::{kgqa, ok, top};
 use common::server::Server;
 use common::{fixture, options};
 use kgqa::engine::knowledge::Knowledge;
@@ -103,13 +103,7 @@ fn the_command_line_answers_the_same_through_an_endpoint() {
     };
     let open = strip(&ok(&["--store", &url, "ask", house, "--json"]));
     assert_eq!(open, strip(&ok(&["ask", house, "--json"])));
-    let top3: Vec<&str> = open["choices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .take(3)
-        .map(|c| c["text"].as_str().unwrap())
-        .collect();
+    let top3 = top(&open, 3);
     assert!(top3.contains(&"excavator"), "{top3:?}");
     for q in [
         "SELECT ?t WHERE { cn:trowel r:UsedFor ?t } ORDER BY ?t",

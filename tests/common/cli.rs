@@ -27,3 +27,9 @@ pub fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "{args:?} should fail");
     String::from_utf8(out.stderr).unwrap()
 }
+
+/// The texts of the first `n` choices of a `kgqa ask --json` answer, best first.
+pub fn top(answer: &serde_json::Value, n: usize) -> Vec<&str> {
+    let choices = answer["choices"].as_array().expect("an answer has choices");
+    choices.iter().take(n).map(|c| c["text"].as_str().expect("a choice has text")).collect()
+}
