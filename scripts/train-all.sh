@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs behind data/models/README.md's results table, in order. Every step resumes
+# The runs behind data/models/README.md's results table (each told in RUNS.md), in order. Every step resumes
 # where it stopped (run folders under runs/, checkpoints every 50 steps), so the script can
 # be re-run after an interruption; finished runs are skipped. CPU only, 2 threads.
 # Budget: these machines first trained the 6-layer teacher at about 1.5 questions/s on
@@ -111,7 +111,7 @@ for step in ${STEPS[*]}; do
         f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
         [ -d "runs/$run/best" ] && "$KGQA" eval --model "runs/$run/best" --dataset "$Q" --ids "$IDS" --facts "$f" --json | tee "runs/$run/eval.json"
       done ;;
-    predictions)  # per-question answers, then the paired comparisons of data/models/README.md
+    predictions)  # per-question answers, then the paired comparisons of data/models/RUNS.md
       mkdir -p runs/predictions
       for run in teacher-lm teacher-input teacher-entity teacher-input-lr1 teacher-lm-lr1 teacher-lm-lr1-s1 student-ens student-ens-e2 student-ens-l012 student-lm2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 student-ens-l012-e2 student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn teacher-input-defs student-soft-lr2-t1 student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2 student-tiny student-tiny-aug; do
         f=runs/facts.jsonl; [ "$run" = teacher-input-defs ] && f=runs/facts-defs.jsonl
