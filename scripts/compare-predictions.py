@@ -6,8 +6,10 @@ predicted), pairs them by question id and prints how many questions each model a
 right, the accuracy difference, and the exact two-sided McNemar p-value (a binomial test
 on the questions where exactly one model is right). Pairing removes the questions both
 get right or both get wrong, so it separates two models far better than comparing two
-accuracies with their own standard errors. Also prints the accuracy of the two averaged
-in logit space (the mean of their log-probabilities has the same argmax), as analysis.
+accuracies with their own standard errors. Also prints how often the two pick the same
+choice (a student's *fidelity* to its teacher, right or wrong), and the accuracy of the
+two averaged in logit space (the mean of their log-probabilities has the same argmax), as
+analysis.
 
 Usage: python3 scripts/compare-predictions.py A.jsonl B.jsonl
 """
@@ -61,6 +63,9 @@ def main():
           f"both wrong {n - both - only_a - only_b}")
     print(f"A - B: {100 * (acc_a - acc_b):+.1f} points; "
           f"exact McNemar p = {mcnemar_exact(only_a, only_b):.3g}")
+    pick = lambda p: max(range(len(p)), key=p.__getitem__)
+    same = sum(pick(p) == pick(pb[q][2]) for q, (_, _, p) in pa.items())
+    print(f"same choice: {same} of {n} ({100 * same / n:.1f}%)")
     ensemble = 0
     for q, (_, answer, p) in pa.items():
         s = [math.log(max(x, 1e-30)) + math.log(max(y, 1e-30)) for x, y in zip(p, pb[q][2])]
