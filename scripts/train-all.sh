@@ -32,7 +32,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 student-ens-l012-choices2-syn-a10 eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
@@ -48,6 +48,14 @@ done_run() {
 sys.exit(json.load(open(sys.argv[1]))["epoch"] < int(sys.argv[2]))' "runs/$1/checkpoint/state.json" "${2:-1}"
 }
 ONE=(--epochs 1 --max-length 64)
+syn_alpha() { # RUN ALPHA: the shipped recipe (student-ens-l012-choices2-syn) at another alpha
+  done_run "$1" && return
+  if [ -f runs/student-ens-l012-choices2-syn/augmented.jsonl ] && [ ! -e "runs/$1/augmented.jsonl" ]; then
+    mkdir -p "runs/$1"
+    cp runs/student-ens-l012-choices2-syn/augmented.jsonl "runs/$1/"
+  fi
+  "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run "runs/$1" --layers 0,1,2 --alpha "$2" --temperature 2 --cosine 1 --lr 2e-4
+}
 LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
 for step in ${STEPS[*]}; do
   case "$step" in
@@ -76,16 +84,13 @@ for step in ${STEPS[*]}; do
     student-ens-l012-choices2) done_run student-ens-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-choices3) done_run student-ens-l012-choices3 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 3 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices3 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-ens-l012-choices2-syn) done_run student-ens-l012-choices2-syn || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2-syn --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
-    # The shipped recipe with the soft targets weighted 0.9 against the hard labels (0.5
-    # before; DistilBERT and TinyBERT weigh the soft targets most). Same teachers, seed and
-    # variants, so the labelled variants of student-ens-l012-choices2-syn are reused when
-    # present (their first line names the settings, which the run checks).
-    student-ens-l012-choices2-syn-a9) done_run student-ens-l012-choices2-syn-a9 || {
-      if [ -f runs/student-ens-l012-choices2-syn/augmented.jsonl ] && [ ! -e runs/student-ens-l012-choices2-syn-a9/augmented.jsonl ]; then
-        mkdir -p runs/student-ens-l012-choices2-syn-a9
-        cp runs/student-ens-l012-choices2-syn/augmented.jsonl runs/student-ens-l012-choices2-syn-a9/
-      fi
-      "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2-syn-a9 --layers 0,1,2 --alpha 0.9 --temperature 2 --cosine 1 --lr 2e-4; } ;;
+    # The shipped recipe with the soft targets weighted 0.9 (a9) or 1.0 (a10, the hard
+    # labels left out) against the hard labels (0.5 before; DistilBERT and TinyBERT weigh
+    # the soft targets most). Same teachers, seed and variants, so the labelled variants of
+    # student-ens-l012-choices2-syn are reused when present (their first line names the
+    # settings, which the run checks).
+    student-ens-l012-choices2-syn-a9) syn_alpha student-ens-l012-choices2-syn-a9 0.9 ;;
+    student-ens-l012-choices2-syn-a10) syn_alpha student-ens-l012-choices2-syn-a10 1.0 ;;
     # Session 14's grounding (verb/adjective suffix rules after the surface form; nouns after
     # determiners): the facts again, and the a9 recipe on them. On a machine that builds
     # `facts` with this grounding already, the two caches are the same.
