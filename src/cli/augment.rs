@@ -1,6 +1,7 @@
-//! `kgqa distill --augment N` and `--augment-choices N`: synonym and choice-set variants of
-//! the training questions, labelled by the teachers, kept in the run folder so that a
-//! resumed run trains on the very same set without labelling it again.
+//! `kgqa distill --augment N`, `--augment-choices N` and `--transfer FILE`: synonym and
+//! choice-set variants of the training questions, and questions from another file, labelled
+//! by the teachers, kept in the run folder so that a resumed run trains on the very same
+//! set without labelling it again.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -47,6 +48,10 @@ pub struct Settings {
     pub teachers: Vec<String>,
     /// How many training questions they were made from.
     pub questions: usize,
+    /// The `--transfer` file whose questions follow the variants (absent in files from
+    /// before it existed, or without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
 }
 
 /// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
@@ -63,6 +68,7 @@ pub fn labelled_variants(
     graph_args: &super::GraphArgs,
     teachers: &[MultipleChoice],
     train: (&[Example], &[Option<String>]),
+    transfer: Vec<(Example, bool)>,
     settings: &Settings,
 ) -> anyhow::Result<Vec<Labelled>> {
     let path = run.join(FILE);
@@ -71,7 +77,8 @@ pub fn labelled_variants(
         eprintln!("augmentation: {} variants read from {}", extra.len(), path.display());
         return Ok(extra);
     }
-    let variants = variants(graph_args, train, settings)?;
+    let mut variants = variants(graph_args, train, settings)?;
+    variants.extend(transfer);
     let partial = run.join(PARTIAL);
     let extra = label_resumably(&partial, settings, &variants, |refs| {
         Ok(mean_teacher_logits_many(teachers, refs, None)?)
@@ -327,6 +334,7 @@ mod tests {
             seed: 3,
             teachers: vec!["t".into()],
             questions: 37,
+            transfer: None,
         }
     }
 

@@ -170,6 +170,16 @@ pub struct DistillArgs {
     /// them, the gold answer stays their hard label. Not with entity fusion.
     #[arg(long, default_value_t = 0)]
     pub augment_choices: usize,
+    /// More questions for the transfer set (CommonsenseQA JSONL, `answerKey` optional),
+    /// e.g. unlabelled questions of your own domain: labelled by the teachers (their
+    /// soft targets; the teachers' choice is the hard label of a question without one) and
+    /// kept with the variants. Never part of the held-out slice.
+    #[arg(long)]
+    pub transfer: Option<PathBuf>,
+    /// The retrieval cache of the `--transfer` questions (`kgqa retrieve --dataset FILE`);
+    /// default `--facts`.
+    #[arg(long, requires = "transfer")]
+    pub transfer_facts: Option<PathBuf>,
     /// Memory (MiB) for the first teacher's last hidden states, kept from the first epoch
     /// so later epochs do not run it (cosine loss; about 0.5 MB per question at length 64;
     /// questions beyond it are recomputed at each step; 0: keep none).
@@ -221,6 +231,40 @@ pub(super) fn examples(
         }
     }
     Ok(out)
+}
+
+/// The `--transfer` questions with their facts (from `facts`, else `--facts`), each with
+/// whether the teachers' choice becomes its answer (it has no `answerKey`). Each must have
+/// `choices` choices, as the training questions do: a batch holds one count.
+fn transfer_examples(
+    data: &DataArgs,
+    path: &std::path::Path,
+    facts: Option<&PathBuf>,
+    fusion: Fusion,
+    choices: usize,
+) -> anyhow::Result<Vec<(Example, bool)>> {
+    let mut items = dataset::read_csqa(path)?;
+    if let Some(odd) = items.iter().find(|i| i.choices.len() != choices) {
+        anyhow::bail!(
+            "--transfer: {}: question {:?} has {} choices, the training questions {choices} \
+             (a batch holds questions with one number of choices)",
+            path.display(),
+            odd.id,
+            odd.choices.len()
+        );
+    }
+    let unlabelled: Vec<bool> = items.iter().map(|i| i.answer.is_none()).collect();
+    for item in &mut items {
+        // A placeholder the teachers' argmax replaces (`augment::label_resumably`).
+        item.answer.get_or_insert(0);
+    }
+    let data = DataArgs {
+        dataset: path.to_owned(),
+        ids: None,
+        facts: facts.or(data.facts.as_ref()).cloned(),
+        limit: None,
+    };
+    Ok(examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
 }
 
 /// The training questions and the held-out slice: a fixed, seed-independent split (the
@@ -399,7 +443,7 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
     let (mut train_set, held_out) =
         split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
     let mut cached_logits = Vec::new();
-    if args.augment > 0 || args.augment_choices > 0 {
+    if args.augment > 0 || args.augment_choices > 0 || args.transfer.is_some() {
         let concepts = split_examples(
             items.iter().map(|i| i.question_concept.clone()).collect(),
             args.hyper.held_out,
@@ -411,12 +455,22 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             seed: args.hyper.seed,
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
+            transfer: args.transfer.as_ref().map(|t| t.display().to_string()),
+        };
+        let transfer = match &args.transfer {
+            Some(path) => {
+                let choices = train_set.first().map_or(0, |e| e.choices.len());
+                let facts = args.transfer_facts.as_ref();
+                transfer_examples(&args.data, path, facts, fusion, choices)?
+            }
+            None => Vec::new(),
         };
         let extra = super::augment::labelled_variants(
             &args.hyper.run,
             graph_args,
             &teachers,
             (&train_set, &concepts),
+            transfer,
             &settings,
         )?;
         for v in extra {
@@ -463,6 +517,7 @@ fn write_distill_record(
         "intermediate_epochs": args.intermediate_epochs,
         "augment": args.augment,
         "augment_choices": args.augment_choices,
+        "transfer": args.transfer,
     });
     std::fs::write(run.join("distill.json"), serde_json::to_string_pretty(&record)?)?;
     Ok(())
