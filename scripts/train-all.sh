@@ -94,6 +94,12 @@ for step in ${STEPS[*]}; do
     # Session 14's grounding (verb/adjective suffix rules after the surface form; nouns after
     # determiners): the facts again, and the a9 recipe on them. On a machine that builds
     # `facts` with this grounding already, the two caches are the same.
+    # Questions written from the graph for `distill --transfer` (scripts/graph-questions.py:
+    # the training questions' concepts, never the held-out or test ones), and their facts.
+    graph-questions) [ -f runs/graph-questions.jsonl ] || {
+        python3 scripts/held_out.py runs/eval-ids.txt
+        python3 scripts/graph-questions.py "$DATA/conceptnet-100k/train100k.txt.gz" "$Q" runs/eval-ids.txt runs/graph-questions.jsonl; }
+      [ -f runs/graph-questions-facts.jsonl ] || "$KGQA" --store runs/store retrieve --dataset runs/graph-questions.jsonl --out runs/graph-questions-facts.jsonl ;;
     facts-g14) [ -f runs/facts-g14.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --out runs/facts-g14.jsonl ;;
     student-ens-l012-choices2-syn-a9-g14) done_run student-ens-l012-choices2-syn-a9-g14 || "$KGQA" --store runs/store distill "${G14[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run runs/student-ens-l012-choices2-syn-a9-g14 --layers 0,1,2 --alpha 0.9 --temperature 2 --cosine 1 --lr 2e-4 ;;
     student-lm2-l012-choices2) done_run student-lm2-l012-choices2 || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-lm-lr1/best --teacher runs/teacher-lm-lr1-s1/best --run runs/student-lm2-l012-choices2 --layers 0,1,2 --alpha 0.5 --temperature 2 --cosine 1 --lr 2e-4 ;;
