@@ -9,12 +9,16 @@ transfer set, with the graph as the source):
   - question concepts: those of the training questions (`question_concept` of the listed
     ids; never the test split's), so the questions stay in the training set's domain;
   - for each concept and each templated relation it has in the graph, one question: the
-    template filled with the concept ("Where would you find a trowel?"), the answer one of
-    its tails for that relation (seeded choice), and four distractors: tails of the same
-    relation from other heads, none linked to the concept by any relation in the graph
-    (so none is a right answer the graph knows of);
-  - five choices in a seeded order, `answerKey` the answer's label, `question_concept` the
-    concept; ids `graph-N`.
+    template filled with the concept ("Where would you find a trowel?"), one of its tails
+    for that relation (seeded choice), and four other graph neighbours of the concept
+    (any relation), as CommonsenseQA's distractors are: so every choice has facts that
+    link it to the question, and the facts alone do not give the answer away (with
+    unlinked distractors, 0.9 facts per choice, nearly all on the tail: a model would
+    learn to pick the choice with facts);
+  - five choices in a seeded order, no `answerKey`: a template cannot say which of the
+    neighbours it means (several may fit), so the teachers' soft targets label the
+    question and their choice is its hard label; `question_concept` the concept; ids
+    `graph-N`.
 
 Usage: python3 scripts/graph-questions.py TRIPLES.txt[.gz] DATASET.jsonl IDS.txt OUT.jsonl
            [--per-concept N] [--seed S]
@@ -86,15 +90,12 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     tails = defaultdict(list)  # (relation, head) -> tails
-    by_relation = defaultdict(set)  # relation -> every tail
     linked = defaultdict(set)  # term -> terms it shares an edge with
     for relation, head, tail in read_triples(a.triples):
         if relation in TEMPLATES and head != tail:
             tails[(relation, head)].append(tail)
-            by_relation[relation].add(tail)
         linked[head].add(tail)
         linked[tail].add(head)
-    pools = {r: sorted(t) for r, t in by_relation.items()}
     rng = random.Random(a.seed)
     written, counts = 0, defaultdict(int)
     with open(a.out, "w") as out:
@@ -102,23 +103,15 @@ def main():
             relations = [r for r in TEMPLATES if (r, concept) in tails]
             rng.shuffle(relations)
             for relation in relations[: a.per_concept]:
-                answer = rng.choice(sorted(set(tails[(relation, concept)])))
-                known = linked[concept] | {concept, answer}
-                distractors = []
-                for _ in range(100):
-                    d = rng.choice(pools[relation])
-                    if d not in known and d not in distractors:
-                        distractors.append(d)
-                    if len(distractors) == 4:
-                        break
-                if len(distractors) < 4:
+                tail = rng.choice(sorted(set(tails[(relation, concept)])))
+                others = sorted(linked[concept] - {concept, tail})
+                if len(others) < 4:
                     continue
-                choices = distractors + [answer]
+                choices = rng.sample(others, 4) + [tail]
                 rng.shuffle(choices)
                 stem = TEMPLATES[relation].format(a=article(concept), h=concept)
                 item = {
                     "id": f"graph-{written}",
-                    "answerKey": LABELS[choices.index(answer)],
                     "question": {
                         "question_concept": concept,
                         "stem": stem,
