@@ -10,7 +10,8 @@
 # Usage: bash scripts/measure-run.sh RUN [FACTS.jsonl ...]
 #   FACTS defaults to runs/facts.jsonl and runs/facts-g14.jsonl (session 10's and session
 #   14's grounding). KGQA_BIN picks the kgqa binary (default target/release/kgqa, as
-#   train-all.sh). Writes runs/predictions/NAME-*.jsonl, runs/NAME-export/ and
+#   train-all.sh). Writes runs/predictions/NAME-*.jsonl (and each evaluation's --json
+#   summary beside it, with ms per question), runs/NAME-export/ and
 #   runs/measure-NAME.txt (everything printed). Test figures are for the record: the rule
 #   ships on held-out figures only.
 set -euo pipefail
@@ -36,7 +37,7 @@ du -sh "runs/$NAME-export"
 # Held-out and test in one evaluation (the ids file lists the other training questions).
 predict() { # MODEL FACTS FILE
   [ -s "$3" ] && [ "$3" -nt "$1/model.safetensors" ] || "$KGQA" eval --model "$1" --dataset "$Q" --ids runs/eval-ids.txt \
-    --facts "$2" --json --predictions "$3" > /dev/null
+    --facts "$2" --json --predictions "$3" > "${3%.jsonl}.json"
 }
 accuracy() { # FILE SPLIT
   python3 scripts/held_out.py --only "$2" "$1" |
