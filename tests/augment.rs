@@ -207,7 +207,7 @@ fn cli_distill_learns_from_transfer_questions_too() {
     let written = std::fs::read_to_string(run.join("augmented.jsonl")).unwrap();
     let mut lines = written.lines();
     let settings: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    assert_eq!(settings["transfer"], transfer.display().to_string());
+    assert!(settings["transfer"].as_str().unwrap().starts_with("sha256:"), "{settings}");
     let labelled: Vec<serde_json::Value> =
         lines.map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(labelled.len(), 2, "{written}");
@@ -219,6 +219,15 @@ fn cli_distill_learns_from_transfer_questions_too() {
         (labelled[1]["question"].as_str(), labelled[1]["answer"].as_u64()),
         (Some("what cuts wood?"), Some(2))
     );
+    // The same run with the file edited in place: its labels no longer fit, so it stops.
+    let kept = std::fs::read_to_string(run.join("augmented.jsonl")).unwrap();
+    let edited = std::fs::read_to_string(&transfer).unwrap().replace("wood", "metal");
+    std::fs::write(&transfer, edited).unwrap();
+    let out = distill(&run, &transfer);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(stderr.contains("augmented.jsonl:1"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(run.join("augmented.jsonl")).unwrap(), kept);
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, format!("{}\n{{\"id\": 3}}\n", lines_first(&transfer))).unwrap();
     let out = distill(&dir.path().join("other"), &bad);

@@ -48,7 +48,8 @@ pub struct Settings {
     pub teachers: Vec<String>,
     /// How many training questions they were made from.
     pub questions: usize,
-    /// The `--transfer` file whose questions follow the variants (absent in files from
+    /// The `--transfer` questions that follow the variants, by content (`sha256:HEX`, so
+    /// that an edited file is labelled again and a moved one is not; absent in files from
     /// before it existed, or without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<String>,

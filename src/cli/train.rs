@@ -267,6 +267,14 @@ fn transfer_examples(
     Ok(examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
 }
 
+/// `sha256:HEX` of a file's bytes.
+fn content_hash(path: &std::path::Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let digest = sha2::Sha256::digest(&bytes);
+    Ok(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
 /// The training questions and the held-out slice: a fixed, seed-independent split (the
 /// same for any list of one value per question, so lists stay aligned).
 fn split_examples<T: Clone>(all: Vec<T>, held_out: usize) -> (Vec<T>, Vec<T>) {
@@ -455,7 +463,7 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             seed: args.hyper.seed,
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
-            transfer: args.transfer.as_ref().map(|t| t.display().to_string()),
+            transfer: args.transfer.as_deref().map(content_hash).transpose()?,
         };
         let transfer = match &args.transfer {
             Some(path) => {
