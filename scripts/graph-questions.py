@@ -21,7 +21,9 @@ transfer set, with the graph as the source):
     `graph-N`.
 
 Usage: python3 scripts/graph-questions.py TRIPLES.txt[.gz] DATASET.jsonl IDS.txt OUT.jsonl
-           [--per-concept N] [--seed S]
+           [--per-concept N] [--seed S] [--answer-key]
+--answer-key marks the templated relation's tail as the answer, for analysis only (`kgqa
+eval` on the file: how often a model picks the tail the template was written from).
 TRIPLES: ConceptNet-100K's `Relation<TAB>head<TAB>tail<TAB>weight` lines. Prints how many
 questions it wrote, by relation. Deterministic for given inputs and seed.
 """
@@ -88,6 +90,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--per-concept", type=int, default=3, help="most questions per concept")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--answer-key", action="store_true", help="the tail as answerKey")
     a = p.parse_args()
     tails = defaultdict(list)  # (relation, head) -> tails
     linked = defaultdict(set)  # term -> terms it shares an edge with
@@ -112,6 +115,7 @@ def main():
                 stem = TEMPLATES[relation].format(a=article(concept), h=concept)
                 item = {
                     "id": f"graph-{written}",
+                    **({"answerKey": LABELS[choices.index(tail)]} if a.answer_key else {}),
                     "question": {
                         "question_concept": concept,
                         "stem": stem,
