@@ -267,6 +267,9 @@ fn a_question_over_the_time_limit_gets_503_and_the_server_goes_on() {
     let metrics = server.get("/metrics").text();
     assert!(metrics.contains(r#"route="/ask",status="503""#), "{metrics}");
     assert!(metrics.contains("kgqa_given_up_total 1\n"), "the worker stopped early: {metrics}");
+    // A limit beyond the clock's range is no limit (it once overflowed the deadline).
+    let patient = Server::start(&["--ask-timeout", "1e19"]);
+    assert_eq!(patient.post_json("/ask", &body).status, 200);
     let out = Command::new(env!("CARGO_BIN_EXE_kgqa"))
         .args(["serve", "--addr", "127.0.0.1:0", "--ask-timeout", "0"])
         .output()

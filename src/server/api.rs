@@ -61,7 +61,8 @@ pub async fn ask(
     // place among `--max-in-flight` back then, not earlier: the bound on work at once stays
     // true.
     let limit = state.settings.ask_timeout;
-    let deadline = Deadline::at(Instant::now() + limit);
+    // A limit past the clock's range (`--ask-timeout 1e19`) is no deadline, not a panic.
+    let deadline = Instant::now().checked_add(limit).map_or(Deadline::NONE, Deadline::at);
     let over = move || {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
