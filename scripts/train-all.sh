@@ -13,7 +13,9 @@
 #        student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug
 #        student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2
 #        student-ens-l012-choices3 student-ens-l012-choices2-syn
-#        student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 eval predictions)
+#        student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14
+#        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
+#        eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -32,7 +34,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 student-ens-l012-choices2-syn-a10 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
@@ -55,6 +57,26 @@ syn_alpha() { # RUN ALPHA: the shipped recipe (student-ens-l012-choices2-syn) at
     cp runs/student-ens-l012-choices2-syn/augmented.jsonl "runs/$1/"
   fi
   "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run "runs/$1" --layers 0,1,2 --alpha "$2" --temperature 2 --cosine 1 --lr 2e-4
+}
+graph_transfer() { # RUN ALPHA: syn_alpha's recipe with the graph questions added (--transfer)
+  done_run "$1" && return
+  local S=runs/student-ens-l012-choices2-syn GQ=runs/graph-questions.jsonl GF=runs/graph-questions-facts.jsonl
+  # The transfer set is the shipped run's labelled variants, then the graph questions. When
+  # that run's file is here, it seeds this run's partial labelling under this run's settings:
+  # kgqa checks each kept variant against the one it makes (question, choices, facts), so
+  # only the graph questions are labelled, and the result is what labelling all would give.
+  if [ -f "$S/augmented.jsonl" ] && [ ! -e "runs/$1/augmented.jsonl" ] && [ ! -e "runs/$1/augmented.jsonl.partial" ]; then
+    mkdir -p "runs/$1"
+    python3 -c 'import hashlib, json, sys
+h = lambda p: "sha256:" + hashlib.sha256(open(p, "rb").read()).hexdigest()
+src, facts, gq, gf = sys.argv[1:]
+with open(src) as f:
+    settings = json.loads(f.readline())
+    settings.update(facts=h(facts), transfer=h(gq) + " facts " + h(gf))
+    sys.stdout.write(json.dumps(settings) + "\n")
+    for line in f: sys.stdout.write(line)' "$S/augmented.jsonl" runs/facts.jsonl "$GQ" "$GF" > "runs/$1/augmented.jsonl.partial"
+  fi
+  "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --transfer "$GQ" --transfer-facts "$GF" --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run "runs/$1" --layers 0,1,2 --alpha "$2" --temperature 2 --cosine 1 --lr 2e-4
 }
 LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
 for step in ${STEPS[*]}; do
@@ -91,6 +113,9 @@ for step in ${STEPS[*]}; do
     # settings, which the run checks).
     student-ens-l012-choices2-syn-a9) syn_alpha student-ens-l012-choices2-syn-a9 0.9 ;;
     student-ens-l012-choices2-syn-a10) syn_alpha student-ens-l012-choices2-syn-a10 1.0 ;;
+    # The a9 recipe with the 3,034 graph questions (step graph-questions) in the transfer
+    # set, labelled by the teachers (no answerKey: their choice is the hard label).
+    student-ens-l012-choices2-syn-a9-graph) graph_transfer student-ens-l012-choices2-syn-a9-graph 0.9 ;;
     # Session 14's grounding (verb/adjective suffix rules after the surface form; nouns after
     # determiners): the facts again, and the a9 recipe on them. On a machine that builds
     # `facts` with this grounding already, the two caches are the same.

@@ -246,3 +246,80 @@ fn cli_distill_learns_from_transfer_questions_too() {
 fn lines_first(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap().lines().next().unwrap().to_owned()
 }
+
+/// The labels kept in the run folder depend on the facts the teachers read: a start with
+/// an edited `--facts` or `--transfer-facts` cache (same paths) is refused instead of
+/// training on labels made from the old facts, and the kept file is left as it was.
+#[test]
+fn cli_distill_refuses_labels_made_from_other_facts() {
+    if !enabled() {
+        return;
+    }
+    use std::process::Command;
+    let kgqa = || Command::new(env!("CARGO_BIN_EXE_kgqa"));
+    let (dir, teacher) = tiny_base(0.0);
+    std::fs::write(teacher.join("kgqa.json"), r#"{"pooling": "mean", "fusion": {"input": true}}"#)
+        .unwrap();
+    let questions = dir.path().join("q.jsonl");
+    write_questions(&questions);
+    let ttl = dir.path().join("g.ttl");
+    std::fs::write(
+        &ttl,
+        "@prefix c: <http://conceptnet.io/c/en/> .\n@prefix r: <http://conceptnet.io/r/> .\n\
+         c:trowel r:UsedFor c:dig . c:excavator r:UsedFor c:dig .\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let load = kgqa().arg("load").arg(&ttl).arg("--store").arg(&store).output().unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let facts = dir.path().join("facts.jsonl");
+    let retrieve = kgqa()
+        .arg("--store")
+        .arg(&store)
+        .arg("retrieve")
+        .arg("--dataset")
+        .arg(&questions)
+        .arg("--out")
+        .arg(&facts)
+        .output()
+        .unwrap();
+    assert!(retrieve.status.success(), "{}", String::from_utf8_lossy(&retrieve.stderr));
+    let original = std::fs::read_to_string(&facts).unwrap();
+    assert!(original.contains("trowel is used for dig"), "{original}");
+    let transfer_facts = dir.path().join("transfer-facts.jsonl");
+    std::fs::write(&transfer_facts, &original).unwrap();
+    let run = dir.path().join("student");
+    let distill = || {
+        let mut c = kgqa();
+        c.arg("distill").arg("--teacher").arg(&teacher).arg("--dataset").arg(&questions);
+        c.arg("--facts").arg(&facts).arg("--run").arg(&run);
+        // The training questions again as unlabelled transfer questions, with their own cache.
+        c.arg("--transfer").arg(&questions).arg("--transfer-facts").arg(&transfer_facts);
+        c.args(["--student-layers", "1", "--epochs", "1", "--batch-size", "4"]);
+        c.args(["--held-out", "3", "--max-length", "32"]);
+        c.output().unwrap()
+    };
+    let first = distill();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let file = run.join("augmented.jsonl");
+    let kept = std::fs::read_to_string(&file).unwrap();
+    let settings: serde_json::Value = serde_json::from_str(kept.lines().next().unwrap()).unwrap();
+    assert!(settings["facts"].as_str().unwrap().starts_with("sha256:"), "{settings}");
+    let transfer = settings["transfer"].as_str().unwrap();
+    assert!(transfer.starts_with("sha256:") && transfer.contains(" facts sha256:"), "{settings}");
+    let again = distill();
+    let stderr = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(again.status.success() && stderr.contains("read from"), "{stderr}");
+    let edited = original.replace("trowel is used for dig", "trowel is used for cake");
+    assert_ne!(edited, original);
+    for (path, contents) in [(&transfer_facts, &edited), (&facts, &edited)] {
+        std::fs::write(&facts, &original).unwrap();
+        std::fs::write(&transfer_facts, &original).unwrap();
+        std::fs::write(path, contents).unwrap();
+        let out = distill();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{}: {stderr}", path.display());
+        assert!(stderr.contains("augmented.jsonl:1"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
+    }
+}

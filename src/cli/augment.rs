@@ -49,10 +49,16 @@ pub struct Settings {
     /// How many training questions they were made from.
     pub questions: usize,
     /// The `--transfer` questions that follow the variants, by content (`sha256:HEX`, so
-    /// that an edited file is labelled again and a moved one is not; absent in files from
-    /// before it existed, or without one).
+    /// that an edited file is labelled again and a moved one is not; then ` facts
+    /// sha256:HEX` for their own `--transfer-facts`; absent in files from before it
+    /// existed, or without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<String>,
+    /// The `--facts` cache the variants carry and the teachers read, by content
+    /// (`sha256:HEX`): other facts give other labels. Absent without `--facts`, and in files
+    /// from before it was recorded (which a run with `--facts` therefore labels again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<String>,
 }
 
 /// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
@@ -336,6 +342,7 @@ mod tests {
             teachers: vec!["t".into()],
             questions: 37,
             transfer: None,
+            facts: None,
         }
     }
 

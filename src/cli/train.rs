@@ -463,7 +463,14 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             seed: args.hyper.seed,
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
-            transfer: args.transfer.as_deref().map(content_hash).transpose()?,
+            transfer: match (&args.transfer, &args.transfer_facts) {
+                (Some(q), Some(f)) => {
+                    Some(format!("{} facts {}", content_hash(q)?, content_hash(f)?))
+                }
+                (Some(q), None) => Some(content_hash(q)?),
+                (None, _) => None,
+            },
+            facts: args.data.facts.as_deref().map(content_hash).transpose()?,
         };
         let transfer = match &args.transfer {
             Some(path) => {
