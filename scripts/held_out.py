@@ -56,8 +56,10 @@ def split(dataset=CSQA / "train_rand_split.jsonl", ids=CSQA / "inhouse_split_qid
 
 
 def main():
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
+    if sys.argv[1] != "--only" and sys.argv[1].startswith("-"):
+        sys.exit(f"held_out.py: unknown option {sys.argv[1]}\n{__doc__}")
     if sys.argv[1] == "--only":
         if len(sys.argv) != 4 or sys.argv[2] not in ("held-out", "test"):
             sys.exit(__doc__)
