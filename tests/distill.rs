@@ -11,6 +11,7 @@ use common::training::*;
 use kgqa::model::head::MultipleChoice;
 use kgqa::model::{Bert, Config};
 use kgqa::train::data::Example;
+use kgqa::train::distill::NarrowInit;
 use kgqa::train::{self, TrainConfig};
 
 #[test]
@@ -24,7 +25,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     tiny_model(&teacher, 0.0);
     // Same width: layers 1 and 0 of the teacher become layers 0 and 1.
     let copy = dir.path().join("copy");
-    build_student(&teacher, &copy, &[1, 0], None, 0).unwrap();
+    build_student(&teacher, &copy, &[1, 0], None, 0, NarrowInit::Select).unwrap();
     let (t, s) = (tensors(&teacher), tensors(&copy));
     let name = |l: usize| format!("encoder.layer.{l}.attention.self.query.weight");
     assert_eq!(s[&name(0)].to_vec2::<f32>().unwrap(), t[&name(1)].to_vec2::<f32>().unwrap());
@@ -32,8 +33,14 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     assert!(!s.contains_key(&name(2)));
     let config = Config::read(&copy.join("config.json")).unwrap();
     assert_eq!((config.num_hidden_layers, config.hidden_size), (2, 32));
-    assert!(build_student(&teacher, &dir.path().join("bad"), &[5], None, 0).is_err());
-    assert!(build_student(&teacher, &dir.path().join("bad"), &[0], Some(24), 0).is_err());
+    assert!(
+        build_student(&teacher, &dir.path().join("bad"), &[5], None, 0, NarrowInit::Select)
+            .is_err()
+    );
+    assert!(
+        build_student(&teacher, &dir.path().join("bad"), &[0], Some(24), 0, NarrowInit::Random)
+            .is_err()
+    );
     // Narrower: a teacher of width 64 and a one-layer student of width 32; the projection
     // maps the student's 32 dimensions to the teacher's 64.
     let wide = dir.path().join("wide");
@@ -52,7 +59,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
         varmap.save(wide.join("model.safetensors")).unwrap();
     }
     let narrow = dir.path().join("narrow");
-    build_student(&wide, &narrow, &[0], Some(32), 0).unwrap();
+    build_student(&wide, &narrow, &[0], Some(32), 0, NarrowInit::Random).unwrap();
     let n = tensors(&narrow);
     assert_eq!(n[PROJECTION].dims(), [64, 32]);
     assert_eq!(n["embeddings.word_embeddings.weight"].dims(), [30522, 32]);
@@ -61,10 +68,30 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
         (config.num_hidden_layers, config.hidden_size, config.num_attention_heads),
         (1, 32, 1)
     );
+    // Started from the teacher's weights, a student keeps whole heads: with two heads of
+    // 32, a width of 48 is refused by name.
+    let two_heads = dir.path().join("two-heads");
+    std::fs::create_dir_all(&two_heads).unwrap();
+    for file in ["model.safetensors", "tokenizer.json", "kgqa.json"] {
+        if wide.join(file).is_file() {
+            std::fs::copy(wide.join(file), two_heads.join(file)).unwrap();
+        }
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(wide.join("config.json")).unwrap()).unwrap();
+    config["num_attention_heads"] = 2.into();
+    std::fs::write(two_heads.join("config.json"), config.to_string()).unwrap();
+    let err =
+        build_student(&two_heads, &dir.path().join("x"), &[0], Some(48), 0, NarrowInit::Select)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("student_hidden") && err.contains("32-wide attention heads"), "{err}");
+    build_student(&two_heads, &dir.path().join("y"), &[0], Some(32), 0, NarrowInit::Select)
+        .unwrap();
     // Its random start comes from the seed: the same seed, the same student.
     let (again, other) = (dir.path().join("again"), dir.path().join("other"));
-    build_student(&wide, &again, &[0], Some(32), 0).unwrap();
-    build_student(&wide, &other, &[0], Some(32), 1).unwrap();
+    build_student(&wide, &again, &[0], Some(32), 0, NarrowInit::Random).unwrap();
+    build_student(&wide, &other, &[0], Some(32), 1, NarrowInit::Random).unwrap();
     assert_same_weights(&narrow, &again, "the same seed");
     let name = "encoder.layer.0.attention.self.query.weight";
     assert!(max_diff(&n[name], &tensors(&other)[name]) > 0.0, "another seed, the same student");
@@ -78,6 +105,60 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
             .unwrap(),
         0.0
     );
+}
+
+/// A narrower student started from its teacher (weight selection): every tensor is the
+/// teacher layer's at evenly spaced channels, whole heads and units, the projection puts
+/// each channel back in its place, and it starts nearer the teacher's answers than a
+/// random start of the same shape.
+#[test]
+fn a_narrow_student_starts_from_its_teachers_weights() {
+    if !enabled() {
+        return;
+    }
+    use kgqa::train::distill::{PROJECTION, build_student};
+    use kgqa::train::losses::soft_target_loss;
+    use kgqa::train::student::evenly_spaced;
+    let dir = tempfile::tempdir().unwrap();
+    // Width 32, four heads of 8, 64 units; the student: width 16, two heads, 32 units.
+    let teacher_dir = trained_teacher(dir.path());
+    let (select, random) = (dir.path().join("select"), dir.path().join("random"));
+    build_student(&teacher_dir, &select, &[1, 0], Some(16), 0, NarrowInit::Select).unwrap();
+    build_student(&teacher_dir, &random, &[1, 0], Some(16), 0, NarrowInit::Random).unwrap();
+    let config = Config::read(&select.join("config.json")).unwrap();
+    assert_eq!(
+        (config.hidden_size, config.num_attention_heads, config.intermediate_size),
+        (16, 2, 32)
+    );
+    let (t, s) = (tensors(&teacher_dir), tensors(&select));
+    let channels = evenly_spaced(32, 16);
+    assert_eq!(channels[..3], [0, 2, 4]);
+    let words = t["embeddings.word_embeddings.weight"].to_vec2::<f32>().unwrap();
+    let student_words = s["embeddings.word_embeddings.weight"].to_vec2::<f32>().unwrap();
+    for (j, &c) in channels.iter().enumerate() {
+        assert_eq!(student_words[7][j], words[7][c]);
+    }
+    // Student layer 0 is teacher layer 1; heads 0 and 2 (dimensions 0-7 and 16-23).
+    let query = t["encoder.layer.1.attention.self.query.weight"].to_vec2::<f32>().unwrap();
+    let student_query = s["encoder.layer.0.attention.self.query.weight"].to_vec2::<f32>().unwrap();
+    assert_eq!(student_query[9][3], query[17][channels[3]]);
+    let up = t["encoder.layer.0.intermediate.dense.weight"].to_vec2::<f32>().unwrap();
+    let student_up = s["encoder.layer.1.intermediate.dense.weight"].to_vec2::<f32>().unwrap();
+    assert_eq!(student_up[5][1], up[evenly_spaced(64, 32)[5]][channels[1]]);
+    let projection = s[PROJECTION].to_vec2::<f32>().unwrap();
+    assert_eq!((projection.len(), projection[0].len()), (32, 16));
+    assert_eq!((projection[6][3], projection[6][2], projection[7][3]), (1.0, 0.0, 0.0));
+    let data = examples();
+    let refs: Vec<&Example> = data.iter().collect();
+    let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();
+    let target = train::batch_logits(&teacher, &refs, false).unwrap();
+    let kl = |student: &std::path::Path| {
+        let student = MultipleChoice::load(student, &Device::Cpu).unwrap();
+        let logits = train::batch_logits(&student, &refs, false).unwrap();
+        soft_target_loss(&logits, &target, 1.0).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let (selected, drawn) = (kl(&select), kl(&random));
+    assert!(selected < drawn, "KL to the teacher: selected {selected}, random {drawn}");
 }
 
 /// A tiny teacher that knows the answers of [`examples`] (30 epochs under `dir`); its
@@ -111,7 +192,7 @@ fn distillation_moves_the_student_towards_the_teacher() {
     let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();
     // A narrower one-layer student with every loss on.
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], Some(16), 0).unwrap();
+    build_student(&teacher_dir, &init, &[1], Some(16), 0, NarrowInit::Random).unwrap();
     let before = kl_to_teacher(&MultipleChoice::load(&init, &Device::Cpu).unwrap(), &teacher);
     let objective = Distill::new(
         vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()],
@@ -148,7 +229,7 @@ fn seeded_teacher_logits_are_used() {
     let data = examples();
     let teacher_dir = trained_teacher(dir.path());
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], None, 0).unwrap();
+    build_student(&teacher_dir, &init, &[1], None, 0, NarrowInit::Select).unwrap();
     let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
     let teachers = || vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()];
     let soft_only = DistillConfig {
@@ -207,7 +288,7 @@ fn batched_and_reused_teacher_logits_equal_the_per_question_ones() {
         assert!(single.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "{single:?} vs {b:?}");
     }
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], None, 0).unwrap();
+    build_student(&teacher_dir, &init, &[1], None, 0, NarrowInit::Select).unwrap();
     let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
     let config = DistillConfig {
         alpha: 1.0,
@@ -337,7 +418,7 @@ fn cached_teacher_hidden_states_give_the_same_losses_and_weights() {
     let teacher_dir = trained_teacher(dir.path());
     let teachers = || vec![MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap()];
     let init = dir.path().join("init");
-    build_student(&teacher_dir, &init, &[1], None, 0).unwrap();
+    build_student(&teacher_dir, &init, &[1], None, 0, NarrowInit::Select).unwrap();
     let student = MultipleChoice::load(&init, &Device::Cpu).unwrap();
     let recipe = DistillConfig {
         alpha: 0.5,

@@ -361,7 +361,7 @@ fn averaged_models_hold_the_mean_weights() {
     assert_same_weights(&one, &a, "one model's average");
     // A one-layer model of the same width: refused, naming it; no folder written.
     let shallow = dir.path().join("shallow");
-    kgqa::train::distill::build_student(&a, &shallow, &[0], None, 0).unwrap();
+    kgqa::train::distill::build_student(&a, &shallow, &[0], None, 0, Default::default()).unwrap();
     let bad = dir.path().join("bad");
     let out = average(&[&a, &shallow], &bad);
     let err = String::from_utf8_lossy(&out.stderr);

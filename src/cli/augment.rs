@@ -287,9 +287,82 @@ fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
     Ok(out)
 }
 
+/// The `--transfer` questions with their facts (from `facts`, else `--facts`), each with
+/// whether the teachers' choice becomes its answer (it has no `answerKey`). Each must have
+/// `choices` choices, as the training questions do: a batch holds one count.
+pub(super) fn transfer_examples(
+    data: &super::train::DataArgs,
+    path: &std::path::Path,
+    facts: Option<&std::path::PathBuf>,
+    fusion: kgqa::model::fusion::Fusion,
+    choices: usize,
+) -> anyhow::Result<Vec<(Example, bool)>> {
+    let mut items = kgqa::engine::dataset::read_csqa(path)?;
+    if let Some(odd) = items.iter().find(|i| i.choices.len() != choices) {
+        anyhow::bail!(
+            "--transfer: {}: question {:?} has {} choices, the training questions {choices} \
+             (a batch holds questions with one number of choices)",
+            path.display(),
+            odd.id,
+            odd.choices.len()
+        );
+    }
+    let unlabelled: Vec<bool> = items.iter().map(|i| i.answer.is_none()).collect();
+    for item in &mut items {
+        // A placeholder the teachers' argmax replaces (`augment::label_resumably`).
+        item.answer.get_or_insert(0);
+    }
+    let data = super::train::DataArgs {
+        dataset: path.to_owned(),
+        ids: None,
+        facts: facts.or(data.facts.as_ref()).cloned(),
+        limit: None,
+    };
+    Ok(super::train::examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
+}
+
+/// `sha256:HEX` of a file's bytes, read in pieces (a facts cache can be gigabytes).
+pub(super) fn content_hash(path: &std::path::Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let reading = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(reading)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).with_context(reading)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hasher.finalize();
+    Ok(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash read in pieces is the file's sha256 (FIPS 180-2's "abc" vector), across
+    /// piece boundaries too: `scripts/train-all.sh` writes the same hashes with Python's
+    /// hashlib.
+    #[test]
+    fn content_hash_is_the_files_sha256() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("abc");
+        std::fs::write(&small, "abc").unwrap();
+        let expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(content_hash(&small).unwrap(), format!("sha256:{expected}"));
+        let bytes: Vec<u8> = (0..(5usize << 19) + 7).map(|i| (i * 31 % 251) as u8).collect();
+        let big = dir.path().join("big");
+        std::fs::write(&big, &bytes).unwrap();
+        let whole: String =
+            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(content_hash(&big).unwrap(), format!("sha256:{whole}"));
+        assert!(content_hash(&dir.path().join("none")).unwrap_err().to_string().contains("none"));
+    }
 
     /// Lines written before the logits were kept still read (without logits), and new
     /// lines keep the logits exactly.

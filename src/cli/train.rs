@@ -13,9 +13,27 @@ use kgqa::engine::dataset::{self, Item, Split};
 use kgqa::model::fusion::Fusion;
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::{Example, permutation};
-use kgqa::train::distill::{self, Distill, DistillConfig, build_student};
+use kgqa::train::distill::{self, Distill, DistillConfig, NarrowInit, build_student};
 use kgqa::train::losses::every_other;
 use kgqa::train::{self as trainer, TrainConfig};
+
+/// How a narrower student starts (`kgqa distill --narrow-init`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NarrowStart {
+    /// The teacher layers' weights at evenly spaced channels, heads and units.
+    Select,
+    /// BERT's random initialisation, drawn from the seed.
+    Random,
+}
+
+impl From<NarrowStart> for NarrowInit {
+    fn from(start: NarrowStart) -> Self {
+        match start {
+            NarrowStart::Select => NarrowInit::Select,
+            NarrowStart::Random => NarrowInit::Random,
+        }
+    }
+}
 
 /// Which knowledge a model gets.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -141,10 +159,15 @@ pub struct DistillArgs {
     /// Teacher layers (0-based) the student copies, e.g. `0,2,4` (overrides the default).
     #[arg(long, value_delimiter = ',')]
     pub layers: Vec<usize>,
-    /// Student width (default: the teacher's; narrower students start from scratch and
-    /// imitate through a learned projection).
+    /// Student width (default: the teacher's); narrower students imitate the teacher
+    /// through a learned projection.
     #[arg(long)]
     pub student_hidden: Option<usize>,
+    /// How a narrower student starts: `select` copies the teacher layers' weights at evenly
+    /// spaced channels, heads and units (weight selection); `random` is BERT's random
+    /// initialisation from the seed.
+    #[arg(long, value_enum, default_value_t = NarrowStart::Select)]
+    pub narrow_init: NarrowStart,
     /// Weight of the soft targets against the hard labels (0: hard labels only).
     #[arg(long, default_value_t = 0.5)]
     pub alpha: f64,
@@ -231,59 +254,6 @@ pub(super) fn examples(
         }
     }
     Ok(out)
-}
-
-/// The `--transfer` questions with their facts (from `facts`, else `--facts`), each with
-/// whether the teachers' choice becomes its answer (it has no `answerKey`). Each must have
-/// `choices` choices, as the training questions do: a batch holds one count.
-fn transfer_examples(
-    data: &DataArgs,
-    path: &std::path::Path,
-    facts: Option<&PathBuf>,
-    fusion: Fusion,
-    choices: usize,
-) -> anyhow::Result<Vec<(Example, bool)>> {
-    let mut items = dataset::read_csqa(path)?;
-    if let Some(odd) = items.iter().find(|i| i.choices.len() != choices) {
-        anyhow::bail!(
-            "--transfer: {}: question {:?} has {} choices, the training questions {choices} \
-             (a batch holds questions with one number of choices)",
-            path.display(),
-            odd.id,
-            odd.choices.len()
-        );
-    }
-    let unlabelled: Vec<bool> = items.iter().map(|i| i.answer.is_none()).collect();
-    for item in &mut items {
-        // A placeholder the teachers' argmax replaces (`augment::label_resumably`).
-        item.answer.get_or_insert(0);
-    }
-    let data = DataArgs {
-        dataset: path.to_owned(),
-        ids: None,
-        facts: facts.or(data.facts.as_ref()).cloned(),
-        limit: None,
-    };
-    Ok(examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
-}
-
-/// `sha256:HEX` of a file's bytes, read in pieces (a facts cache can be gigabytes).
-fn content_hash(path: &std::path::Path) -> anyhow::Result<String> {
-    use sha2::Digest;
-    use std::io::Read;
-    let reading = || format!("reading {}", path.display());
-    let mut file = std::fs::File::open(path).with_context(reading)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).with_context(reading)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let digest = hasher.finalize();
-    Ok(format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
 /// The training questions and the held-out slice: a fixed, seed-independent split (the
@@ -456,7 +426,8 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
     let init = args.hyper.run.join("student-init");
     if !init.join("model.safetensors").is_file() {
         std::fs::create_dir_all(&args.hyper.run)?;
-        build_student(&args.teacher[0], &init, &layers, args.student_hidden, args.hyper.seed)?;
+        let (hidden, seed) = (args.student_hidden, args.hyper.seed);
+        build_student(&args.teacher[0], &init, &layers, hidden, seed, args.narrow_init.into())?;
     }
     let items = load_items(&args.data, Split::Listed)?;
     let (mut train_set, held_out) =
@@ -475,19 +446,21 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
             transfer: match (&args.transfer, &args.transfer_facts) {
-                (Some(q), Some(f)) => {
-                    Some(format!("{} facts {}", content_hash(q)?, content_hash(f)?))
-                }
-                (Some(q), None) => Some(content_hash(q)?),
+                (Some(q), Some(f)) => Some(format!(
+                    "{} facts {}",
+                    super::augment::content_hash(q)?,
+                    super::augment::content_hash(f)?
+                )),
+                (Some(q), None) => Some(super::augment::content_hash(q)?),
                 (None, _) => None,
             },
-            facts: args.data.facts.as_deref().map(content_hash).transpose()?,
+            facts: args.data.facts.as_deref().map(super::augment::content_hash).transpose()?,
         };
         let transfer = match &args.transfer {
             Some(path) => {
                 let choices = train_set.first().map_or(0, |e| e.choices.len());
                 let facts = args.transfer_facts.as_ref();
-                transfer_examples(&args.data, path, facts, fusion, choices)?
+                super::augment::transfer_examples(&args.data, path, facts, fusion, choices)?
             }
             None => Vec::new(),
         };
@@ -536,6 +509,7 @@ fn write_distill_record(
         "teachers": args.teacher.iter().map(|t| t.display().to_string()).collect::<Vec<_>>(),
         "layers": layers,
         "student_hidden": args.student_hidden,
+        "narrow_init": NarrowInit::from(args.narrow_init),
         "alpha": args.alpha,
         "temperature": args.temperature,
         "cosine": args.cosine,
@@ -563,26 +537,6 @@ fn eta(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The hash read in pieces is the file's sha256 (FIPS 180-2's "abc" vector), across
-    /// piece boundaries too: `scripts/train-all.sh` writes the same hashes with Python's
-    /// hashlib.
-    #[test]
-    fn content_hash_is_the_files_sha256() {
-        use sha2::Digest;
-        let dir = tempfile::tempdir().unwrap();
-        let small = dir.path().join("abc");
-        std::fs::write(&small, "abc").unwrap();
-        let expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(content_hash(&small).unwrap(), format!("sha256:{expected}"));
-        let bytes: Vec<u8> = (0..(5usize << 19) + 7).map(|i| (i * 31 % 251) as u8).collect();
-        let big = dir.path().join("big");
-        std::fs::write(&big, &bytes).unwrap();
-        let whole: String =
-            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(content_hash(&big).unwrap(), format!("sha256:{whole}"));
-        assert!(content_hash(&dir.path().join("none")).unwrap_err().to_string().contains("none"));
-    }
 
     #[test]
     fn eta_reads_as_hours_minutes_or_seconds() {

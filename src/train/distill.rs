@@ -16,21 +16,21 @@
 //! DistilBERT-style step runs no teacher at all. TinyBERT's targets are recomputed.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Error, Result};
-use crate::model::head::{MultipleChoice, normal};
-use crate::model::{Bert, Collect, Config};
+use crate::model::Collect;
+use crate::model::head::MultipleChoice;
 use crate::train::data::Example;
 use crate::train::hidden_cache::HiddenCache;
 use crate::train::losses::{attention_mse, cosine_loss, hidden_mse, layer_map, soft_target_loss};
 use crate::train::{Objective, batch_logits, cross_entropy};
+
+pub use crate::train::student::{NarrowInit, build_student};
 
 /// The tensor name of the TinyBERT projection (student width -> teacher width).
 pub const PROJECTION: &str = "distill_projection.weight";
@@ -87,120 +87,6 @@ impl DistillConfig {
 
 fn model_err(e: candle_core::Error) -> Error {
     Error::Model(e.into())
-}
-
-/// Writes a student model folder at `out`. With `hidden` equal to the teacher's, the student
-/// copies the teacher's embeddings, head and the teacher layers in `layers` (DistilBERT);
-/// narrower students start from a random initialization of their own shape, drawn from
-/// `seed` (the same seed, the same student).
-pub fn build_student(
-    teacher: &Path,
-    out: &Path,
-    layers: &[usize],
-    hidden: Option<usize>,
-    seed: u64,
-) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
-    };
-    let teacher_config = Config::read(&teacher.join("config.json"))?;
-    let mut value: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(teacher.join("config.json")).map_err(io(teacher))?,
-    )
-    .map_err(|e| Error::Request { field: "teacher", message: e.to_string() })?;
-    let width = hidden.unwrap_or(teacher_config.hidden_size);
-    if layers.iter().any(|&l| l >= teacher_config.num_hidden_layers) || layers.is_empty() {
-        return Err(Error::Request {
-            field: "layers",
-            message: format!(
-                "teacher layers must be in 0..{} (got {layers:?})",
-                teacher_config.num_hidden_layers
-            ),
-        });
-    }
-    value["num_hidden_layers"] = layers.len().into();
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    let device = Device::Cpu;
-    let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    if width == teacher_config.hidden_size {
-        let all = candle_core::safetensors::load(teacher.join("model.safetensors"), &device)
-            .map_err(model_err)?;
-        for (name, t) in all {
-            let bare = name.strip_prefix("bert.").unwrap_or(&name).to_owned();
-            if let Some(rest) = bare.strip_prefix("encoder.layer.") {
-                let (index, tail) = rest.split_once('.').unwrap_or((rest, ""));
-                let index: usize = index.parse().unwrap_or(usize::MAX);
-                for (m, &src) in layers.iter().enumerate() {
-                    if src == index {
-                        tensors.insert(format!("encoder.layer.{m}.{tail}"), t.clone());
-                    }
-                }
-            } else {
-                tensors.insert(bare, t);
-            }
-        }
-    } else {
-        if width == 0 || !width.is_multiple_of(16) || width > teacher_config.hidden_size {
-            return Err(Error::Request {
-                field: "student_hidden",
-                message: format!(
-                    "{width}: a student width is a multiple of 16 up to the teacher's {}",
-                    teacher_config.hidden_size
-                ),
-            });
-        }
-        // Heads of 32 dimensions (MiniLM's), or 16 for widths that are not multiples of 32.
-        let head = if width.is_multiple_of(32) { 32 } else { 16 };
-        value["hidden_size"] = width.into();
-        value["num_attention_heads"] = (width / head).into();
-        value["intermediate_size"] = (4 * width).into();
-        let config: Config = serde_json::from_value(value.clone())
-            .map_err(|e| Error::Request { field: "student", message: e.to_string() })?;
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        Bert::load(vb, &config)?;
-        // BERT's initialisation, drawn from the run's seed (candle's own is unseeded):
-        // weights N(0, 0.02), biases 0, layer norms 1 and 0; names in sorted order.
-        let mut state = seed ^ 0x57D0_1417;
-        let data = varmap.data().lock().expect("varmap");
-        let mut names: Vec<&String> = data.keys().collect();
-        names.sort();
-        for name in names {
-            let shape = data[name].as_tensor().shape().clone();
-            let t = if name.ends_with("bias") {
-                Tensor::zeros(shape, DType::F32, &device)
-            } else if name.contains("LayerNorm") {
-                Tensor::ones(shape, DType::F32, &device)
-            } else {
-                let values = (0..shape.elem_count()).map(|_| 0.02 * normal(&mut state)).collect();
-                Tensor::from_vec(values, shape, &device)
-            };
-            tensors.insert(name.clone(), t.map_err(model_err)?);
-        }
-        let t = teacher_config.hidden_size;
-        let noise: Vec<f32> = (0..t * width).map(|_| 0.02 * normal(&mut state)).collect();
-        let projection = (Tensor::from_vec(noise, (t, width), &device).map_err(model_err)?
-            + Tensor::eye(t.min(width), DType::F32, &device)
-                .and_then(|e| e.pad_with_zeros(0, 0, t - t.min(width)))
-                .and_then(|e| e.pad_with_zeros(1, 0, width - t.min(width)))
-                .map_err(model_err)?)
-        .map_err(model_err)?;
-        tensors.insert(PROJECTION.into(), projection);
-        tensors.insert(
-            PROJECTION_BIAS.into(),
-            Tensor::zeros(t, DType::F32, &device).map_err(model_err)?,
-        );
-    }
-    candle_core::safetensors::save(&tensors, out.join("model.safetensors")).map_err(model_err)?;
-    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&value).expect("json"))
-        .map_err(io(out))?;
-    for file in ["tokenizer.json", "kgqa.json"] {
-        if teacher.join(file).is_file() {
-            std::fs::copy(teacher.join(file), out.join(file)).map_err(io(out))?;
-        }
-    }
-    Ok(())
 }
 
 /// The distillation objective.

@@ -17,6 +17,7 @@ pub mod hidden_cache;
 pub mod losses;
 pub mod optim;
 pub mod stats;
+pub mod student;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
