@@ -61,22 +61,9 @@ syn_alpha() { # RUN ALPHA: the shipped recipe (student-ens-l012-choices2-syn) at
 }
 graph_transfer() { # RUN ALPHA: syn_alpha's recipe with the graph questions added (--transfer)
   done_run "$1" && return
-  local S=runs/student-ens-l012-choices2-syn GQ=runs/graph-questions.jsonl GF=runs/graph-questions-facts.jsonl
-  # The transfer set is the shipped run's labelled variants, then the graph questions. When
-  # that run's file is here, it seeds this run's partial labelling under this run's settings:
-  # kgqa checks each kept variant against the one it makes (question, choices, facts), so
-  # only the graph questions are labelled, and the result is what labelling all would give.
-  if [ -f "$S/augmented.jsonl" ] && [ ! -e "runs/$1/augmented.jsonl" ] && [ ! -e "runs/$1/augmented.jsonl.partial" ]; then
-    mkdir -p "runs/$1"
-    python3 -c 'import hashlib, json, sys
-h = lambda p: "sha256:" + hashlib.sha256(open(p, "rb").read()).hexdigest()
-src, facts, gq, gf = sys.argv[1:]
-with open(src) as f:
-    settings = json.loads(f.readline())
-    settings.update(facts=h(facts), transfer=h(gq) + " facts " + h(gf))
-    sys.stdout.write(json.dumps(settings) + "\n")
-    for line in f: sys.stdout.write(line)' "$S/augmented.jsonl" runs/facts.jsonl "$GQ" "$GF" > "runs/$1/augmented.jsonl.partial"
-  fi
+  local GQ=runs/graph-questions.jsonl GF=runs/graph-questions-facts.jsonl
+  # The teachers label every variant anew (about half an hour): the shipped run's labels
+  # fit only where the same binary made its synonym variants.
   "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --augment 1 --augment-choices 2 --transfer "$GQ" --transfer-facts "$GF" --eval-every 250 --keep-evaluations --teacher runs/teacher-input-lr1/best --teacher runs/teacher-lm-lr1/best --run "runs/$1" --layers 0,1,2 --alpha "$2" --temperature 2 --cosine 1 --lr 2e-4
 }
 LR=(--lr 5e-5)   # the first runs; later ones set --lr themselves (2e-4 and 4e-4; narrow student: 2e-4)
