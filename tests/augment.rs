@@ -249,7 +249,8 @@ fn lines_first(path: &std::path::Path) -> String {
 
 /// The labels kept in the run folder depend on the facts the teachers read: a start with
 /// an edited `--facts` or `--transfer-facts` cache (same paths) is refused instead of
-/// training on labels made from the old facts, and the kept file is left as it was.
+/// training on labels made from the old facts, and the kept file is left as it was; a
+/// teacher without fusion records neither cache.
 #[test]
 fn cli_distill_refuses_labels_made_from_other_facts() {
     if !enabled() {
@@ -305,8 +306,10 @@ fn cli_distill_refuses_labels_made_from_other_facts() {
     let kept = std::fs::read_to_string(&file).unwrap();
     let settings: serde_json::Value = serde_json::from_str(kept.lines().next().unwrap()).unwrap();
     assert!(settings["facts"].as_str().unwrap().starts_with("sha256:"), "{settings}");
-    let transfer = settings["transfer"].as_str().unwrap();
-    assert!(transfer.starts_with("sha256:") && transfer.contains(" facts sha256:"), "{settings}");
+    for field in ["transfer", "transfer_facts"] {
+        let hash = settings[field].as_str().unwrap();
+        assert!(hash.starts_with("sha256:") && hash.len() == 71, "{settings}");
+    }
     let again = distill();
     let stderr = String::from_utf8_lossy(&again.stderr).to_string();
     assert!(again.status.success() && stderr.contains("read from"), "{stderr}");
@@ -322,4 +325,18 @@ fn cli_distill_refuses_labels_made_from_other_facts() {
         assert!(stderr.contains("augmented.jsonl:1"), "{stderr}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
     }
+    // A teacher that reads no facts: its labels do not depend on them, so neither cache is
+    // recorded and an edited one does not make the run label again.
+    std::fs::write(teacher.join("kgqa.json"), r#"{"pooling": "mean"}"#).unwrap();
+    std::fs::remove_dir_all(&run).unwrap();
+    let out = distill();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = std::fs::read_to_string(&file).unwrap();
+    let settings: serde_json::Value = serde_json::from_str(kept.lines().next().unwrap()).unwrap();
+    assert!(settings.get("facts").is_none() && settings.get("transfer_facts").is_none());
+    assert!(settings["transfer"].as_str().unwrap().starts_with("sha256:"), "{settings}");
+    std::fs::write(&facts, &original).unwrap();
+    let out = distill();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success() && stderr.contains("read from"), "{stderr}");
 }

@@ -49,16 +49,36 @@ pub struct Settings {
     /// How many training questions they were made from.
     pub questions: usize,
     /// The `--transfer` questions that follow the variants, by content (`sha256:HEX`, so
-    /// that an edited file is labelled again and a moved one is not; then ` facts
-    /// sha256:HEX` for their own `--transfer-facts`; absent in files from before it
-    /// existed, or without one).
+    /// that an edited file is labelled again and a moved one is not; absent in files from
+    /// before it existed, or without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<String>,
+    /// Their own `--transfer-facts` cache, by content (`sha256:HEX`). Session 16's files
+    /// wrote it into `transfer` as `sha256:Q facts sha256:F`; [`read`] still takes those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_facts: Option<String>,
     /// The `--facts` cache the variants carry and the teachers read, by content
-    /// (`sha256:HEX`): other facts give other labels. Absent without `--facts`, and in files
-    /// from before it was recorded (which a run with `--facts` therefore labels again).
+    /// (`sha256:HEX`): other facts give other labels. Absent without `--facts` or when the
+    /// model reads no facts (fusion none), and in files from before it was recorded (which
+    /// a run with `--facts` therefore labels again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<String>,
+}
+
+impl Settings {
+    /// The settings line of an `augmented.jsonl`, with session 16's form of the transfer
+    /// facts (`"transfer": "sha256:Q facts sha256:F"`) read as the two fields it meant.
+    fn parse(line: &str) -> serde_json::Result<Self> {
+        let mut settings: Settings = serde_json::from_str(line)?;
+        if settings.transfer_facts.is_none() {
+            let split = settings.transfer.as_deref().and_then(|t| t.split_once(" facts "));
+            if let Some((questions, facts)) = split.map(|(q, f)| (q.to_owned(), f.to_owned())) {
+                settings.transfer = Some(questions);
+                settings.transfer_facts = Some(facts);
+            }
+        }
+        Ok(settings)
+    }
 }
 
 /// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
@@ -261,7 +281,7 @@ fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
     let torn_tail_allowed = path.file_name().is_some_and(|n| n == PARTIAL);
     let mut lines = std::io::BufReader::new(file).lines().peekable();
     let first = lines.next().transpose()?.unwrap_or_default();
-    let found: Settings = serde_json::from_str(&first)
+    let found = Settings::parse(&first)
         .with_context(|| format!("{}:1: not augmentation settings", path.display()))?;
     if &found != settings {
         anyhow::bail!(
@@ -415,8 +435,29 @@ mod tests {
             teachers: vec!["t".into()],
             questions: 37,
             transfer: None,
+            transfer_facts: None,
             facts: None,
         }
+    }
+
+    /// Session 16 wrote the transfer facts' hash into `transfer`; such a file still matches
+    /// a run of the same settings, and the same line in today's form reads alike.
+    #[test]
+    fn settings_read_the_older_transfer_form() {
+        let line = r#"{"per_question":1,"seed":3,"teachers":["t"],"questions":37,"transfer":"sha256:aa facts sha256:bb"}"#;
+        let expected = Settings {
+            choice_sets: 0,
+            transfer: Some("sha256:aa".into()),
+            transfer_facts: Some("sha256:bb".into()),
+            ..settings()
+        };
+        assert_eq!(Settings::parse(line).unwrap(), expected);
+        let today = serde_json::to_string(&expected).unwrap();
+        assert!(today.contains(r#""transfer":"sha256:aa","transfer_facts":"sha256:bb""#));
+        assert_eq!(Settings::parse(&today).unwrap(), expected);
+        let without = Settings { transfer_facts: None, ..expected };
+        let line = serde_json::to_string(&without).unwrap();
+        assert_eq!(Settings::parse(&line).unwrap(), without);
     }
 
     #[test]

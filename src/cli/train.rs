@@ -445,16 +445,18 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             seed: args.hyper.seed,
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
-            transfer: match (&args.transfer, &args.transfer_facts) {
-                (Some(q), Some(f)) => Some(format!(
-                    "{} facts {}",
-                    super::augment::content_hash(q)?,
-                    super::augment::content_hash(f)?
-                )),
-                (Some(q), None) => Some(super::augment::content_hash(q)?),
-                (None, _) => None,
+            transfer: args.transfer.as_deref().map(super::augment::content_hash).transpose()?,
+            transfer_facts: match (&args.transfer, fusion.input || fusion.entity) {
+                (Some(_), true) => {
+                    args.transfer_facts.as_deref().map(super::augment::content_hash).transpose()?
+                }
+                _ => None,
             },
-            facts: args.data.facts.as_deref().map(super::augment::content_hash).transpose()?,
+            // Read (and so hashed) only by a model that reads facts.
+            facts: match fusion.input || fusion.entity {
+                true => args.data.facts.as_deref().map(super::augment::content_hash).transpose()?,
+                false => None,
+            },
         };
         let transfer = match &args.transfer {
             Some(path) => {
