@@ -315,6 +315,18 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
         s.history.iter().map(|l| (l.epoch, l.step, l.accuracy)).collect()
     };
     assert_eq!(strip(&resumed), strip(&state));
+    // `--keep last`: best/ is the last evaluated model, whatever the most accurate one was
+    // (here step {at}'s); a run cannot resume under the other rule.
+    assert_ne!(at, 6, "pick a run whose best evaluation is not its last");
+    let last_cfg = TrainConfig { keep: train::KeepRule::Last, ..cfg.clone() };
+    let last = dir.path().join("last");
+    train::train(&last, &last_cfg, train_set, held_out, Some(4), &mut |_, _, _| {}).unwrap();
+    let refused = train::train(&last, &cfg, train_set, held_out, None, &mut |_, _, _| {});
+    assert!(refused.unwrap_err().to_string().contains("other settings"));
+    let s = train::train(&last, &last_cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    assert_eq!(s.best_accuracy, Some(s.history.last().unwrap().accuracy));
+    let final_model = whole.join("evaluations").join("step-000006");
+    assert_same_weights(&last.join("best"), &final_model, "best/ is not the last model");
 }
 
 /// `kgqa average`: every tensor of the result is the mean of the models' (here two kept

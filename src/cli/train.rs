@@ -122,9 +122,22 @@ pub struct HyperArgs {
     /// with `kgqa average`).
     #[arg(long)]
     pub keep_evaluations: bool,
+    /// Which evaluated model becomes `RUN/best`: the most accurate on the held-out slice,
+    /// or the last one (no pick, so its held-out figure is not biased by the pick).
+    #[arg(long, value_enum, default_value_t = Keep::Best)]
+    pub keep: Keep,
     /// Checkpoint and stop once this many steps are done (run again to resume).
     #[arg(long)]
     pub stop_at: Option<u64>,
+}
+
+/// `--keep`: which evaluated model a run keeps ([`kgqa::train::KeepRule`]).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Keep {
+    /// The most accurate on the held-out slice.
+    Best,
+    /// The last evaluated.
+    Last,
 }
 
 /// Arguments of `kgqa train`.
@@ -288,6 +301,10 @@ fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
         checkpoint_every: h.checkpoint_every,
         eval_every: h.eval_every,
         keep_evaluations: h.keep_evaluations,
+        keep: match h.keep {
+            Keep::Best => kgqa::train::KeepRule::Best,
+            Keep::Last => kgqa::train::KeepRule::Last,
+        },
         command: std::env::args().collect::<Vec<_>>().join(" "),
     }
 }
@@ -357,7 +374,7 @@ fn run_training(
     let status = if state.epoch >= config.epochs { "done" } else { "stopped" };
     match state.best_accuracy {
         Some(best) => println!(
-            "{status}: {} epochs, {} steps, best held-out accuracy {best:.4}, {:.0} s; best model in {}",
+            "{status}: {} epochs, {} steps, kept model's held-out accuracy {best:.4}, {:.0} s; kept in {}",
             state.epoch,
             state.step,
             state.seconds,

@@ -5,7 +5,8 @@
 //! A run folder holds `config.json` (the [`TrainConfig`], with the command line),
 //! `checkpoint/` (model folder + `optimizer.safetensors` + `state.json`, replaced atomically
 //! every `checkpoint_every` steps and at each epoch's end), `best/` (the model folder with
-//! the best held-out accuracy) and `log.jsonl` (one line per epoch). Batches are drawn from
+//! the best held-out accuracy, or the last evaluated with `keep: last`) and `log.jsonl`
+//! (one line per evaluation). Batches are drawn from
 //! a permutation seeded by (seed, epoch) and dropout masks from (seed, step), so a run
 //! killed at any point and resumed from its last checkpoint ends with the same weights as
 //! one that was never interrupted.
@@ -65,6 +66,10 @@ pub struct TrainConfig {
     /// value.
     #[serde(default)]
     pub keep_evaluations: bool,
+    /// Which evaluated model `best/` holds (runs from before this setting read as
+    /// [`KeepRule::Best`]).
+    #[serde(default)]
+    pub keep: KeepRule,
     /// The command line that started the run (for the record).
     #[serde(default)]
     pub command: String,
@@ -114,6 +119,18 @@ impl TrainConfig {
     }
 }
 
+/// Which evaluated model a run keeps in `best/`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeepRule {
+    /// The most accurate on the held-out slice (the first to reach it).
+    #[default]
+    Best,
+    /// The latest: no pick among evaluations, so the held-out figure is not biased upwards
+    /// by the pick (a small slice cannot tell apart models a point or two apart).
+    Last,
+}
+
 /// The shortest input a run accepts: `[CLS]`, a few question and choice pieces, two `[SEP]`.
 pub const MIN_LENGTH: usize = 8;
 
@@ -126,7 +143,8 @@ pub struct TrainState {
     pub batch: usize,
     /// Optimizer steps so far.
     pub step: u64,
-    /// Best held-out accuracy so far.
+    /// Held-out accuracy of the model in `best/`: the best so far, or the latest with
+    /// [`KeepRule::Last`].
     pub best_accuracy: Option<f64>,
     /// Sum of the losses of this epoch so far (for the log).
     pub epoch_loss: f64,
@@ -221,11 +239,14 @@ struct Keep<'a> {
     training_only: &'a [&'a str],
     /// Every evaluated model too, in `evaluations/step-NNNNNN/`.
     every: bool,
+    /// Which of them `best/` holds.
+    rule: KeepRule,
 }
 
 /// Scores the held-out slice, records it in the history (replacing an entry of the same
-/// step, left by a run killed after it) and saves `best/` when it is the best so far.
-/// Without a held-out slice (tiny sets, `--held-out 0`) the latest model is kept.
+/// step, left by a run killed after it) and saves `best/` when it is the best so far (or
+/// always, with [`KeepRule::Last`]). Without a held-out slice (tiny sets, `--held-out 0`)
+/// the latest model is kept.
 fn evaluate(
     model: &mut MultipleChoice,
     held_out: &[Example],
@@ -241,7 +262,8 @@ fn evaluate(
         seconds: state.seconds,
     };
     model.set_trained(true);
-    if held_out.is_empty() || state.best_accuracy.is_none_or(|b| accuracy > b) {
+    let latest = held_out.is_empty() || keep.rule == KeepRule::Last;
+    if latest || state.best_accuracy.is_none_or(|b| accuracy > b) {
         state.best_accuracy = Some(accuracy);
         save_model(model, &keep.run.join("best"), keep.tokenizer, keep.training_only)?;
     }
@@ -437,6 +459,7 @@ pub fn train_with(
                     tokenizer: &tokenizer,
                     training_only,
                     every: config.keep_evaluations,
+                    rule: config.keep,
                 };
                 evaluate(&mut model, held_out, &mut state, keep)?;
                 save_checkpoint(&model, &optimizer, &state)?;
@@ -452,8 +475,8 @@ pub fn train_with(
                 return Ok(state);
             }
         }
-        let keep =
-            Keep { run, tokenizer: &tokenizer, training_only, every: config.keep_evaluations };
+        let every = config.keep_evaluations;
+        let keep = Keep { run, tokenizer: &tokenizer, training_only, every, rule: config.keep };
         evaluate(&mut model, held_out, &mut state, keep)?;
         state.epoch += 1;
         state.batch = 0;

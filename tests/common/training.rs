@@ -163,6 +163,7 @@ pub fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainCon
         checkpoint_every: 3,
         eval_every: 0,
         keep_evaluations: false,
+        keep: Default::default(),
         command: String::new(),
     }
 }
