@@ -60,7 +60,7 @@ pub struct Settings {
     /// The `--facts` cache the variants carry and the teachers read, by content
     /// (`sha256:HEX`): other facts give other labels. Absent without `--facts` or when the
     /// model reads no facts (fusion none), and in files from before it was recorded (which
-    /// a run with `--facts` therefore labels again).
+    /// a run with `--facts` therefore refuses, naming the file: delete it to label again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<String>,
 }
