@@ -15,7 +15,7 @@
 #        student-ens-l012-choices3 student-ens-l012-choices2-syn
 #        student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
-#        student-narrow-select student-narrow-random soup4
+#        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
@@ -35,7 +35,7 @@ BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
-STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph student-narrow-select student-narrow-random soup4 eval}")
+STEPS=("${@:-store facts teacher-lm student-lm-soft teacher-input teacher-entity student-hard student-soft student-soft-lr student-soft-lr2 student-tiny student-narrow student-hard-lr2 student-tiny-aug student-soft-lr4 teacher-input-lr1 teacher-lm-lr1 student-ens student-soft-lr2-t1 student-ens-e2 teacher-lm-lr1-s1 student-lm2 student-ens-l012 student-ens-l012-e2 student-lm2-l012 student-ens-l012-s1 student-lm2-l012-s1 facts-defs teacher-input-defs student-ens-l012-aug student-ens-l012-choices student-ens-l012-choices2 student-lm2-l012-choices2 student-ens-l012-choices3 student-ens-l012-choices2-syn student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14 student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph student-narrow-select student-narrow-random soup4 student-narrow-select-e2 eval}")
 COMMON=(--dataset "$Q" --ids "$IDS" --facts runs/facts.jsonl --batch-size 16
         --warmup 0.1 --weight-decay 0.01 --clip 1.0 --seed 0 --checkpoint-every 50)
 SEED1=(); prev=""   # COMMON with --seed 1
@@ -136,6 +136,9 @@ for step in ${STEPS[*]}; do
     student-narrow-select) done_run student-narrow-select || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --run runs/student-narrow-select --student-layers 4 --student-hidden 256 --narrow-init select --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     # Its control: the same run, same teacher and seed, from BERT's random start (seeded).
     student-narrow-random) done_run student-narrow-random || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --run runs/student-narrow-random --student-layers 4 --student-hidden 256 --narrow-init random --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
+    # The selected narrow start trained for two epochs instead of one (evaluated every 250
+    # steps, the last kept: no pick on the held-out slice).
+    student-narrow-select-e2) done_run student-narrow-select-e2 2 || "$KGQA" distill "${COMMON[@]}" --epochs 2 --max-length 64 --eval-every 250 --keep-evaluations --keep last --teacher runs/teacher-input-lr1/best --run runs/student-narrow-select-e2 --student-layers 4 --student-hidden 256 --narrow-init select --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     # The shipped student since session 17: the uniform weight average ("model soup") of
     # the four sibling students above (one start, one facts cache), exported as shipped.
     soup4) [ -f runs/soup4/best/model.safetensors ] || "$KGQA" average --model runs/student-ens-l012-choices2-syn/best --model runs/student-ens-l012-choices2-syn-a9/best --model runs/student-ens-l012-choices2-syn-a10/best --model runs/student-ens-l012-choices2-syn-a9-graph/best --out runs/soup4/best
