@@ -223,7 +223,7 @@ fn shipped_student_keeps_its_accuracy() {
     let items = dataset::read_csqa(&csqa.join("train_rand_split.jsonl")).unwrap();
     let test = dataset::select(items, &ids, Split::Unlisted);
     let fusion = model.head().fusion;
-    let knowledge = if fusion.input || fusion.entity {
+    let knowledge = if fusion.reads_facts() {
         let dir = tempfile::tempdir().unwrap();
         let inputs = [datasets().join("conceptnet-100k/train100k.txt.gz"), wordnet()];
         load_into_dir(dir.path(), &inputs, &options()).unwrap();

@@ -365,8 +365,7 @@ mod tests {
     use super::*;
 
     /// The hash read in pieces is the file's sha256 (FIPS 180-2's "abc" vector), across
-    /// piece boundaries too: `scripts/train-all.sh` writes the same hashes with Python's
-    /// hashlib.
+    /// piece boundaries too.
     #[test]
     fn content_hash_is_the_files_sha256() {
         use sha2::Digest;

@@ -100,7 +100,7 @@ pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()
     let (model, info) = load(&dir)?;
     let baseline = args.baseline.as_deref().map(load).transpose()?;
     let fusion = model.head().fusion;
-    let uses_graph = fusion.input || fusion.entity;
+    let uses_graph = fusion.reads_facts();
     // The graph is opened only when some question's facts must be retrieved.
     let mut graph = None;
     let mut reports = Vec::new();
@@ -113,11 +113,8 @@ pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()
             FormatArg::Winogrande => Format::Winogrande,
         };
         let items = questions(path, format, labels_of(path, args.labels.get(k)).as_deref(), args)?;
-        let needs_facts = uses_graph
-            || baseline.as_ref().is_some_and(|(m, _)| {
-                let f = m.head().fusion;
-                f.input || f.entity
-            });
+        let needs_facts =
+            uses_graph || baseline.as_ref().is_some_and(|(m, _)| m.head().fusion.reads_facts());
         let (knowledge, retrieval) = if needs_facts {
             facts(graph_args, &mut graph, &items, args.facts.get(k), args.threads)?
         } else {

@@ -140,6 +140,15 @@ pub enum Keep {
     Last,
 }
 
+impl From<Keep> for kgqa::train::KeepRule {
+    fn from(keep: Keep) -> Self {
+        match keep {
+            Keep::Best => kgqa::train::KeepRule::Best,
+            Keep::Last => kgqa::train::KeepRule::Last,
+        }
+    }
+}
+
 /// Arguments of `kgqa train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -240,7 +249,7 @@ pub(super) fn examples(
     items: &[Item],
     fusion: Fusion,
 ) -> anyhow::Result<Vec<Example>> {
-    let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.input || fusion.entity) {
+    let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.reads_facts()) {
         (Some(path), true) => dataset::read_facts(path)?,
         (None, true) => {
             anyhow::bail!(
@@ -254,7 +263,7 @@ pub(super) fn examples(
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let knowledge = facts.get(&item.id);
-        if (fusion.input || fusion.entity) && knowledge.is_none() {
+        if fusion.reads_facts() && knowledge.is_none() {
             anyhow::bail!(
                 "{}: no facts for question {:?}",
                 data.facts.as_ref().unwrap().display(),
@@ -301,10 +310,7 @@ fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
         checkpoint_every: h.checkpoint_every,
         eval_every: h.eval_every,
         keep_evaluations: h.keep_evaluations,
-        keep: match h.keep {
-            Keep::Best => kgqa::train::KeepRule::Best,
-            Keep::Last => kgqa::train::KeepRule::Last,
-        },
+        keep: h.keep.into(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     }
 }
@@ -456,24 +462,20 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             args.hyper.held_out,
         )
         .0;
+        let reads_facts = fusion.reads_facts();
+        let hash =
+            |path: Option<&std::path::Path>| path.map(super::augment::content_hash).transpose();
         let settings = super::augment::Settings {
             per_question: args.augment,
             choice_sets: args.augment_choices,
             seed: args.hyper.seed,
             teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
             questions: train_set.len(),
-            transfer: args.transfer.as_deref().map(super::augment::content_hash).transpose()?,
-            transfer_facts: match (&args.transfer, fusion.input || fusion.entity) {
-                (Some(_), true) => {
-                    args.transfer_facts.as_deref().map(super::augment::content_hash).transpose()?
-                }
-                _ => None,
-            },
-            // Read (and so hashed) only by a model that reads facts.
-            facts: match fusion.input || fusion.entity {
-                true => args.data.facts.as_deref().map(super::augment::content_hash).transpose()?,
-                false => None,
-            },
+            transfer: hash(args.transfer.as_deref())?,
+            // Facts are read (and so hashed) only by a model that reads facts;
+            // `--transfer-facts` requires `--transfer`.
+            transfer_facts: hash(args.transfer_facts.as_deref().filter(|_| reads_facts))?,
+            facts: hash(args.data.facts.as_deref().filter(|_| reads_facts))?,
         };
         let transfer = match &args.transfer {
             Some(path) => {

@@ -28,6 +28,11 @@ pub struct Fusion {
 }
 
 impl Fusion {
+    /// Whether a model with these fusions reads retrieved facts (input or entity fusion).
+    pub fn reads_facts(&self) -> bool {
+        self.input || self.entity
+    }
+
     /// A short name for tables: `none`, `input`, `entity` or `input+entity`.
     pub fn name(&self) -> &'static str {
         match (self.input, self.entity) {
