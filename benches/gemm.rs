@@ -1,5 +1,5 @@
 //! Linear-layer products of this model's shapes (`[rows, in] · [out, in]ᵀ`): candle's gemm
-//! against OpenBLAS through `kgqa::model::blas` (a bench command, not a test).
+//! against OpenBLAS through `kgqa::model::kernels::blas` (a bench command, not a test).
 //! Usage: `RAYON_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 cargo bench --features blas --bench gemm`
 
 use std::time::Instant;
@@ -41,7 +41,7 @@ fn main() {
             x.matmul(&w.t().unwrap()).unwrap();
         });
         let blas = time(reps, || {
-            kgqa::model::blas::matmul_t(&x, &w).unwrap();
+            kgqa::model::kernels::blas::matmul_t(&x, &w).unwrap();
         });
         println!(
             "gemm {rows}x{inner}x{out} candle_ms={candle:.3} openblas_ms={blas:.3} ratio={:.2}",

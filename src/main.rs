@@ -33,6 +33,8 @@ fn keep_freed_memory() {
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    // Chooses the matrix-product kernels before any thread starts (see model::kernels).
+    kgqa::model::kernels::init();
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

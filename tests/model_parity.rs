@@ -1,6 +1,7 @@
-//! Real-data tier: our BERT against PyTorch + transformers reference outputs for
-//! all-MiniLM-L6-v2 (`../shared/fixtures/minilm-parity/`). Runs when `KGQA_REAL_DATA=1`;
-//! the model comes from `scripts/fetch-model.sh` (or `KGQA_BASE_MODEL`).
+//! Real-data tier: our encoder against PyTorch + transformers reference outputs for
+//! all-MiniLM-L6-v2 (`../shared/fixtures/minilm-parity/`) and all-mpnet-base-v2
+//! (`tests/data/mpnet-parity/`). Runs when `KGQA_REAL_DATA=1`; the models come from
+//! `scripts/fetch-model.sh` (or `KGQA_BASE_MODEL`, `KGQA_MPNET_MODEL`).
 
 use std::path::{Path, PathBuf};
 
@@ -216,4 +217,80 @@ fn ask_cli_json() {
         .unwrap();
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("at least two"));
+}
+
+/// all-mpnet-base-v2 (`scripts/fetch-model.sh all-mpnet-base-v2`, or `KGQA_MPNET_MODEL`)
+/// against Hugging Face's PyTorch MPNet (`tests/data/mpnet-parity/`, written by
+/// `scripts/mpnet-parity-fixture.py`): the tokenizer's `<s> A </s></s> B </s>` pairs, the
+/// relative position buckets, and hidden states and attentions within 1e-4 on both
+/// inference paths.
+#[test]
+fn mpnet_matches_pytorch() {
+    if !enabled() {
+        return;
+    }
+    let dev = device();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mpnet-parity");
+    let reference =
+        candle_core::safetensors::load(fixture.join("reference.safetensors"), &dev).unwrap();
+    let dir = std::env::var_os("KGQA_MPNET_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        kgqa::model::default_base_model().with_file_name("all-mpnet-base-v2")
+    });
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "no MPNet at {} (run scripts/fetch-model.sh all-mpnet-base-v2)",
+        dir.display()
+    );
+    let buckets = reference["buckets"].to_vec1::<i64>().unwrap();
+    for (i, want) in buckets.iter().enumerate() {
+        let relative = i as i64 - 600;
+        assert_eq!(kgqa::model::mpnet::bucket(relative, 32) as i64, *want, "bucket of {relative}");
+    }
+    let inputs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("inputs.json")).unwrap())
+            .unwrap();
+    let pairs: Vec<(String, String)> = inputs["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["text"].as_str().unwrap().into(), p["text_pair"].as_str().unwrap().into()))
+        .collect();
+    let encoder = PairEncoder::from_file(&dir.join("tokenizer.json"), 64).unwrap();
+    let batch = encoder.encode(&pairs, &dev).unwrap();
+    let ids = |name: &str| reference[name].to_dtype(DType::U32).unwrap().to_vec2::<u32>().unwrap();
+    assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), ids("input_ids"));
+    assert_eq!(batch.attention_mask.to_vec2::<u32>().unwrap(), ids("attention_mask"));
+
+    let model = load_bert(&dir, &dev).unwrap();
+    let inputs = Inputs {
+        input_ids: &batch.input_ids,
+        token_type_ids: &batch.token_type_ids,
+        attention_mask: &batch.attention_mask,
+        extra_embeddings: None,
+    };
+    let mut worst = 0f32;
+    for attentions in [false, true] {
+        let collect = Collect { hidden_states: true, attentions, ..Collect::default() };
+        let out = model.forward(&inputs, collect, false).unwrap();
+        assert_eq!(out.hidden_states.len(), 13);
+        for i in [0, 6, 12] {
+            let want = &reference[&format!("hidden_states.{i}")];
+            let d = max_diff_masked(&out.hidden_states[i], want, &batch.attention_mask);
+            assert!(d < 1e-4, "attentions {attentions}, hidden_states.{i}: max |diff| {d}");
+            worst = worst.max(d);
+        }
+        if attentions {
+            let p = out.attention_probs[11].transpose(1, 2).unwrap();
+            let r = reference["attentions.11"].transpose(1, 2).unwrap();
+            let d = max_diff_masked(&p, &r, &batch.attention_mask);
+            assert!(d < 1e-4, "attentions.11: max |diff| {d}");
+        }
+    }
+    let first = Collect { first_token_only: true, ..Collect::default() };
+    let first = model.forward(&inputs, first, false).unwrap().last_hidden_state;
+    let want = reference["hidden_states.12"].narrow(1, 0, 1).unwrap();
+    let d = (first - want).unwrap().abs().unwrap().flatten_all().unwrap();
+    let d = d.max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(d < 1e-4, "first-token last layer: max |diff| {d}");
+    eprintln!("mpnet parity: worst max |diff| over hidden states {worst:e}");
 }

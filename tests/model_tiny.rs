@@ -1,21 +1,45 @@
-//! The BERT encoder on a tiny random configuration: shapes, masking, determinism, the
-//! fusion hook, dropout.
+//! The encoder (BERT and MPNet) on a tiny random configuration: shapes, masking,
+//! determinism, the fusion hook, dropout, and the fused inference path against candle's.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use kgqa::model::{Bert, Collect, Config, Inputs};
 
 fn tiny() -> (Bert, VarMap) {
-    let config: Config = serde_json::from_value(serde_json::json!({
+    tiny_of("bert")
+}
+
+fn config(model_type: &str) -> Config {
+    serde_json::from_value(serde_json::json!({
         "vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 3,
-        "num_attention_heads": 4, "intermediate_size": 32, "max_position_embeddings": 32
+        "num_attention_heads": 4, "intermediate_size": 32, "max_position_embeddings": 40,
+        "model_type": model_type, "relative_attention_num_buckets": 8, "pad_token_id": 1
     }))
-    .unwrap();
+    .unwrap()
+}
+
+/// A tiny encoder of the family `model_type` with trainable, seeded weights.
+fn tiny_of(model_type: &str) -> (Bert, VarMap) {
+    let config = config(model_type);
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let bert = Bert::load(vb, &config).unwrap();
     reseed(&varmap, 7);
     (bert, varmap)
+}
+
+/// The same weights loaded as constants, as a checkpoint is for inference: the fused
+/// CPU path runs them.
+fn frozen(model_type: &str, varmap: &VarMap) -> Bert {
+    let tensors: std::collections::HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().copy().unwrap()))
+        .collect();
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    Bert::load(vb, &config(model_type)).unwrap()
 }
 
 /// candle draws random initial weights from an unseeded generator (its CPU device cannot be
@@ -96,11 +120,62 @@ fn shapes_of_every_output() {
 
 #[test]
 fn padding_does_not_change_real_positions() {
-    let (bert, _) = tiny();
-    let short = run(&bert, &t(&[&[1, 5, 7, 2]]), &t(&[&[1, 1, 1, 1]]), None, false);
-    let padded = run(&bert, &t(&[&[1, 5, 7, 2, 0, 0]]), &t(&[&[1, 1, 1, 1, 0, 0]]), None, false);
-    let real = padded.last_hidden_state.narrow(1, 0, 4).unwrap();
-    assert!(max_abs(&(real - &short.last_hidden_state).unwrap()) < 1e-5);
+    for family in ["bert", "mpnet"] {
+        let (bert, _) = tiny_of(family);
+        let short = run(&bert, &t(&[&[1, 5, 7, 2]]), &t(&[&[1, 1, 1, 1]]), None, false);
+        let padded =
+            run(&bert, &t(&[&[1, 5, 7, 2, 0, 0]]), &t(&[&[1, 1, 1, 1, 0, 0]]), None, false);
+        let real = padded.last_hidden_state.narrow(1, 0, 4).unwrap();
+        assert!(max_abs(&(real - &short.last_hidden_state).unwrap()) < 1e-5, "{family}");
+    }
+}
+
+/// The fused inference path (used whenever attentions are not collected) gives what
+/// candle's operations give, for BERT and for MPNet's position bias, on every layer and
+/// on the first position alone.
+#[test]
+fn fused_path_matches_candle_path() {
+    for family in ["bert", "mpnet"] {
+        let (_, varmap) = tiny_of(family);
+        let bert = frozen(family, &varmap);
+        let ids = t(&[&[0, 5, 7, 9, 11, 3, 2], &[0, 9, 2, 2, 4, 1, 1]]);
+        let mask = t(&[&[1, 1, 1, 1, 1, 1, 1], &[1, 1, 1, 1, 1, 0, 0]]);
+        let types = ids.zeros_like().unwrap();
+        let inputs = Inputs {
+            input_ids: &ids,
+            token_type_ids: &types,
+            attention_mask: &mask,
+            extra_embeddings: None,
+        };
+        let candle = bert
+            .forward(&inputs, Collect { attentions: true, ..Collect::default() }, false)
+            .unwrap()
+            .last_hidden_state;
+        let fused = bert.forward(&inputs, Collect::default(), false).unwrap().last_hidden_state;
+        let real = |x: &Tensor| x.narrow(1, 0, 5).unwrap();
+        assert!(max_abs(&(real(&candle) - real(&fused)).unwrap()) < 1e-4, "{family}");
+        let first = Collect { first_token_only: true, ..Collect::default() };
+        let first = bert.forward(&inputs, first, false).unwrap().last_hidden_state;
+        let cls = candle.narrow(1, 0, 1).unwrap();
+        assert!(max_abs(&(cls - first).unwrap()) < 1e-4, "{family} first position");
+    }
+}
+
+/// MPNet's relative position bias is trained with the rest: it receives a gradient.
+#[test]
+fn mpnet_position_bias_is_trainable() {
+    let (bert, varmap) = tiny_of("mpnet");
+    let ids = t(&[&[0, 5, 7, 2]]);
+    let mask = t(&[&[1, 1, 1, 1]]);
+    let out = run(&bert, &ids, &mask, None, true).last_hidden_state;
+    let grads = out.sum_all().unwrap().backward().unwrap();
+    let data = varmap.data().lock().unwrap();
+    let table = data.get("encoder.relative_attention_bias.weight").unwrap_or_else(|| {
+        panic!("no bias table among {:?}", data.keys().collect::<Vec<_>>())
+    });
+    assert_eq!(table.dims(), [8, 4]);
+    let grad = grads.get(table.as_tensor()).expect("a gradient for the bias table");
+    assert!(max_abs(grad) > 0.0);
 }
 
 #[test]

@@ -151,6 +151,7 @@ pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()
             .as_ref()
             .map_or_else(|| "embedded default graph".into(), |s| s.display().to_string()),
         datasets: reports,
+        kernels: kgqa::model::kernels::path().clone(),
         peak_rss_mib: peak_rss_mib(),
         seconds: started.elapsed().as_secs_f64(),
     };

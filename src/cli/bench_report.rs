@@ -18,6 +18,8 @@ pub struct Report {
     pub graph: String,
     /// One entry per question set.
     pub datasets: Vec<DatasetReport>,
+    /// The matrix-product kernels that ran, and the CPU.
+    pub kernels: kgqa::model::kernels::KernelPath,
     /// The process's peak resident memory (graph, models and all), MiB.
     pub peak_rss_mib: Option<f64>,
     /// Wall-clock seconds of the whole benchmark.
@@ -176,6 +178,7 @@ impl Report {
             let _ = writeln!(s, "baseline: {} ({} fusion)", b.path, b.fusion);
         }
         let rss = self.peak_rss_mib.map_or("n/a".into(), |r| format!("{r:.0} MiB"));
+        let _ = writeln!(s, "kernels: {}", self.kernels.summary());
         let _ = writeln!(s, "graph: {}; peak memory {rss}; {:.1} s\n", self.graph, self.seconds);
         s.push_str(
             "| set | format | questions | chance | accuracy (95% interval) | graph withheld | \
@@ -431,6 +434,7 @@ mod tests {
             baseline: None,
             graph: "g".into(),
             datasets: vec![d],
+            kernels: kgqa::model::kernels::path().clone(),
             peak_rss_mib: Some(512.0),
             seconds: 1.0,
         }

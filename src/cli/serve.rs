@@ -86,6 +86,7 @@ pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()
             "kgqa serve: listening on http://{addr} (graph: {}, model: {model})",
             describe.graph
         );
+        println!("kgqa serve: kernels: {}", kgqa::model::kernels::path().summary());
         // The line tells scripts (and the tests) the port; it must not wait in a buffer.
         let _ = std::io::stdout().flush();
     }))?;

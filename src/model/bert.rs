@@ -1,17 +1,19 @@
-//! A BERT encoder on candle that returns what distillation and fusion need: every layer's
+//! A BERT-family encoder on candle (BERT, and MPNet with the additions of
+//! [`crate::model::mpnet`]) that returns what distillation and fusion need: every layer's
 //! hidden states, attention scores before and after the softmax, and a hook that adds
 //! extra vectors to the token embeddings (entity-embedding fusion).
 //!
 //! Tensor names follow the original checkpoints (`embeddings.word_embeddings.weight`,
-//! `encoder.layer.N.attention.self.query.weight`, ...; an optional `bert.` prefix and an
-//! optional pooler), as in Hugging Face's `modeling_bert.py` and candle-transformers'
-//! `models/bert.rs`.
+//! `encoder.layer.N.attention.self.query.weight`, ...; an optional `bert.` or `mpnet.`
+//! prefix and an optional pooler), as in Hugging Face's `modeling_bert.py` /
+//! `modeling_mpnet.py` and candle-transformers' `models/bert.rs`.
 
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
-use crate::model::config::Config;
+use crate::model::config::{Config, Family};
 use crate::model::error::{Error, Result};
+use crate::model::mpnet;
 
 /// Token ids and masks of a batch, all `[batch, seq]`.
 pub struct Inputs<'a> {
@@ -65,7 +67,8 @@ pub struct Outputs {
 struct Embeddings {
     word: Embedding,
     position: Embedding,
-    token_type: Embedding,
+    /// Segment embeddings (BERT; MPNet has none).
+    token_type: Option<Embedding>,
     norm: LayerNorm,
 }
 
@@ -84,10 +87,12 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
-/// A BERT encoder.
+/// A BERT-family encoder (BERT or MPNet, by the configuration's `model_type`).
 pub struct Bert {
     embeddings: Embeddings,
     layers: Vec<Layer>,
+    /// MPNet's relative position bias table `[buckets, heads]`, shared by all layers.
+    relative_bias: Option<Embedding>,
     pooler: Option<Linear>,
     config: Config,
     device: Device,
@@ -100,11 +105,11 @@ impl Bert {
     /// Builds the encoder from a var builder rooted at the checkpoint's top level.
     pub fn load(vb: VarBuilder<'_>, config: &Config) -> Result<Self> {
         config.check()?;
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else {
-            vb
-        };
+        let vb = ["bert", "mpnet"]
+            .into_iter()
+            .find(|p| vb.contains_tensor(&format!("{p}.embeddings.word_embeddings.weight")))
+            .map_or_else(|| vb.clone(), |p| vb.pp(p));
+        let mpnet = config.family() == Family::Mpnet;
         let (h, eps) = (config.hidden_size, config.layer_norm_eps);
         let e = vb.pp("embeddings");
         let embeddings = Embeddings {
@@ -114,20 +119,25 @@ impl Bert {
                 h,
                 e.pp("position_embeddings"),
             )?,
-            token_type: candle_nn::embedding(
-                config.type_vocab_size,
-                h,
-                e.pp("token_type_embeddings"),
-            )?,
+            token_type: if mpnet {
+                None
+            } else {
+                Some(candle_nn::embedding(
+                    config.type_vocab_size,
+                    h,
+                    e.pp("token_type_embeddings"),
+                )?)
+            },
             norm: candle_nn::layer_norm(h, eps, e.pp("LayerNorm"))?,
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention");
-            let query = candle_nn::linear(h, h, a.pp("self.query"))?;
-            let key = candle_nn::linear(h, h, a.pp("self.key"))?;
-            let value = candle_nn::linear(h, h, a.pp("self.value"))?;
+            let [q_name, k_name, v_name, o_name, norm_name] = mpnet::attention_names(mpnet);
+            let query = candle_nn::linear(h, h, a.pp(q_name))?;
+            let key = candle_nn::linear(h, h, a.pp(k_name))?;
+            let value = candle_nn::linear(h, h, a.pp(v_name))?;
             let stack = |f: &dyn Fn(&Linear) -> Option<Tensor>| -> Result<Option<Tensor>> {
                 match (f(&query), f(&key), f(&value)) {
                     (Some(q), Some(k), Some(v)) => {
@@ -147,8 +157,8 @@ impl Bert {
                 key,
                 value,
                 qkv,
-                attention_out: candle_nn::linear(h, h, a.pp("output.dense"))?,
-                attention_norm: candle_nn::layer_norm(h, eps, a.pp("output.LayerNorm"))?,
+                attention_out: candle_nn::linear(h, h, a.pp(o_name))?,
+                attention_norm: candle_nn::layer_norm(h, eps, a.pp(norm_name))?,
                 intermediate: candle_nn::linear(
                     h,
                     config.intermediate_size,
@@ -163,9 +173,19 @@ impl Bert {
         } else {
             None
         };
+        let relative_bias = if mpnet {
+            Some(candle_nn::embedding(
+                config.relative_attention_num_buckets,
+                config.num_attention_heads,
+                vb.pp("encoder.relative_attention_bias"),
+            )?)
+        } else {
+            None
+        };
         Ok(Bert {
             embeddings,
             layers,
+            relative_bias,
             pooler,
             config: config.clone(),
             device: vb.device().clone(),
@@ -193,6 +213,10 @@ impl Bert {
             )));
         }
         let mut x = self.embed(inputs, seq, train)?;
+        let bias = match &self.relative_bias {
+            Some(table) => Some(mpnet::position_bias(table, seq, &self.device)?),
+            None => None,
+        };
         let mut out = Outputs {
             last_hidden_state: x.clone(),
             hidden_states: Vec::new(),
@@ -204,14 +228,19 @@ impl Bert {
         }
         #[cfg(feature = "blas")]
         if let Some(fast) = self.fast_layers(&x, collect, train) {
-            let m = crate::model::fast::additive_mask(inputs.attention_mask)?;
+            use crate::model::kernels::fast;
+            let bias = match &bias {
+                Some(b) => Some(b.flatten_all()?.to_vec1::<f32>()?),
+                None => None,
+            };
+            let m = fast::Masks { mask: fast::additive_mask(inputs.attention_mask)?, bias };
             if collect.hidden_states {
                 for t in &fast {
-                    x = crate::model::fast::layer(&x, &m, t)?;
+                    x = fast::layer(&x, m.all(), t)?;
                     out.hidden_states.push(x.clone());
                 }
             } else {
-                x = crate::model::fast::encoder(&x, &m, &fast, collect.first_token_only)?;
+                x = fast::encoder(&x, &m, &fast, collect.first_token_only)?;
             }
             out.last_hidden_state = first_token(x, collect)?;
             return Ok(out);
@@ -221,8 +250,12 @@ impl Bert {
         let mask = ((mask.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?
             .reshape((batch, 1, 1, seq))?
             .contiguous()?;
+        let bias = match bias {
+            Some(b) => Some(b.unsqueeze(0)?),
+            None => None,
+        };
         for layer in &self.layers {
-            x = self.layer(layer, &x, &mask, collect, &mut out, train)?;
+            x = self.layer(layer, &x, (&mask, bias.as_ref()), collect, &mut out, train)?;
             if collect.hidden_states {
                 out.hidden_states.push(x.clone());
             }
@@ -244,10 +277,18 @@ impl Bert {
         if let Some(extra) = inputs.extra_embeddings {
             words = (words + extra)?;
         }
-        let positions = Tensor::arange(0u32, seq as u32, &self.device)?;
-        let positions = e.position.forward(&positions)?.unsqueeze(0)?;
-        let types = e.token_type.forward(inputs.token_type_ids)?;
-        let x = words.broadcast_add(&positions)?.add(&types)?;
+        let x = if self.relative_bias.is_some() {
+            let pad = self.config.pad_token_id.unwrap_or(1);
+            let positions = mpnet::position_ids(inputs.attention_mask, pad)?;
+            (words + e.position.forward(&positions)?)?
+        } else {
+            let positions = Tensor::arange(0u32, seq as u32, &self.device)?;
+            words.broadcast_add(&e.position.forward(&positions)?.unsqueeze(0)?)?
+        };
+        let x = match &e.token_type {
+            Some(types) => x.add(&types.forward(inputs.token_type_ids)?)?,
+            None => x,
+        };
         let x = norm(&e.norm, &x, train)?;
         self.dropout(&x, self.config.hidden_dropout_prob, train)
     }
@@ -256,7 +297,7 @@ impl Bert {
         &self,
         l: &Layer,
         x: &Tensor,
-        mask: &Tensor,
+        (mask, bias): (&Tensor, Option<&Tensor>),
         collect: Collect,
         out: &mut Outputs,
         train: bool,
@@ -282,12 +323,16 @@ impl Bert {
         };
         // Scaling q (seq x head) is cheaper than scaling the scores (seq x seq).
         let raw = (q * scale)?.matmul(&k.t()?)?;
+        let raw = match bias {
+            Some(b) => raw.broadcast_add(b)?,
+            None => raw,
+        };
         // candle's fused softmax has no backward pass: training takes ours, which has one
         // (and adds the mask in its own pass when the masked scores are not wanted).
         let probs = if collect.attentions {
             let scores = raw.broadcast_add(mask)?;
             let probs = if train {
-                crate::model::softmax::softmax_last_dim_train(&scores)?
+                crate::model::kernels::softmax::softmax_last_dim_train(&scores)?
             } else {
                 candle_nn::ops::softmax_last_dim(&scores)?
             };
@@ -295,7 +340,7 @@ impl Bert {
             out.attention_probs.push(probs.clone());
             probs
         } else if train {
-            crate::model::softmax::masked_softmax_train(&raw, mask)?
+            crate::model::kernels::softmax::masked_softmax_train(&raw, mask)?
         } else {
             candle_nn::ops::softmax_last_dim(&raw.broadcast_add(mask)?)?
         };
@@ -306,8 +351,8 @@ impl Bert {
         let attended = norm(&l.attention_norm, &(attended + x)?, train)?;
         let inner = flat(&l.intermediate, &attended)?;
         let inner = match self.config.hidden_act.as_str() {
-            "gelu" if train => crate::model::gelu::gelu_erf_train(&inner)?,
-            "gelu" => crate::model::gelu::gelu_erf(&inner)?,
+            "gelu" if train => crate::model::kernels::gelu::gelu_erf_train(&inner)?,
+            "gelu" => crate::model::kernels::gelu::gelu_erf(&inner)?,
             "gelu_new" => inner.gelu()?,
             _ => inner.relu()?,
         };
@@ -325,7 +370,7 @@ impl Bert {
         x: &Tensor,
         collect: Collect,
         train: bool,
-    ) -> Option<Vec<crate::model::fast::LayerTensors<'_>>> {
+    ) -> Option<Vec<crate::model::kernels::fast::LayerTensors<'_>>> {
         if train || collect.attentions || !x.device().is_cpu() || x.dtype() != DType::F32 {
             return None;
         }
@@ -341,7 +386,7 @@ impl Bert {
         self.layers
             .iter()
             .map(|l| {
-                Some(crate::model::fast::LayerTensors {
+                Some(crate::model::kernels::fast::LayerTensors {
                     qkv: lin(l.qkv.as_ref()?)?,
                     attention_out: lin(&l.attention_out)?,
                     attention_norm: ln(&l.attention_norm)?,
@@ -367,7 +412,7 @@ impl Bert {
             return Ok(x.clone());
         }
         let mut state = self.dropout_state.lock().expect("dropout state");
-        Ok(crate::model::dropout::dropout_train(x, p, &mut state)?)
+        Ok(crate::model::kernels::dropout::dropout_train(x, p, &mut state)?)
     }
 }
 
@@ -376,7 +421,7 @@ impl Bert {
 fn norm(ln: &LayerNorm, x: &Tensor, train: bool) -> Result<Tensor> {
     match (train, ln.bias()) {
         (true, Some(bias)) => {
-            Ok(crate::model::layernorm::layer_norm_train(x, ln.weight(), bias, ln.eps() as f32)?)
+            Ok(crate::model::kernels::layernorm::layer_norm_train(x, ln.weight(), bias, ln.eps() as f32)?)
         }
         _ => Ok(ln.forward(x)?),
     }
@@ -398,8 +443,8 @@ fn flat(linear: &Linear, x: &Tensor) -> Result<Tensor> {
     let x2 = x.reshape((batch * seq, width))?;
     #[cfg(feature = "blas")]
     let y = match linear.bias() {
-        Some(b) => crate::model::blas::linear_t(&x2, linear.weight(), b)?,
-        None => crate::model::blas::matmul_t(&x2, linear.weight())?,
+        Some(b) => crate::model::kernels::blas::linear_t(&x2, linear.weight(), b)?,
+        None => crate::model::kernels::blas::matmul_t(&x2, linear.weight())?,
     };
     #[cfg(not(feature = "blas"))]
     let y = linear.forward(&x2)?;

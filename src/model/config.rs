@@ -40,6 +40,17 @@ pub struct Config {
     /// Only `absolute` is supported.
     #[serde(default = "default_position_type")]
     pub position_embedding_type: String,
+    /// The architecture: `bert` (BERT-shaped checkpoints, MiniLM among them) or `mpnet`
+    /// (relative position bias, RoBERTa-style positions, no segment embeddings; see
+    /// [`crate::model::mpnet`]).
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    /// MPNet: buckets of the relative position bias.
+    #[serde(default = "default_buckets")]
+    pub relative_attention_num_buckets: usize,
+    /// The padding token's id (MPNet's positions start after it).
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
 }
 
 fn default_act() -> String {
@@ -59,6 +70,21 @@ fn default_eps() -> f64 {
 }
 fn default_position_type() -> String {
     "absolute".into()
+}
+fn default_model_type() -> String {
+    "bert".into()
+}
+fn default_buckets() -> usize {
+    32
+}
+
+/// The encoder families the model core runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// BERT and BERT-shaped checkpoints (MiniLM, ...).
+    Bert,
+    /// MPNet (all-mpnet-base-v2).
+    Mpnet,
 }
 
 impl Config {
@@ -91,7 +117,24 @@ impl Config {
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
             return Err(Error::Unsupported(format!("hidden_act {:?}", self.hidden_act)));
         }
+        if !matches!(self.model_type.as_str(), "bert" | "mpnet") {
+            return Err(Error::Unsupported(format!(
+                "model_type {:?} (\"bert\" or \"mpnet\")",
+                self.model_type
+            )));
+        }
+        if self.family() == Family::Mpnet && self.relative_attention_num_buckets < 4 {
+            return Err(Error::Unsupported(format!(
+                "relative_attention_num_buckets {} (at least 4)",
+                self.relative_attention_num_buckets
+            )));
+        }
         Ok(())
+    }
+
+    /// The architecture `model_type` names.
+    pub fn family(&self) -> Family {
+        if self.model_type == "mpnet" { Family::Mpnet } else { Family::Bert }
     }
 
     /// Width of one attention head.

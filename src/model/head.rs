@@ -229,7 +229,7 @@ impl MultipleChoice {
         let bytes =
             std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let mut tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
-        crate::model::quant::dequantize_all(&mut tensors)?;
+        crate::model::kernels::quant::dequantize_all(&mut tensors)?;
         // Half-precision folders (exported students) compute in F32.
         for t in tensors.values_mut() {
             if t.dtype().is_float() && t.dtype() != DType::F32 {
@@ -308,7 +308,7 @@ impl MultipleChoice {
 
     /// Writes the model folder with its float weights stored as `storage` (F16 halves the
     /// size; loading converts back to F32) and the 2-D tensors named in `int8` as row-wise
-    /// 8-bit codes ([`crate::model::quant`]), leaving out the tensors named in `skip`.
+    /// 8-bit codes ([`crate::model::kernels::quant`]), leaving out the tensors named in `skip`.
     pub fn save_as(
         &self,
         dir: &Path,
@@ -328,9 +328,9 @@ impl MultipleChoice {
                 continue;
             }
             if int8.contains(&n.as_str()) {
-                let (codes, scales) = crate::model::quant::quantize_rows(t)?;
-                kept.insert(format!("{n}{}", crate::model::quant::CODES), codes);
-                kept.insert(format!("{n}{}", crate::model::quant::SCALES), scales);
+                let (codes, scales) = crate::model::kernels::quant::quantize_rows(t)?;
+                kept.insert(format!("{n}{}", crate::model::kernels::quant::CODES), codes);
+                kept.insert(format!("{n}{}", crate::model::kernels::quant::SCALES), scales);
                 continue;
             }
             let t = if t.dtype().is_float() { t.to_dtype(storage)? } else { t.clone() };

@@ -1,20 +1,13 @@
-//! The model layer: a BERT encoder on candle, its configuration and tokenization.
+//! The model layer: a BERT encoder on candle, its configuration and tokenization; the
+//! hand-written CPU kernels it runs on live in [`kernels`].
 
 pub mod bert;
-#[cfg(feature = "blas")]
-pub mod blas;
 pub mod config;
-pub(crate) mod cpu_op;
-pub mod dropout;
 pub mod error;
-#[cfg(feature = "blas")]
-pub mod fast;
 pub mod fusion;
-pub mod gelu;
 pub mod head;
-pub mod layernorm;
-pub mod quant;
-pub mod softmax;
+pub mod kernels;
+pub mod mpnet;
 pub mod tokenize;
 
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! Tokenization with the `tokenizers` crate from a model folder's `tokenizer.json`:
-//! `[CLS] question [SEP] choice ; facts [SEP]` pairs, truncating the second segment first.
+//! `[CLS] question [SEP] choice ; facts [SEP]` pairs (MPNet: `<s> A </s></s> B </s>`, as its
+//! tokenizer's post-processor writes them), truncating the second segment first.
 
 use std::path::Path;
 
@@ -43,8 +44,18 @@ impl PairEncoder {
                 ..Default::default()
             }))
             .map_err(Error::Tokenizer)?;
+        // Pad with the model's own padding token (BERT's `[PAD]` 0, MPNet's `<pad>` 1).
+        let (pad_id, pad_token) = match tokenizer.get_padding() {
+            Some(p) => (p.pad_id, p.pad_token.clone()),
+            None => ["[PAD]", "<pad>"]
+                .into_iter()
+                .find_map(|t| tokenizer.token_to_id(t).map(|id| (id, t.to_owned())))
+                .unwrap_or((0, "[PAD]".to_owned())),
+        };
         tokenizer.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
+            pad_id,
+            pad_token,
             ..Default::default()
         }));
         let mut single = tokenizer.clone();

@@ -102,6 +102,7 @@ pub async fn health(Extract(state): Extract<State>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "graph": state.describe.graph,
         "model": model,
+        "kernels": crate::model::kernels::path(),
         "in_flight": state.admission.in_flight(),
         "queued": state.admission.queued(),
     }))

@@ -53,7 +53,7 @@ enum Moments {
 
 impl Moments {
     fn zeros(var: &Var, fused: bool) -> Result<Self> {
-        Ok(if fused && crate::model::cpu_op::fusable(var.as_tensor()) {
+        Ok(if fused && crate::model::kernels::cpu_op::fusable(var.as_tensor()) {
             let n = var.elem_count();
             Moments::Host { m: vec![0.0; n], v: vec![0.0; n] }
         } else {
@@ -145,7 +145,7 @@ impl InplaceOp2 for FusedStep<'_> {
         g: &CpuStorage,
         gl: &Layout,
     ) -> candle_core::Result<()> {
-        let g = crate::model::cpu_op::contiguous(g, gl)?;
+        let g = crate::model::kernels::cpu_op::contiguous(g, gl)?;
         let Some((start, end)) = wl.contiguous_offsets() else {
             candle_core::bail!("fused-adamw: the weights are not contiguous")
         };

@@ -1,8 +1,9 @@
-//! Linear layers through the system BLAS (`--features blas`, OpenBLAS): `x · wᵀ` for
-//! contiguous f32 CPU tensors as `sgemm` calls, through ndarray's safe `general_mat_mul`.
-//! OpenBLAS runs this model's shapes about 1.5x faster than candle's gemm on this
-//! project's machines (`benches/gemm.rs`). The product has a backward pass (two more BLAS
-//! products), so training takes it too.
+//! Linear layers through the system BLAS (`--features blas`, OpenBLAS loaded at run time
+//! with the kernels kgqa chose, [`super::openblas`]): `x · wᵀ` for contiguous f32 CPU
+//! tensors as `sgemm` calls ([`mat_mul`], which falls back to ndarray's own kernels when
+//! no OpenBLAS is installed). OpenBLAS runs this model's shapes about 1.5x faster than
+//! candle's gemm on this project's machines (`benches/gemm.rs`). The product has a
+//! backward pass (two more BLAS products), so training takes it too.
 //!
 //! Threads: OpenBLAS is told once to run every call on the calling thread, and
 //! [`par_mat_mul`] splits a product into column (or row) panels over rayon's pool
@@ -15,7 +16,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
-use crate::model::cpu_op::{contiguous, fusable};
+use crate::model::kernels::cpu_op::{contiguous, fusable};
+use crate::model::kernels::openblas;
 
 /// Products below this many multiply-adds run as one call: splitting them costs more
 /// than it saves.
@@ -34,7 +36,6 @@ pub fn par_mat_mul(
     beta: f32,
     c: ArrayViewMut2<'_, f32>,
 ) {
-    blas_on_calling_thread();
     let (m, k) = a.dim();
     let n = b.ncols();
     let along = if n >= m { Axis(1) } else { Axis(0) };
@@ -60,7 +61,7 @@ fn split(
     let len = c.len_of(along);
     let mid = (len * left / parts).next_multiple_of(PANEL_ALIGN).min(len);
     if parts <= 1 || mid == 0 || mid == len {
-        general_mat_mul(alpha, &a, &b, beta, &mut c);
+        mat_mul(alpha, &a, &b, beta, &mut c);
         return;
     }
     let (c1, c2) = c.split_at(along, mid);
@@ -77,22 +78,20 @@ fn split(
     );
 }
 
-/// Tells OpenBLAS, once per process, to run each call on the thread that makes it.
-pub fn blas_on_calling_thread() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| openblas_threads(1));
-}
-
-/// The library's one `unsafe`: a call into OpenBLAS's C API.
-#[allow(unsafe_code)]
-fn openblas_threads(n: std::ffi::c_int) {
-    unsafe extern "C" {
-        fn openblas_set_num_threads(num_threads: std::ffi::c_int);
+/// `c = alpha · a · b + beta · c` as one call on this thread: OpenBLAS's `sgemm` when it
+/// is loaded and every operand has a unit stride on one axis (a row-major or transposed
+/// view), else ndarray's own kernels.
+pub fn mat_mul(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let done = openblas::get().is_some_and(|lib| lib.mat_mul(alpha, a, b, beta, c));
+    if !done {
+        general_mat_mul(alpha, a, b, beta, c);
     }
-    // SAFETY: `openblas_set_num_threads` takes a plain int, has no preconditions (any
-    // value is clamped by OpenBLAS) and only sets OpenBLAS's global thread count; build.rs
-    // links libopenblas, which exports it in its pthread and OpenMP builds alike.
-    unsafe { openblas_set_num_threads(n) }
 }
 
 /// `x [n, k] · w [m, k]ᵀ` with BLAS when both are contiguous f32 CPU tensors, else with

@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::model::cpu_op::{contiguous, fusable};
+use crate::model::kernels::cpu_op::{contiguous, fusable};
 
 /// Rows per parallel task (and per partial sum of the parameter gradients).
 const BLOCK: usize = 64;

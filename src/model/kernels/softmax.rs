@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use crate::model::cpu_op::{contiguous, fusable};
+use crate::model::kernels::cpu_op::{contiguous, fusable};
 
 /// Softmax over the last dimension with a backward pass, for contiguous f32 CPU tensors;
 /// other tensors go through candle's composed `softmax`.

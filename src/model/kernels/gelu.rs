@@ -9,7 +9,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use crate::model::cpu_op::{contiguous, fusable};
+use crate::model::kernels::cpu_op::{contiguous, fusable};
 
 /// Exact-form GELU, `x * (1 + erf(x / sqrt 2)) / 2`, for contiguous f32 CPU tensors;
 /// other tensors go through candle's `gelu_erf`.

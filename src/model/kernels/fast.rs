@@ -13,18 +13,17 @@
 //! - mask, softmax, GELU and layer norm run in place on rows that are still in cache.
 //!
 //! Every stage shares rayon's pool: products are split into panels
-//! ([`crate::model::blas::par_mat_mul`]), attention is one task per (sequence, head), the
+//! ([`crate::model::kernels::blas::par_mat_mul`]), attention is one task per (sequence, head), the
 //! row-wise passes run by blocks of rows.
 //!
 //! The weights are read in place from the model's tensors (no second copy in memory).
 //! Training never comes here: it needs candle's operations for the backward pass.
 
 use candle_core::{Device, Layout, Storage, Tensor};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice, s};
 use rayon::prelude::*;
 
-use crate::model::blas::par_mat_mul;
+use crate::model::kernels::blas::{mat_mul, par_mat_mul};
 use crate::model::error::{Error, Result};
 
 /// The tensors of one layer, as the checkpoint stores them (`[out, in]` weights).
@@ -54,6 +53,31 @@ pub fn additive_mask(attention_mask: &Tensor) -> Result<Vec<f32>> {
     Ok(mask.to_vec1::<f32>()?.into_iter().map(|m| (1.0 - m) * f32::MIN).collect())
 }
 
+/// What attention adds to its scores: the padding mask of every sequence and, for
+/// MPNet, the relative position bias shared by all sequences and layers.
+pub struct Masks {
+    /// `[batch * seq]`, from [`additive_mask`].
+    pub mask: Vec<f32>,
+    /// `[heads, seq, seq]`, added to each head's scores before the mask.
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Masks {
+    /// The masks of every sequence.
+    pub fn all(&self) -> Attn<'_> {
+        Attn { mask: &self.mask, bias: self.bias.as_deref() }
+    }
+}
+
+/// [`Masks`] borrowed for a block of sequences.
+#[derive(Clone, Copy)]
+pub struct Attn<'a> {
+    /// `[block * seq]` additive mask.
+    pub mask: &'a [f32],
+    /// `[heads, seq, seq]` position bias.
+    pub bias: Option<&'a [f32]>,
+}
+
 /// Most rows one pass of [`encoder`] takes: OpenBLAS runs this model's products fastest
 /// at a few hundred rows (`benches/gemm.rs`: about 290 GFLOP/s at 320 or 640 rows, 190 at
 /// 10,240), and the activations of a block this size stay in the L2 cache.
@@ -64,7 +88,7 @@ const BLOCK_ROWS: usize = 640;
 /// [`first_token_layer`]) and the result is `[batch, 1, hidden]`.
 pub fn encoder(
     x: &Tensor,
-    mask: &[f32],
+    masks: &Masks,
     layers: &[LayerTensors<'_>],
     first_only: bool,
 ) -> Result<Tensor> {
@@ -74,7 +98,7 @@ pub fn encoder(
     for start in (0..batch).step_by(per_block) {
         let n = per_block.min(batch - start);
         let mut h = x.narrow(0, start, n)?;
-        let m = &mask[start * seq..(start + n) * seq];
+        let m = Attn { mask: &masks.mask[start * seq..(start + n) * seq], ..masks.all() };
         for (i, t) in layers.iter().enumerate() {
             h = if first_only && i + 1 == layers.len() {
                 first_token_layer(&h, m, t)?
@@ -91,7 +115,7 @@ pub fn encoder(
 }
 
 /// Runs one layer on `x` (`[batch, seq, hidden]`, f32 on the CPU).
-pub fn layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
+pub fn layer(x: &Tensor, mask: Attn<'_>, t: &LayerTensors<'_>) -> Result<Tensor> {
     with_weights(x, mask, t, |x, mask, w, sh, eps| {
         let out = run(x, mask, w, sh, eps)?;
         Ok(Tensor::from_vec(out, (sh.batch, sh.seq, sh.hidden), &Device::Cpu)?)
@@ -102,7 +126,7 @@ pub fn layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
 /// the `[CLS]` vector needs of the last layer). Keys and values still come from every
 /// position, but the query, the attention output, the feed-forward block and both layer
 /// norms run on one row per sequence: about a sixth of a full layer's products.
-pub fn first_token_layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Result<Tensor> {
+pub fn first_token_layer(x: &Tensor, mask: Attn<'_>, t: &LayerTensors<'_>) -> Result<Tensor> {
     with_weights(x, mask, t, |x, mask, w, sh, eps| {
         let out = run_first(x, mask, w, sh, eps)?;
         Ok(Tensor::from_vec(out, (sh.batch, 1, sh.hidden), &Device::Cpu)?)
@@ -112,9 +136,9 @@ pub fn first_token_layer(x: &Tensor, mask: &[f32], t: &LayerTensors<'_>) -> Resu
 /// Borrows `x` and the layer's weights as f32 slices and hands them to `body`.
 fn with_weights(
     x: &Tensor,
-    mask: &[f32],
+    mask: Attn<'_>,
     t: &LayerTensors<'_>,
-    body: impl FnOnce(&[f32], &[f32], &Weights<'_>, Shapes, f32) -> Result<Tensor>,
+    body: impl FnOnce(&[f32], Attn<'_>, &Weights<'_>, Shapes, f32) -> Result<Tensor>,
 ) -> Result<Tensor> {
     let (batch, seq, hidden) = x.dims3()?;
     let x = x.contiguous()?;
@@ -137,10 +161,12 @@ fn with_weights(
     let f: Vec<&[f32]> = guards.iter().map(|(s, l)| cpu_f32(s, l)).collect::<Result<_>>()?;
     let inner = t.intermediate.1.dim(0)?;
     let shapes = Shapes { batch, seq, hidden, heads: t.heads };
-    if mask.len() != batch * seq || hidden % t.heads != 0 {
+    let bias_fits = mask.bias.is_none_or(|b| b.len() == t.heads * seq * seq);
+    if mask.mask.len() != batch * seq || hidden % t.heads != 0 || !bias_fits {
         return Err(Error::Unsupported(format!(
-            "fused layer: mask of {} for {batch}x{seq}, {hidden} wide with {} heads",
-            mask.len(),
+            "fused layer: mask of {} (bias {:?}) for {batch}x{seq}, {hidden} wide with {} heads",
+            mask.mask.len(),
+            mask.bias.map(<[f32]>::len),
             t.heads
         )));
     }
@@ -207,7 +233,7 @@ fn start(rows: usize, bias: &[f32], residual: Option<&[f32]>) -> Array2<f32> {
     Array2::from_shape_vec((rows, width), data).expect("rows * width elements")
 }
 
-fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
+fn run(x: &[f32], mask: Attn<'_>, w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
     let Shapes { batch, seq, hidden, .. } = sh;
     let rows = batch * seq;
     let xv = matrix(x, rows, hidden)?;
@@ -219,7 +245,7 @@ fn run(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result
 
 /// [`run`] for position 0 of each sequence only: keys and values for every row, the
 /// query and everything after attention for the first rows.
-fn run_first(x: &[f32], mask: &[f32], w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
+fn run_first(x: &[f32], mask: Attn<'_>, w: &Weights<'_>, sh: Shapes, eps: f32) -> Result<Vec<f32>> {
     let Shapes { batch, seq, hidden, .. } = sh;
     let xv = matrix(x, batch * seq, hidden)?;
     let (wq, wkv) = w.qkv.0.split_at(Axis(0), hidden);
@@ -259,7 +285,7 @@ fn finish(context: &Array2<f32>, x: &[f32], w: &Weights<'_>, eps: f32) -> Result
 /// Its query, key and value are strided views into the stacked rows (no copies); its two
 /// products go to BLAS on the task's thread (its small-matrix kernels beat plain loops
 /// here), the mask and softmax run in place on the task's scores.
-fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
+fn attention(qkv: &Array2<f32>, masks: Attn<'_>, sh: Shapes) -> Array2<f32> {
     let Shapes { batch, seq, hidden, heads, .. } = sh;
     let head = hidden / heads;
     let scale = 1.0 / (head as f32).sqrt();
@@ -279,15 +305,18 @@ fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
                     .slice_axis_move(Axis(1), Slice::from(offset + cols.start..offset + cols.end))
             };
             let (q, k, v) = (part(0), part(hidden), part(2 * hidden));
-            general_mat_mul(scale, &q, &k.t(), 0.0, scores);
+            mat_mul(scale, &q, &k.t(), 0.0, &mut scores.view_mut());
             let s = scores.as_slice_mut().expect("standard layout");
-            let row_mask = &mask[rows];
+            if let Some(bias) = masks.bias {
+                add(s, &bias[h * seq * seq..(h + 1) * seq * seq]);
+            }
+            let row_mask = &masks.mask[rows];
             simd(|| {
                 for row in s.chunks_exact_mut(seq) {
                     softmax(row, row_mask);
                 }
             });
-            general_mat_mul(1.0, &*scores, &v, 0.0, &mut c);
+            mat_mul(1.0, &scores.view(), &v, 0.0, &mut c);
         },
     );
     context
@@ -296,7 +325,7 @@ fn attention(qkv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
 /// Attention of each sequence's first position over all of its positions: `q` is
 /// `[batch, hidden]`, `kv` the stacked keys and values `[batch * seq, 2 * hidden]`;
 /// returns `[batch, hidden]`. One task per sequence (the work is small).
-fn first_attention(q: &Array2<f32>, kv: &Array2<f32>, mask: &[f32], sh: Shapes) -> Array2<f32> {
+fn first_attention(q: &Array2<f32>, kv: &Array2<f32>, masks: Attn<'_>, sh: Shapes) -> Array2<f32> {
     let Shapes { seq, hidden, heads, .. } = sh;
     let head = hidden / heads;
     let scale = 1.0 / (head as f32).sqrt();
@@ -316,15 +345,25 @@ fn first_attention(q: &Array2<f32>, kv: &Array2<f32>, mask: &[f32], sh: Shapes) 
                 };
                 let (k, v) = (part(0), part(hidden));
                 let qh = q.slice(s![b..b + 1, cols.clone()]);
-                general_mat_mul(scale, &qh, &k.t(), 0.0, scores);
+                mat_mul(scale, &qh, &k.t(), 0.0, &mut scores.view_mut());
                 let row = scores.as_slice_mut().expect("standard layout");
-                simd(|| softmax(row, &mask[rows.clone()]));
+                if let Some(bias) = masks.bias {
+                    add(row, &bias[h * seq * seq..h * seq * seq + seq]);
+                }
+                simd(|| softmax(row, &masks.mask[rows.clone()]));
                 let mut ch = ArrayViewMut2::from_shape((1, head), &mut c[cols]).expect("1 x head");
-                general_mat_mul(1.0, &*scores, &v, 0.0, &mut ch);
+                mat_mul(1.0, &scores.view(), &v, 0.0, &mut ch);
             }
         },
     );
     context
+}
+
+/// `a += b`, element by element.
+fn add(a: &mut [f32], b: &[f32]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
 }
 
 /// `view` cut into consecutive pieces of `size` along `axis` (the last may be shorter),
@@ -447,12 +486,12 @@ fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     }
 }
 
-/// Exact-form GELU in place ([`crate::model::gelu::gelu`]), `width`-wide rows.
+/// Exact-form GELU in place ([`crate::model::kernels::gelu::gelu`]), `width`-wide rows.
 fn gelu(x: &mut [f32], width: usize) {
     x.par_chunks_mut(width * ROWS_PER_TASK).for_each(|block| {
         simd(|| {
             for v in block.iter_mut() {
-                *v = crate::model::gelu::gelu(*v);
+                *v = crate::model::kernels::gelu::gelu(*v);
             }
         })
     });
@@ -503,12 +542,17 @@ mod tests {
         let mut m = vec![1f32; batch * seq];
         m[2 * seq - 2..2 * seq].fill(0.0);
         let mask = additive_mask(&Tensor::new(m, &dev).unwrap()).unwrap();
-        let whole = layer(&x, &mask, &t).unwrap().narrow(1, 0, 1).unwrap();
-        let first = first_token_layer(&x, &mask, &t).unwrap();
-        assert_eq!(first.dims(), [batch, 1, hidden]);
-        let d = (whole - first).unwrap().abs().unwrap().flatten_all().unwrap();
-        let d = d.max(0).unwrap().to_scalar::<f32>().unwrap();
-        assert!(d < 1e-5, "max |diff| {d}");
+        // Without and with an MPNet-style position bias.
+        let bias = r(&[4, seq, seq]).flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for bias in [None, Some(bias)] {
+            let masks = Masks { mask: mask.clone(), bias };
+            let whole = layer(&x, masks.all(), &t).unwrap().narrow(1, 0, 1).unwrap();
+            let first = first_token_layer(&x, masks.all(), &t).unwrap();
+            assert_eq!(first.dims(), [batch, 1, hidden]);
+            let d = (whole - first).unwrap().abs().unwrap().flatten_all().unwrap();
+            let d = d.max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(d < 1e-5, "max |diff| {d}");
+        }
     }
 
     #[test]
