@@ -233,9 +233,9 @@ fn mpnet_matches_pytorch() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mpnet-parity");
     let reference =
         candle_core::safetensors::load(fixture.join("reference.safetensors"), &dev).unwrap();
-    let dir = std::env::var_os("KGQA_MPNET_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        kgqa::model::default_base_model().with_file_name("all-mpnet-base-v2")
-    });
+    let dir = std::env::var_os("KGQA_MPNET_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| kgqa::model::default_base_model().with_file_name("all-mpnet-base-v2"));
     assert!(
         dir.join("model.safetensors").is_file(),
         "no MPNet at {} (run scripts/fetch-model.sh all-mpnet-base-v2)",

@@ -170,9 +170,9 @@ fn mpnet_position_bias_is_trainable() {
     let out = run(&bert, &ids, &mask, None, true).last_hidden_state;
     let grads = out.sum_all().unwrap().backward().unwrap();
     let data = varmap.data().lock().unwrap();
-    let table = data.get("encoder.relative_attention_bias.weight").unwrap_or_else(|| {
-        panic!("no bias table among {:?}", data.keys().collect::<Vec<_>>())
-    });
+    let table = data
+        .get("encoder.relative_attention_bias.weight")
+        .unwrap_or_else(|| panic!("no bias table among {:?}", data.keys().collect::<Vec<_>>()));
     assert_eq!(table.dims(), [8, 4]);
     let grad = grads.get(table.as_tensor()).expect("a gradient for the bias table");
     assert!(max_abs(grad) > 0.0);

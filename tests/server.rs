@@ -98,7 +98,13 @@ fn bad_requests_get_a_json_error_that_says_what_and_where() {
             "choice 1 is empty",
         ),
         (br#"{"question": "q", "no_kg": true}"#.to_vec(), 400, Some("no_kg"), "need the graph"),
-        (vec![b'x'; 5000], 413, None, "length limit exceeded"),
+        (
+            br#"{"question": "q", "choices": ["Trowel", "spoon", "trowel "]}"#.to_vec(),
+            400,
+            Some("choices"),
+            "choice 2 (\"trowel \") repeats choice 0",
+        ),
+        (vec![b'x'; 5000], 413, None, "over the server's limit of 4096 bytes"),
     ];
     for (body, status, field, says) in cases {
         let r = server.request("POST", "/ask", "application/json", &body);
@@ -186,10 +192,24 @@ fn health_metrics_concepts_api_description_and_page() {
     let server = Server::start(&[]);
     let h = server.get("/health").json();
     assert_eq!((h["status"].as_str(), h["graph"].as_str()), (Some("ok"), Some("embedded")));
+    // Folders by name only: clients are not told the server's paths.
+    assert_eq!(h["model"]["folder"], "student");
+    // Cross-origin calls are allowed (read-only, no credentials); preflights get 204.
+    let pre = server.request("OPTIONS", "/ask", "application/json", b"");
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    assert!(pre.header("access-control-allow-headers").unwrap().contains("content-type"));
+    let page = server.get("/");
+    assert!(page.header("content-security-policy").unwrap().contains("script-src 'self'"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(
         (h["model"]["layers"].as_u64(), h["model"]["input_fusion"].as_bool()),
         (Some(3), Some(true))
     );
+    // The matrix-product kernels in use, and as strong as the CPU allows (issue 24).
+    let k = &h["kernels"];
+    assert!(!k["core"].as_str().unwrap().is_empty(), "{k}");
+    assert_eq!(k["isa"], k["cpu_isa"], "kernels weaker than the CPU: {k}");
     let c = server.get("/concept?text=a%20trowel&limit=3").json();
     let m = &c["mentions"][0];
     assert_eq!(m["form"], "trowel");

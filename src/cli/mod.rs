@@ -78,6 +78,9 @@ pub enum Command {
     /// Benchmark a model and graph on question sets (CommonsenseQA/OpenBookQA, PIQA,
     /// Social IQa, WinoGrande): accuracy, the graph's gain, latency, throughput, memory.
     Bench(bench::BenchArgs),
+    /// Internal: answers one /sparql query for `kgqa serve` in a process of its own.
+    #[command(hide = true)]
+    SparqlWorker(serve::WorkerArgs),
 }
 
 /// Runs the parsed command.
@@ -95,6 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Export(a) => export::export(a),
         Command::Average(a) => average::run(a),
         Command::Bench(a) => bench::run(&args.graph, a),
+        Command::SparqlWorker(a) => serve::worker(&args.graph, a),
     }
 }
 

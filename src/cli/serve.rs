@@ -40,6 +40,68 @@ pub struct ServeArgs {
     /// Seconds a /ask request may take, waiting for the engine included (503 after them).
     #[arg(long, default_value_t = 30.0)]
     pub ask_timeout: f64,
+    /// Resident memory (MiB) one /sparql query's worker process may reach (400 above it).
+    #[arg(long, default_value_t = 1024)]
+    pub sparql_memory_mib: u64,
+    /// Seconds a client may take to send a request's headers, or its body, and that an
+    /// idle keep-alive connection stays open (408 or a closed connection after them).
+    #[arg(long, default_value_t = 10.0)]
+    pub client_timeout: f64,
+    /// Seconds the server waits for requests under way after Ctrl-C or SIGTERM.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain: f64,
+}
+
+/// Arguments of the internal `kgqa sparql-worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// Most solutions or triples.
+    #[arg(long)]
+    pub max_results: usize,
+    /// Milliseconds the query may run.
+    #[arg(long)]
+    pub timeout_ms: u64,
+    /// Resident memory the process may reach, MiB.
+    #[arg(long)]
+    pub max_memory_mib: u64,
+    /// Graphs whose union is the default graph (the protocol's `default-graph-uri`).
+    #[arg(long)]
+    pub default_graph_uri: Vec<String>,
+    /// Graphs available to GRAPH (the protocol's `named-graph-uri`).
+    #[arg(long)]
+    pub named_graph_uri: Vec<String>,
+}
+
+/// Runs `kgqa sparql-worker`: one query from standard input, its answer to standard
+/// output ([`kgqa::server::isolate`]).
+pub fn worker(graph_args: &super::GraphArgs, args: &WorkerArgs) -> anyhow::Result<()> {
+    let graph = match graph_args.store.as_deref() {
+        Some(dir) => kgqa::kg::Graph::open_statements(dir)?,
+        None => kgqa::kg::Graph::embedded()?,
+    };
+    let iris = |v: &[String]| -> anyhow::Result<Vec<kgqa::kg::query::NamedNode>> {
+        v.iter().map(|i| Ok(kgqa::kg::query::NamedNode::new(i.clone())?)).collect()
+    };
+    let dataset = kgqa::kg::query::Dataset {
+        default_graphs: iris(&args.default_graph_uri)?,
+        named_graphs: iris(&args.named_graph_uri)?,
+    };
+    let limits = server::QueryLimits {
+        max_results: args.max_results,
+        timeout: std::time::Duration::from_millis(args.timeout_ms),
+        max_memory_mib: args.max_memory_mib,
+    };
+    // The parser recurses per nesting level: a large stack, beside the nesting check.
+    let code = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(s, || {
+                let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+                server::isolate::worker(&graph, limits, &dataset, &mut stdin, &mut stdout)
+            })
+            .map(|h| h.join().unwrap_or(1))
+    })?;
+    std::process::exit(code)
 }
 
 /// A positive duration from a command-line number of seconds.
@@ -50,6 +112,30 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
         .ok_or_else(|| anyhow::anyhow!("{flag}: a positive number of seconds"))
 }
 
+/// How the server starts a /sparql worker on its graph: this binary with the same store
+/// folder, or on the embedded graph; none for an endpoint (it bounds its own queries).
+fn sparql_worker(graph_args: &super::GraphArgs) -> anyhow::Result<Option<server::WorkerCommand>> {
+    let store = graph_args.store.as_deref();
+    if store.and_then(super::endpoint_url).is_some() {
+        return Ok(None);
+    }
+    let mut graph_args = Vec::new();
+    if let Some(dir) = store {
+        graph_args.push("--store".into());
+        graph_args.push(std::path::absolute(dir)?.into_os_string());
+    }
+    Ok(Some(server::WorkerCommand { program: std::env::current_exe()?, graph_args }))
+}
+
+/// A folder's last part (an endpoint's URL as it is), for what clients may see.
+fn short_name(path: &std::path::Path) -> String {
+    if let Some(url) = super::endpoint_url(path) {
+        return url.to_owned();
+    }
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 /// Runs `kgqa serve` until Ctrl-C or SIGTERM.
 pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
@@ -58,12 +144,15 @@ pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()
     let mut options = Options::default();
     options.retrieve.top_k = args.top_k;
     options.candidates = args.candidates;
+    // The log names the folders in full; `/health` (clients) only by their last part.
+    let graph_place = graph_args
+        .store
+        .as_ref()
+        .map_or_else(|| "embedded".to_owned(), |s| s.display().to_string());
+    let model_place = model.as_ref().map(|(p, _)| p.display().to_string());
     let describe = Describe {
-        graph: graph_args
-            .store
-            .as_ref()
-            .map_or_else(|| "embedded".to_owned(), |s| s.display().to_string()),
-        model: model.as_ref().map(|(p, _)| p.display().to_string()),
+        graph: graph_args.store.as_deref().map_or_else(|| "embedded".to_owned(), short_name),
+        model: model.as_ref().map(|(p, _)| short_name(p)),
     };
     let engine = Engine::new(graph, model, options)?;
     let mut settings = Settings {
@@ -72,24 +161,28 @@ pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()
         max_sparql_results: args.max_sparql_results,
         sparql_timeout: seconds("--sparql-timeout", args.sparql_timeout)?,
         ask_timeout: seconds("--ask-timeout", args.ask_timeout)?,
+        client_timeout: seconds("--client-timeout", args.client_timeout)?,
+        drain: seconds("--drain", args.drain)?,
+        sparql_memory_mib: args.sparql_memory_mib,
+        sparql_worker: sparql_worker(graph_args)?,
         ..Settings::default()
     };
     if let Some(n) = args.max_in_flight {
         anyhow::ensure!(n > 0, "--max-in-flight: at least 1");
         settings.max_in_flight = n;
     }
-    let app = server::router(engine, settings, describe.clone());
+    let app = server::app(engine, settings, describe);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(server::serve(app, &args.addr, |addr| {
-        let model = describe.model.as_deref().unwrap_or("none: open-ended questions only");
-        println!(
-            "kgqa serve: listening on http://{addr} (graph: {}, model: {model})",
-            describe.graph
-        );
+    let served = runtime.block_on(server::serve(app, &args.addr, |addr| {
+        let model = model_place.as_deref().unwrap_or("none: open-ended questions only");
+        println!("kgqa serve: listening on http://{addr} (graph: {graph_place}, model: {model})");
         println!("kgqa serve: kernels: {}", kgqa::model::kernels::path().summary());
         // The line tells scripts (and the tests) the port; it must not wait in a buffer.
         let _ = std::io::stdout().flush();
-    }))?;
+    }));
+    // Tasks still running (requests past the drain time) are dropped, not awaited.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served?;
     eprintln!("kgqa serve: stopped");
     Ok(())
 }

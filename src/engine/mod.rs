@@ -256,6 +256,12 @@ impl Engine {
                 format!("a choice is longer than {} bytes", self.options.max_text),
             );
         }
+        let key = |c: &String| c.trim().to_lowercase();
+        for (i, choice) in request.choices.iter().enumerate() {
+            if let Some(j) = request.choices[..i].iter().position(|c| key(c) == key(choice)) {
+                return bad("choices", format!("choice {i} ({choice:?}) repeats choice {j}"));
+            }
+        }
         if request.choices.is_empty() && request.no_kg {
             return bad("no_kg", "open-ended questions need the graph for their candidates".into());
         }

@@ -72,6 +72,17 @@ pub enum Error {
     /// A query's answer is larger than the caller allows.
     #[error("the answer has more than {0} results; add a LIMIT (or use `kgqa query`)")]
     TooManyResults(usize),
+    /// A request the graph's kind cannot serve.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// A query nests deeper than the parser may go.
+    #[error("the query nests {depth} levels of brackets deep; at most {max} are allowed")]
+    TooDeep {
+        /// Its deepest nesting.
+        depth: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A query was stopped before it finished (its caller's time limit).
     #[error("the query was stopped before it finished")]
     Cancelled,

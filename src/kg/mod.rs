@@ -5,6 +5,7 @@ pub mod candidates;
 pub mod endpoint;
 pub mod error;
 pub mod ground;
+pub mod guard;
 pub mod lemma;
 pub mod lexicon;
 pub mod load;

@@ -34,6 +34,7 @@ pub enum Answer {
     Graph(Vec<Triple>),
 }
 
+pub use oxigraph::model::NamedNode;
 pub use oxigraph::sparql::CancellationToken;
 
 fn evaluator() -> SparqlEvaluator {
@@ -49,6 +50,24 @@ pub fn run(graph: &Graph, sparql: &str) -> Result<Answer> {
     run_limited(graph, sparql, usize::MAX, None)
 }
 
+/// The graphs a query runs over when the SPARQL protocol's `default-graph-uri` and
+/// `named-graph-uri` parameters name them (they replace the query's own FROM and FROM
+/// NAMED); both empty: the query's own dataset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dataset {
+    /// Graphs whose union is the default graph.
+    pub default_graphs: Vec<NamedNode>,
+    /// Graphs available to `GRAPH`.
+    pub named_graphs: Vec<NamedNode>,
+}
+
+impl Dataset {
+    /// True when the protocol named no graph.
+    pub fn is_empty(&self) -> bool {
+        self.default_graphs.is_empty() && self.named_graphs.is_empty()
+    }
+}
+
 /// [`run`], refusing with [`Error::TooManyResults`] an answer of more than `max` solutions
 /// or triples (the rows past `max` are never materialized), so that a server cannot be
 /// made to hold a whole store in memory; and stopping with [`Error::Cancelled`] once
@@ -59,11 +78,23 @@ pub fn run_limited(
     max: usize,
     cancel: Option<CancellationToken>,
 ) -> Result<Answer> {
+    run_in(graph, sparql, max, cancel, &Dataset::default())
+}
+
+/// [`run_limited`] over the graphs `dataset` names.
+pub fn run_in(
+    graph: &Graph,
+    sparql: &str,
+    max: usize,
+    cancel: Option<CancellationToken>,
+    dataset: &Dataset,
+) -> Result<Answer> {
     let with_token = |e: SparqlEvaluator| match &cancel {
         Some(token) => e.with_cancellation_token(token.clone()),
         None => e,
     };
-    let prepared = match with_token(evaluator()).parse_query(sparql) {
+    crate::kg::guard::check_nesting(sparql, crate::kg::guard::MAX_NESTING)?;
+    let mut prepared = match with_token(evaluator()).parse_query(sparql) {
         Ok(p) => p,
         Err(e) => {
             if evaluator().parse_update(sparql).is_ok() {
@@ -78,12 +109,22 @@ pub fn run_limited(
         }
         other => other,
     };
+    if !dataset.is_empty() {
+        let d = prepared.dataset_mut();
+        d.set_default_graph(dataset.default_graphs.iter().cloned().map(Into::into).collect());
+        d.set_available_named_graphs(
+            dataset.named_graphs.iter().cloned().map(Into::into).collect(),
+        );
+    }
     match graph.source() {
         Source::Store(store) => {
             let results = prepared.on_store(store).execute().map_err(|e| cancelled(e.into()))?;
             collect(results, max).map_err(cancelled)
         }
         // The endpoint's own time limit and the client's timeout bound it instead of `cancel`.
+        Source::Endpoint(_) if !dataset.is_empty() => Err(Error::Unsupported(
+            "default-graph-uri and named-graph-uri with an endpoint graph (name the graphs in the query)".into(),
+        )),
         Source::Endpoint(endpoint) => remote(endpoint, sparql, max),
     }
 }

@@ -145,6 +145,25 @@ impl Graph {
         })
     }
 
+    /// Opens an on-disk store's statements read-only, without its grounding lexicon (for
+    /// SPARQL alone: the server's query workers, which must start fast).
+    #[cfg(feature = "rocksdb")]
+    pub fn open_statements(dir: &Path) -> Result<Self> {
+        let Some(generation) = current_generation(dir)? else {
+            return Err(Error::Store {
+                path: dir.to_path_buf(),
+                message: "no kgqa store here (create one with `kgqa load FILE --store DIR`)".into(),
+            });
+        };
+        let store = Store::open_read_only(dir.join(gen_name(generation)))?;
+        Ok(Graph {
+            source: Source::Store(store),
+            lexicon: Lexicon::default(),
+            lemmatizer: Lemmatizer::new(),
+            location: Some(dir.to_path_buf()),
+        })
+    }
+
     /// Where the graph's queries run.
     pub fn source(&self) -> &Source {
         &self.source

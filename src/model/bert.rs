@@ -420,9 +420,12 @@ impl Bert {
 /// training.
 fn norm(ln: &LayerNorm, x: &Tensor, train: bool) -> Result<Tensor> {
     match (train, ln.bias()) {
-        (true, Some(bias)) => {
-            Ok(crate::model::kernels::layernorm::layer_norm_train(x, ln.weight(), bias, ln.eps() as f32)?)
-        }
+        (true, Some(bias)) => Ok(crate::model::kernels::layernorm::layer_norm_train(
+            x,
+            ln.weight(),
+            bias,
+            ln.eps() as f32,
+        )?),
         _ => Ok(ln.forward(x)?),
     }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State as Extract};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::time::Instant;
@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::error::parse_json;
 use super::{ApiError, State};
 use crate::engine::{self, Deadline, Engine, Request};
-use crate::kg::query::{self, Answer};
+use crate::kg::query;
 
 /// The OpenAPI description, kept beside the code it describes.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -20,12 +20,9 @@ const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 
-/// Runs `work` on the blocking pool once [`super::Admission`] lets it in.
-async fn on_engine<T: Send + 'static>(
-    state: &State,
-    work: impl FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let permit = state.admission.enter().await.map_err(|busy| {
+/// A place among the requests at work, once [`super::Admission`] gives one.
+pub(super) async fn admit(state: &State) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state.admission.enter().await.map_err(|busy| {
         state.metrics.refused();
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -34,7 +31,15 @@ async fn on_engine<T: Send + 'static>(
                 busy.in_flight, busy.queued
             ),
         )
-    })?;
+    })
+}
+
+/// Runs `work` on the blocking pool once [`super::Admission`] lets it in.
+pub(super) async fn on_engine<T: Send + 'static>(
+    state: &State,
+    work: impl FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = admit(state).await?;
     let shared = state.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -44,8 +49,97 @@ async fn on_engine<T: Send + 'static>(
     .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
 }
 
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|r| ApiError::new(r.status(), r.body_text()))
+}
+
+/// Middleware: reads the whole request body before any handler runs, within the client
+/// time limit (408 after it) and the size limit (413, at once when the declared length is
+/// over it), so that a slow or lying client holds no worker. Either refusal closes the
+/// connection.
+pub async fn read_body(
+    Extract(state): Extract<State>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (max, limit) = (state.settings.max_body, state.settings.client_timeout);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over the server's limit of {max} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > max as u64) {
+        return closing(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, max)).await {
+        Err(_) => closing(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {:.1} s", limit.as_secs_f64()),
+        )),
+        Ok(Err(e)) if over_length(&e) => closing(too_large()),
+        Ok(Err(e)) => {
+            closing(ApiError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))
+        }
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+        }
+    }
+}
+
+fn over_length(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The page's Content-Security-Policy: its own script and style files only, no inline
+/// code, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Middleware: the cross-origin policy and security headers of every response. Any origin
+/// may call this API (it is read-only and takes no credentials), so preflight `OPTIONS`
+/// requests get 204 with what they may send.
+pub async fn policy(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use header::HeaderValue;
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// An error answer that also closes the connection (its body may still be arriving).
+fn closing(e: ApiError) -> Response {
+    let mut response = e.into_response();
+    response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
 }
 
 /// `POST /ask`: a [`Request`] as JSON, the engine's [`crate::engine::Response`] back.
@@ -72,16 +166,20 @@ pub async fn ask(
             ),
         )
     };
-    let shared = state.clone();
+    // `None`: the engine stopped at the deadline.
     let work = on_engine(&state, move |engine| match engine.ask_until(&request, deadline) {
-        Err(engine::Error::TimedOut { .. }) => {
-            shared.metrics.given_up();
+        Err(engine::Error::TimedOut { .. }) => Ok(None),
+        answer => Ok(Some(answer?)),
+    });
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(Some(answer))) => Ok(Json(answer).into_response()),
+        Ok(Err(e)) => Err(e),
+        // Counted once, whether the question waited or worked past its deadline.
+        Ok(Ok(None)) | Err(_) => {
+            state.metrics.given_up();
             Err(over())
         }
-        answer => Ok(answer?),
-    });
-    let answer = tokio::time::timeout(limit, work).await.map_err(|_| over())??;
-    Ok(Json(answer).into_response())
+    }
 }
 
 /// `GET /health`.
@@ -113,89 +211,6 @@ pub async fn health(Extract(state): Extract<State>) -> Response {
 pub async fn metrics(Extract(state): Extract<State>) -> Response {
     let text = state.metrics.render(state.admission.in_flight(), state.admission.queued());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
-}
-
-/// The `query` parameter of the SPARQL protocol (URL query or form body).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SparqlParams {
-    query: String,
-}
-
-/// `GET /sparql?query=...`.
-pub async fn sparql_get(
-    Extract(state): Extract<State>,
-    params: Result<Query<SparqlParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::bad_field("query", e.body_text()))?;
-    run_sparql(&state, params.query).await
-}
-
-/// `POST /sparql`: the query as the body (`application/sparql-query` or plain text), as a
-/// form (`query=...`), or as JSON `{"query": ...}`.
-pub async fn sparql_post(
-    Extract(state): Extract<State>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let raw = body(raw)?;
-    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let kind = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let text = match kind.as_str() {
-        "application/json" => parse_json::<SparqlParams>(&raw)?.query,
-        "application/x-www-form-urlencoded" => {
-            let Query(p) = Query::<SparqlParams>::try_from_uri(
-                &format!("/?{}", String::from_utf8_lossy(&raw))
-                    .parse::<Uri>()
-                    .map_err(|e| ApiError::bad_field("query", e.to_string()))?,
-            )
-            .map_err(|e| ApiError::bad_field("query", e.body_text()))?;
-            p.query
-        }
-        _ => String::from_utf8(raw.to_vec())
-            .map_err(|e| ApiError::bad_field("query", format!("not UTF-8: {e}")))?,
-    };
-    run_sparql(&state, text).await
-}
-
-async fn run_sparql(state: &State, text: String) -> Result<Response, ApiError> {
-    if text.trim().is_empty() {
-        return Err(ApiError::bad_field("query", "the query is empty"));
-    }
-    let max = state.settings.max_sparql_results;
-    // The time limit counts from here, the queue included: it is the request's deadline.
-    let limit = state.settings.sparql_timeout;
-    let token = query::CancellationToken::new();
-    let timer = {
-        let token = token.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(limit).await;
-            token.cancel();
-        })
-    };
-    let answer = on_engine(state, move |engine| {
-        let answer = query::run_limited(engine.graph(), &text, max, Some(token)).map_err(|e| {
-            match e {
-                crate::kg::Error::Cancelled => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "the query ran over the server's time limit of {:.1} s; narrow it or add a LIMIT",
-                        limit.as_secs_f64()
-                    ),
-                ),
-                other => other.into(),
-            }
-        })?;
-        let graph = matches!(answer, Answer::Graph(_));
-        let mut out = Vec::new();
-        query::write_json(&answer, &mut out)?;
-        Ok((out, graph))
-    })
-    .await;
-    timer.abort();
-    let (answer, graph) = answer?;
-    let kind = if graph { "application/n-triples" } else { "application/sparql-results+json" };
-    Ok(([(header::CONTENT_TYPE, kind)], answer).into_response())
 }
 
 /// The parameters of `GET /concept`.

@@ -63,7 +63,16 @@ impl From<kg::Error> for ApiError {
         match e {
             kg::Error::SparqlSyntax(_)
             | kg::Error::UpdateRefused
-            | kg::Error::TooManyResults(_) => ApiError::bad_field("query", e.to_string()),
+            | kg::Error::TooManyResults(_)
+            | kg::Error::TooDeep { .. } => ApiError::bad_field("query", e.to_string()),
+            kg::Error::Unsupported(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            // SERVICE is never fetched from here: the client asked for what is not offered.
+            kg::Error::SparqlEvaluation(
+                oxigraph::sparql::QueryEvaluationError::Service(_)
+                | oxigraph::sparql::QueryEvaluationError::UnsupportedService(_)
+                | oxigraph::sparql::QueryEvaluationError::InvalidServiceName(_)
+                | oxigraph::sparql::QueryEvaluationError::UnboundService,
+            ) => ApiError::bad_field("query", format!("{e}: this server does not run SERVICE")),
             kg::Error::Cancelled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             kg::Error::InvalidIri { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             // The graph's endpoint upstream failed: not this server's fault, nor the client's.
@@ -75,7 +84,13 @@ impl From<kg::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(&self)).into_response()
+        let mut response = (self.status, Json(&self)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy or over time: worth retrying, after a moment.
+            let again = axum::http::HeaderValue::from_static("1");
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, again);
+        }
+        response
     }
 }
 

@@ -1,5 +1,7 @@
-//! `GET /metrics`: request counts by route and status, a latency histogram per route, and
-//! the engine's queue, in Prometheus' text format (version 0.0.4).
+//! `GET /metrics`: request counts by route and status (499 for requests whose client left
+//! before the answer), a latency histogram per route, connections refused at the HTTP level
+//! (unparsable requests, headers too large, slow clients), and the engine's queue, in
+//! Prometheus' text format (version 0.0.4).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -36,7 +38,13 @@ pub struct Metrics {
     tables: Mutex<Tables>,
     refused: std::sync::atomic::AtomicU64,
     given_up: std::sync::atomic::AtomicU64,
+    /// reason -> connections closed at the HTTP level.
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
+
+/// The status counted for a request whose client closed the connection before the answer
+/// (nginx's convention; never sent).
+pub const CLIENT_GONE: u16 = 499;
 
 impl Metrics {
     /// Counts one answered request.
@@ -59,6 +67,13 @@ impl Metrics {
     /// Counts one question whose worker stopped at its deadline, before the end.
     pub fn given_up(&self) {
         self.given_up.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts one connection closed by the HTTP layer for `reason` (`bad_request`,
+    /// `headers_too_large`, `timeout`, `other`).
+    pub fn rejected(&self, reason: &'static str) {
+        let mut r = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        *r.entry(reason).or_default() += 1;
     }
 
     /// The text exposition, with the engine's current `in_flight` and `queued`.
@@ -105,11 +120,21 @@ impl Metrics {
             let given_up = self.given_up.load(std::sync::atomic::Ordering::Relaxed);
             writeln!(
                 out,
-                "# HELP kgqa_given_up_total Questions whose worker stopped at the time limit, \
-                 before the end."
+                "# HELP kgqa_given_up_total Questions answered 503 at their time limit, \
+                 waiting or working."
             )?;
             writeln!(out, "# TYPE kgqa_given_up_total counter")?;
             writeln!(out, "kgqa_given_up_total {given_up}")?;
+            writeln!(
+                out,
+                "# HELP kgqa_connections_rejected_total Connections closed by the HTTP layer: \
+                 unparsable requests, headers too large, clients too slow."
+            )?;
+            writeln!(out, "# TYPE kgqa_connections_rejected_total counter")?;
+            let rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+            for (reason, n) in rejected.iter() {
+                writeln!(out, "kgqa_connections_rejected_total{{reason=\"{reason}\"}} {n}")?;
+            }
             writeln!(out, "# HELP kgqa_in_flight Requests the engine is working on.")?;
             writeln!(out, "# TYPE kgqa_in_flight gauge")?;
             writeln!(out, "kgqa_in_flight {in_flight}")?;
@@ -128,9 +153,28 @@ pub async fn record(State(state): State<super::State>, request: Request, next: N
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let start = Instant::now();
+    // Dropped unanswered when the client goes away: counted as CLIENT_GONE then.
+    let mut pending = Pending { metrics: &state.metrics, route: &route, start, done: false };
     let response = next.run(request).await;
+    pending.done = true;
     state.metrics.observe(&route, response.status().as_u16(), start.elapsed().as_secs_f64());
     response
+}
+
+/// A request not yet answered.
+struct Pending<'a> {
+    metrics: &'a Metrics,
+    route: &'a str,
+    start: Instant,
+    done: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.metrics.observe(self.route, CLIENT_GONE, self.start.elapsed().as_secs_f64());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +189,7 @@ mod tests {
         m.observe("/ask", 400, 0.001);
         m.refused();
         m.given_up();
+        m.rejected("timeout");
         let text = m.render(1, 2);
         assert!(text.contains("kgqa_requests_total{route=\"/ask\",status=\"200\"} 2\n"), "{text}");
         assert!(text.contains("kgqa_requests_total{route=\"/ask\",status=\"400\"} 1\n"));
@@ -156,6 +201,7 @@ mod tests {
         assert!(text.contains("kgqa_request_duration_seconds_count{route=\"/ask\"} 3\n"));
         assert!(text.contains("kgqa_refused_total 1\n"), "{text}");
         assert!(text.contains("kgqa_given_up_total 1\n"), "{text}");
+        assert!(text.contains("kgqa_connections_rejected_total{reason=\"timeout\"} 1\n"));
         assert!(text.contains("kgqa_in_flight 1\n") && text.contains("kgqa_queued 2\n"));
     }
 }

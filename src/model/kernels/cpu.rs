@@ -77,7 +77,11 @@ fn detect() -> Cpu {
 #[cfg(target_arch = "x86_64")]
 fn isa() -> Isa {
     use std::arch::is_x86_feature_detected as has;
-    if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx512cd")
+    if has!("avx512f")
+        && has!("avx512bw")
+        && has!("avx512dq")
+        && has!("avx512vl")
+        && has!("avx512cd")
     {
         Isa::Avx512
     } else if has!("avx2") && has!("fma") {

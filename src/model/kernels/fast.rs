@@ -23,8 +23,8 @@ use candle_core::{Device, Layout, Storage, Tensor};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Slice, s};
 use rayon::prelude::*;
 
-use crate::model::kernels::blas::{mat_mul, par_mat_mul};
 use crate::model::error::{Error, Result};
+use crate::model::kernels::blas::{mat_mul, par_mat_mul};
 
 /// The tensors of one layer, as the checkpoint stores them (`[out, in]` weights).
 pub struct LayerTensors<'a> {

@@ -81,17 +81,34 @@ pub fn core_for(cpu: &Cpu) -> Option<&'static str> {
 pub fn core_isa(core: &str) -> Isa {
     let core = core.to_ascii_lowercase();
     let x86_sse = [
-        "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn",
-        "dunnington", "nehalem", "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "bobcat",
+        "katmai",
+        "coppermine",
+        "northwood",
+        "prescott",
+        "banias",
+        "atom",
+        "core2",
+        "penryn",
+        "dunnington",
+        "nehalem",
+        "athlon",
+        "opteron",
+        "opteron_sse3",
+        "barcelona",
+        "nano",
+        "bobcat",
     ];
     match core.as_str() {
         "sandybridge" | "bulldozer" | "piledriver" | "steamroller" | "excavator" => Isa::Avx,
         "haswell" | "zen" => Isa::Avx2,
         "skylakex" | "cooperlake" | "sapphirerapids" => Isa::Avx512,
         c if x86_sse.contains(&c) => Isa::Sse,
-        c if ["armv8", "cortex", "neoverse", "thunderx", "falkor", "tsv110", "emag", "a64fx", "vortex"]
-            .iter()
-            .any(|p| c.starts_with(p)) =>
+        c if [
+            "armv8", "cortex", "neoverse", "thunderx", "falkor", "tsv110", "emag", "a64fx",
+            "vortex",
+        ]
+        .iter()
+        .any(|p| c.starts_with(p)) =>
         {
             Isa::Neon
         }
@@ -212,7 +229,17 @@ impl OpenBlas {
         };
         const ROW_MAJOR: c_int = 101;
         let op = |t: bool| if t { 112 } else { 111 };
-        self.call(ROW_MAJOR, op(ta), op(tb), (mi, ni, ki), alpha, (a.as_ptr(), lda), (b.as_ptr(), ldb), beta, (c.as_mut_ptr(), ldc));
+        self.call(
+            ROW_MAJOR,
+            op(ta),
+            op(tb),
+            (mi, ni, ki),
+            alpha,
+            (a.as_ptr(), lda),
+            (b.as_ptr(), ldb),
+            beta,
+            (c.as_mut_ptr(), ldc),
+        );
         true
     }
 
