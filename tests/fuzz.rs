@@ -232,7 +232,7 @@ fn fuzz_wordnet_reader() {
         round += 1;
         let victim = ["data.noun", "data.verb", "data.adj", "verb.exc"][round % 4];
         std::fs::write(dir.path().join(victim), bytes).unwrap();
-        load_path(dir.path(), round % 2 == 0);
+        load_path(dir.path(), round.is_multiple_of(2));
         // Restore for the next round.
         std::fs::copy(wordnet.join(victim), dir.path().join(victim)).unwrap();
     });
