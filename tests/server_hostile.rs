@@ -213,3 +213,50 @@ fn dataset_parameters_of_the_protocol_are_taken() {
     let r = server.get(&format!("/sparql?query={count}&timeout=5"));
     assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("timeout")));
 }
+
+/// A damaged model folder stops the server from starting, with an error that names the
+/// file at fault: truncated weights, weights of another shape, a missing tokenizer.
+#[test]
+fn a_damaged_model_is_refused_at_start_naming_the_file() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/models/student");
+    let damage = |what: &str| -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        for f in std::fs::read_dir(&shipped).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+        }
+        let p = |n: &str| dir.path().join(n);
+        let file = match what {
+            "truncated" => {
+                let bytes = std::fs::read(p("model.safetensors")).unwrap();
+                std::fs::write(p("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+                "model.safetensors"
+            }
+            "shape" => {
+                let text = std::fs::read_to_string(p("config.json")).unwrap();
+                let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+                config["intermediate_size"] = 100.into();
+                std::fs::write(p("config.json"), config.to_string()).unwrap();
+                "model.safetensors"
+            }
+            _ => {
+                std::fs::remove_file(p("tokenizer.json")).unwrap();
+                "tokenizer.json"
+            }
+        };
+        (dir, file.to_owned())
+    };
+    for what in ["truncated", "shape", "tokenizer"] {
+        let (dir, file) = damage(what);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--model"])
+            .arg(dir.path())
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{what}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&file), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+}

@@ -228,7 +228,9 @@ impl MultipleChoice {
         let path = dir.join("model.safetensors");
         let bytes =
             std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        let mut tensors = candle_core::safetensors::load_buffer(&bytes, device)?;
+        let mut tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+            Error::Mismatch { path: path.clone(), message: format!("not a complete safetensors file: {e}") }
+        })?;
         crate::model::kernels::quant::dequantize_all(&mut tensors)?;
         // Half-precision folders (exported students) compute in F32.
         for t in tensors.values_mut() {
@@ -267,7 +269,10 @@ impl MultipleChoice {
             )?);
         }
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
-        let bert = Bert::load(vb.clone(), &config)?;
+        let bert = Bert::load(vb.clone(), &config).map_err(|e| Error::Mismatch {
+            path: dir.join("model.safetensors"),
+            message: format!("does not fit config.json: {e}"),
+        })?;
         let classifier = candle_nn::linear(h, 1, vb.pp("classifier"))?;
         let entity_projection = if head.fusion.entity {
             Some(candle_nn::linear(h, h, vb.pp("entity_projection"))?)

@@ -36,7 +36,10 @@ impl PairEncoder {
     /// Reads `tokenizer.json` and sets truncation (`only_second`, then longest-first if the
     /// first text alone is too long) to `max_length` and padding to the longest pair.
     pub fn from_file(path: &Path, max_length: usize) -> Result<Self> {
-        let mut tokenizer = Tokenizer::from_file(path).map_err(Error::Tokenizer)?;
+        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| Error::Mismatch {
+            path: path.to_path_buf(),
+            message: format!("cannot read the tokenizer: {e}"),
+        })?;
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length,
