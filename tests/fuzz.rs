@@ -25,7 +25,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        kgqa::model::bert::splitmix64(&mut self.0)
+        kgqa::model::rng::splitmix64(&mut self.0)
     }
 
     fn below(&mut self, n: usize) -> usize {

@@ -63,7 +63,7 @@ fn reseed(varmap: &VarMap, seed: u64) {
             .iter()
             .map(|_| {
                 let u =
-                    (kgqa::model::bert::splitmix64(&mut state) >> 40) as f32 / (1u64 << 24) as f32;
+                    (kgqa::model::rng::splitmix64(&mut state) >> 40) as f32 / (1u64 << 24) as f32;
                 (2.0 * u - 1.0) * range
             })
             .collect();

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::kg::Graph;
 use crate::kg::candidates::{AnswerKind, Focus, answer_kind, asking_sentence};
 use crate::kg::ground::{Diagnostic, Grounder, Mention};
-use crate::kg::query::display_name;
 use crate::kg::retrieve::{Definition, Fact, Retriever};
 use crate::kg::vocab;
+use crate::kg::vocab::display_name;
 use crate::model::fusion::{EntityMention, Segment};
 
 /// Retrieved knowledge for one choice.

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::kg::error::Result;
 use crate::kg::paths::Path;
-use crate::kg::query::display_name;
 use crate::kg::retrieve::{Edge, Fact, Retriever, hub_penalty};
 use crate::kg::store::Graph;
 use crate::kg::vocab;
+use crate::kg::vocab::display_name;
 
 /// ConceptNet relations whose other end can answer a question about a concept.
 pub const ANSWER_RELATIONS: &[&str] = &[

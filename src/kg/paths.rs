@@ -10,9 +10,9 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
-use crate::kg::query::display_name;
 use crate::kg::retrieve::Edge;
 use crate::kg::verbalize::verbalize;
+use crate::kg::vocab::display_name;
 
 /// A path between two concepts.
 #[derive(Clone, Debug, PartialEq)]

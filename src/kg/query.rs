@@ -313,7 +313,7 @@ pub fn neighbours(
                     outgoing,
                     relation: e.relation.clone(),
                     neighbour: neighbour.clone(),
-                    label: display_name(neighbour),
+                    label: vocab::display_name(neighbour),
                     weight: e.weight,
                 }
             })
@@ -328,11 +328,6 @@ pub fn neighbours(
         out.extend(side);
     }
     Ok(out)
-}
-
-/// A readable name for an IRI: its ConceptNet term, or its local name.
-pub fn display_name(iri: &str) -> String {
-    vocab::concept_term(iri).map_or_else(|| vocab::local_name(iri), |(_, t)| t)
 }
 
 /// The definitions of `concept` (its own and its WordNet senses').

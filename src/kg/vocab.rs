@@ -173,6 +173,11 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// A readable name for an IRI: its ConceptNet term, or its local name.
+pub fn display_name(iri: &str) -> String {
+    concept_term(iri).map_or_else(|| local_name(iri), |(_, t)| t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

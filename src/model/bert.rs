@@ -430,15 +430,6 @@ fn norm(ln: &LayerNorm, x: &Tensor, train: bool) -> Result<Tensor> {
     }
 }
 
-/// The splitmix64 generator: advances `state`, returns the next 64 random bits.
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A linear layer on `[batch, seq, in]` as one 2-D matrix product over `batch * seq` rows
 /// (one large gemm instead of `batch` small ones).
 fn flat(linear: &Linear, x: &Tensor) -> Result<Tensor> {

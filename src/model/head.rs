@@ -19,9 +19,8 @@ use crate::model::tokenize::{Batch, PairEncoder};
 /// A standard normal draw (Box-Muller over splitmix64).
 /// A standard normal draw from a splitmix64 state (Box-Muller): seeded initialisations.
 pub(crate) fn normal(state: &mut u64) -> f32 {
-    let unit = |s: &mut u64| {
-        ((crate::model::bert::splitmix64(s) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    };
+    let unit =
+        |s: &mut u64| ((crate::model::rng::splitmix64(s) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     let (u1, u2) = (unit(state), unit(state));
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
@@ -228,9 +227,11 @@ impl MultipleChoice {
         let path = dir.join("model.safetensors");
         let bytes =
             std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        let mut tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
-            Error::Mismatch { path: path.clone(), message: format!("not a complete safetensors file: {e}") }
-        })?;
+        let mut tensors =
+            candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| Error::Mismatch {
+                path: path.clone(),
+                message: format!("not a complete safetensors file: {e}"),
+            })?;
         crate::model::kernels::quant::dequantize_all(&mut tensors)?;
         // Half-precision folders (exported students) compute in F32.
         for t in tensors.values_mut() {

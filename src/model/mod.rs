@@ -8,6 +8,7 @@ pub mod fusion;
 pub mod head;
 pub mod kernels;
 pub mod mpnet;
+pub mod rng;
 pub mod tokenize;
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! What MPNet adds to the BERT encoder ([`crate::model::bert`] runs both): a relative
+//! What MPNet adds to the BERT encoder (`bert.rs` runs both): a relative
 //! position bias shared by all layers and added to every layer's attention scores,
 //! positions counted after the padding id as in RoBERTa, and its tensor names.
 //!

@@ -70,18 +70,18 @@ struct Header {
 /// Runs `sparql` in a worker; the answer's bytes and whether it is a graph.
 pub(crate) async fn run(
     command: &WorkerCommand,
-    protocol: &super::sparql::Protocol,
+    sparql: &str,
+    dataset: &Dataset,
     limits: QueryLimits,
 ) -> Result<(Vec<u8>, bool), ApiError> {
     let mut worker = tokio::process::Command::new(&command.program);
     worker.args(&command.graph_args).arg("sparql-worker");
-    for g in &protocol.dataset.default_graphs {
+    for g in &dataset.default_graphs {
         worker.arg("--default-graph-uri").arg(g.as_str());
     }
-    for g in &protocol.dataset.named_graphs {
+    for g in &dataset.named_graphs {
         worker.arg("--named-graph-uri").arg(g.as_str());
     }
-    let sparql = protocol.query.clone();
     let mut child = worker
         .arg("--max-results")
         .arg(limits.max_results.to_string())

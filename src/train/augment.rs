@@ -5,10 +5,10 @@
 //! questions written from the same concept).
 
 use crate::kg::Graph;
-use crate::kg::query::display_name;
 use crate::kg::retrieve::Retriever;
+use crate::kg::vocab::display_name;
 use crate::kg::{Result, vocab};
-use crate::model::bert::splitmix64;
+use crate::model::rng::splitmix64;
 use crate::train::data::Example;
 
 /// Up to `n` distinct variants of `text` (never `text` itself): each grounded mention that

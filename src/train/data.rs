@@ -65,7 +65,7 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut state = seed;
     for i in (1..n).rev() {
-        let r = crate::model::bert::splitmix64(&mut state);
+        let r = crate::model::rng::splitmix64(&mut state);
         let j = (r % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }

@@ -395,7 +395,7 @@ mod tests {
         let mut state = seed;
         (0..n)
             .map(|_| {
-                let r = crate::model::bert::splitmix64(&mut state);
+                let r = crate::model::rng::splitmix64(&mut state);
                 let unit = (r >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
                 unit * 10f32.powi((r % 5) as i32 - 3)
             })

@@ -62,7 +62,7 @@ pub fn seeded_init(varmap: &VarMap) {
     names.sort();
     let mut state = 42u64;
     let mut unit = || {
-        let r = kgqa::model::bert::splitmix64(&mut state);
+        let r = kgqa::model::rng::splitmix64(&mut state);
         ((r >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     };
     for name in names {

@@ -9,8 +9,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::model::bert::splitmix64;
 use crate::model::kernels::cpu_op::{contiguous, fusable};
+use crate::model::rng::splitmix64;
 
 /// The increment of the splitmix64 state per draw.
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;

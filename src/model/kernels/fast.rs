@@ -513,7 +513,7 @@ mod tests {
             let values: Vec<f32> = (0..n)
                 .map(|_| {
                     let mut s = state.get();
-                    let v = crate::model::bert::splitmix64(&mut s);
+                    let v = crate::model::rng::splitmix64(&mut s);
                     state.set(s);
                     ((v >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1.732
                 })

@@ -155,7 +155,7 @@ fn open(name: &str) -> Option<Library> {
 }
 
 /// Reads the four symbols kgqa uses and tells OpenBLAS to run each call on the calling
-/// thread ([`super::blas::par_mat_mul`] splits products over rayon's threads instead).
+/// thread (`blas::par_mat_mul` splits products over rayon's threads instead).
 #[allow(unsafe_code)]
 fn symbols(library: &Library) -> Option<(Sgemm, String, String)> {
     type Text = unsafe extern "C" fn() -> *const c_char;
