@@ -33,7 +33,8 @@ CSQA="$DATA/commonsenseqa"
 Q="$CSQA/train_rand_split.jsonl"
 IDS="$CSQA/inhouse_split_qids.txt"
 BASE="${KGQA_BASE_MODEL:-$(bash scripts/fetch-model.sh)}"
-MPNET="${KGQA_MPNET_MODEL:-$(bash scripts/fetch-model.sh all-mpnet-base-v2)}"
+# all-mpnet-base-v2 (438 MB) is fetched only by the steps that train from it.
+mpnet() { echo "${KGQA_MPNET_MODEL:-$(bash scripts/fetch-model.sh all-mpnet-base-v2)}"; }
 # KGQA_BIN: a frozen copy of the binary, so that rebuilding during a long run changes nothing.
 if [ -z "${KGQA_BIN:-}" ]; then cargo build --quiet --release; fi
 KGQA="${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}"
@@ -143,8 +144,8 @@ for step in ${STEPS[*]}; do
     student-narrow-select-e2) done_run student-narrow-select-e2 2 || "$KGQA" distill "${COMMON[@]}" --epochs 2 --max-length 64 --eval-every 250 --keep-evaluations --keep last --teacher runs/teacher-input-lr1/best --run runs/student-narrow-select-e2 --student-layers 4 --student-hidden 256 --narrow-init select --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     # MPNet teachers (all-mpnet-base-v2, 110 M; scripts/fetch-model.sh all-mpnet-base-v2):
     # one epoch at lr 3e-5 (about 0.9 questions/s on 2 AMD EPYC cores: some 2.3 h).
-    mpnet-lm) done_run mpnet-lm || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$MPNET" --run runs/mpnet-lm --fusion none ;;
-    mpnet-input) done_run mpnet-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$MPNET" --run runs/mpnet-input --fusion input ;;
+    mpnet-lm) done_run mpnet-lm || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-lm --fusion none ;;
+    mpnet-input) done_run mpnet-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input --fusion input ;;
     # The shipped student since session 17: the uniform weight average ("model soup") of
     # the four sibling students above (one start, one facts cache), exported as shipped.
     soup4) [ -f runs/soup4/best/model.safetensors ] || "$KGQA" average --model runs/student-ens-l012-choices2-syn/best --model runs/student-ens-l012-choices2-syn-a9/best --model runs/student-ens-l012-choices2-syn-a10/best --model runs/student-ens-l012-choices2-syn-a9-graph/best --out runs/soup4/best
