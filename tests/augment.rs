@@ -1,5 +1,5 @@
 //! `kgqa distill`'s transfer set beyond the training questions, on tiny random BERTs
-//! (real-data tier: they borrow the base model's `tokenizer.json`): synonym variants
+//! (with the tiny tokenizer of `tests/data/tokenizer/`): synonym variants
 //! (`--augment`), choice-set variants (`--augment-choices`) and questions of another file
 //! (`--transfer`), each labelled by the teachers and kept in the run folder.
 
@@ -13,9 +13,6 @@ use kgqa::train::data::Example;
 /// instead of labelling anew; other settings on the same folder are refused.
 #[test]
 fn cli_distill_keeps_its_augmented_questions() {
-    if !enabled() {
-        return;
-    }
     use std::process::Command;
     let kgqa = || Command::new(env!("CARGO_BIN_EXE_kgqa"));
     let dir = tempfile::tempdir().unwrap();
@@ -90,9 +87,6 @@ fn cli_distill_keeps_its_augmented_questions() {
 /// concept of its own gets none.
 #[test]
 fn cli_distill_makes_choice_set_variants() {
-    if !enabled() {
-        return;
-    }
     let (dir, teacher) = tiny_base(0.0);
     let questions: Vec<(&str, &str, [&str; 4])> = vec![
         ("dig", "what did we dig the garden with?", ["trowel", "soil", "seed", "water"]),
@@ -167,9 +161,6 @@ fn cli_distill_makes_choice_set_variants() {
 /// refused by file and line before anything is labelled.
 #[test]
 fn cli_distill_learns_from_transfer_questions_too() {
-    if !enabled() {
-        return;
-    }
     let (dir, teacher) = tiny_base(0.0);
     let train = dir.path().join("q.jsonl");
     write_questions(&train);
@@ -253,9 +244,6 @@ fn lines_first(path: &std::path::Path) -> String {
 /// teacher without fusion records neither cache.
 #[test]
 fn cli_distill_refuses_labels_made_from_other_facts() {
-    if !enabled() {
-        return;
-    }
     use std::process::Command;
     let kgqa = || Command::new(env!("CARGO_BIN_EXE_kgqa"));
     let (dir, teacher) = tiny_base(0.0);

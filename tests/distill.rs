@@ -1,5 +1,4 @@
-//! Distillation on tiny random BERTs (real-data tier: they borrow the base model's
-//! `tokenizer.json`): student construction (layer copy, narrow with a projection), the
+//! Distillation on tiny random BERTs (with the tiny tokenizer of `tests/data/tokenizer/`): student construction (layer copy, narrow with a projection), the
 //! student moving towards its teacher, the teacher-logit cache, bad settings; the
 //! augmentation's tests are in `augment.rs`.
 
@@ -16,9 +15,6 @@ use kgqa::train::{self, TrainConfig};
 
 #[test]
 fn students_copy_layers_or_start_narrow_with_a_projection() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::distill::{PROJECTION, build_student};
     let dir = tempfile::tempdir().unwrap();
     let teacher = dir.path().join("teacher");
@@ -46,7 +42,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     let wide = dir.path().join("wide");
     {
         let config = serde_json::json!({
-            "vocab_size": 30522, "hidden_size": 64, "num_hidden_layers": 2,
+            "vocab_size": vocab_size(), "hidden_size": 64, "num_hidden_layers": 2,
             "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128
         });
         std::fs::create_dir_all(&wide).unwrap();
@@ -62,7 +58,7 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
     build_student(&wide, &narrow, &[0], Some(32), 0, NarrowInit::Random).unwrap();
     let n = tensors(&narrow);
     assert_eq!(n[PROJECTION].dims(), [64, 32]);
-    assert_eq!(n["embeddings.word_embeddings.weight"].dims(), [30522, 32]);
+    assert_eq!(n["embeddings.word_embeddings.weight"].dims(), [vocab_size(), 32]);
     let config = Config::read(&narrow.join("config.json")).unwrap();
     assert_eq!(
         (config.num_hidden_layers, config.hidden_size, config.num_attention_heads),
@@ -113,9 +109,6 @@ fn students_copy_layers_or_start_narrow_with_a_projection() {
 /// random start of the same shape.
 #[test]
 fn a_narrow_student_starts_from_its_teachers_weights() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::distill::{PROJECTION, build_student};
     use kgqa::train::losses::soft_target_loss;
     use kgqa::train::student::evenly_spaced;
@@ -175,9 +168,6 @@ fn trained_teacher(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn distillation_moves_the_student_towards_the_teacher() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::distill::{Distill, DistillConfig, PROJECTION, build_student};
     use kgqa::train::losses::soft_target_loss;
     let dir = tempfile::tempdir().unwrap();
@@ -220,9 +210,6 @@ fn distillation_moves_the_student_towards_the_teacher() {
 /// other ones a different loss (so the cache is read, not bypassed).
 #[test]
 fn seeded_teacher_logits_are_used() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::Objective;
     use kgqa::train::distill::{Distill, DistillConfig, build_student, mean_teacher_logits};
     let dir = tempfile::tempdir().unwrap();
@@ -265,9 +252,6 @@ fn seeded_teacher_logits_are_used() {
 /// are still the true ones.
 #[test]
 fn batched_and_reused_teacher_logits_equal_the_per_question_ones() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::Objective;
     use kgqa::train::distill::{
         Distill, DistillConfig, build_student, mean_teacher_logits, mean_teacher_logits_many,
@@ -315,9 +299,6 @@ fn batched_and_reused_teacher_logits_equal_the_per_question_ones() {
 /// facts) it still gets the input it was trained on.
 #[test]
 fn teachers_read_only_their_own_fusion_input() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::distill::mean_teacher_logits;
     let dir = tempfile::tempdir().unwrap();
     let teacher = vec![MultipleChoice::load(&trained_teacher(dir.path()), &Device::Cpu).unwrap()];
@@ -338,9 +319,6 @@ fn teachers_read_only_their_own_fusion_input() {
 /// value, before a teacher is loaded or a run folder is written.
 #[test]
 fn bad_settings_are_refused_by_name_before_anything_is_written() {
-    if !enabled() {
-        return;
-    }
     use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
     let teacher = dir.path().join("teacher");
@@ -408,9 +386,6 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
 /// the weights of one without it, the teacher run for the first epoch only.
 #[test]
 fn cached_teacher_hidden_states_give_the_same_losses_and_weights() {
-    if !enabled() {
-        return;
-    }
     use kgqa::train::Objective;
     use kgqa::train::distill::{Distill, DistillConfig, build_student};
     let dir = tempfile::tempdir().unwrap();

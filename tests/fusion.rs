@@ -2,6 +2,8 @@
 //! vectors added to the encoder's input land exactly on the word pieces of the grounded
 //! mentions, and change the embedding output there and nowhere else.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use kgqa::engine::Knowledge;
 use kgqa::kg::Graph;
@@ -10,9 +12,7 @@ use kgqa::model::fusion::Segment;
 use kgqa::model::head::{MultipleChoice, Question};
 use kgqa::model::{Collect, Inputs};
 
-fn enabled() -> bool {
-    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
-}
+use common::enabled;
 
 fn model_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("KGQA_BASE_MODEL")

@@ -3,6 +3,8 @@
 //! (`tests/data/mpnet-parity/`). Runs when `KGQA_REAL_DATA=1`; the models come from
 //! `scripts/fetch-model.sh` (or `KGQA_BASE_MODEL`, `KGQA_MPNET_MODEL`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Tensor};
@@ -10,9 +12,7 @@ use kgqa::model::bert::{l2_normalize, mean_pool};
 use kgqa::model::tokenize::PairEncoder;
 use kgqa::model::{Collect, Inputs, device, load_bert};
 
-fn enabled() -> bool {
-    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
-}
+use common::enabled;
 
 fn model_dir() -> PathBuf {
     let dir = std::env::var_os("KGQA_BASE_MODEL")

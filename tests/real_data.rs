@@ -11,9 +11,7 @@ use common::{ask, count, options};
 use kgqa::kg::Graph;
 use kgqa::kg::store::load_into_dir;
 
-fn enabled() -> bool {
-    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
-}
+use common::enabled;
 
 fn datasets() -> PathBuf {
     let dir = std::env::var_os("KGQA_DATASETS")

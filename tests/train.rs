@@ -1,5 +1,4 @@
-//! Training on a tiny random BERT (real-data tier: it borrows the base model's
-//! `tokenizer.json`): the training path has gradients everywhere and they match finite
+//! Training on a tiny random BERT (with the tiny tokenizer of `tests/data/tokenizer/`): the training path has gradients everywhere and they match finite
 //! differences, a tiny model overfits 16 questions, a run stopped half-way and resumed
 //! ends with the same weights as an uninterrupted one, and half-precision export.
 
@@ -15,9 +14,6 @@ use kgqa::train::{self, TrainConfig, TrainState};
 
 #[test]
 fn gradients_match_finite_differences() {
-    if !enabled() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     tiny_model(dir.path(), 0.0);
     let (model, vars) =
@@ -68,9 +64,6 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn a_tiny_model_overfits_sixteen_questions() {
-    if !enabled() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     tiny_model(&dir.path().join("base"), 0.0);
     let data = examples();
@@ -92,9 +85,6 @@ fn a_tiny_model_overfits_sixteen_questions() {
 
 #[test]
 fn resume_equals_uninterrupted() {
-    if !enabled() {
-        return;
-    }
     let (dir, base_dir) = tiny_base(0.1);
     let data = examples();
     let (train_set, held_out) = data.split_at(12);
@@ -119,9 +109,6 @@ fn resume_equals_uninterrupted() {
 /// and log as an uninterrupted run; `kgqa eval` reads the result.
 #[test]
 fn cli_train_survives_sigkill_and_eval_reports() {
-    if !enabled() {
-        return;
-    }
     use std::process::Command;
     let (dir, base_dir) = tiny_base(0.1);
     let questions = dir.path().join("q.jsonl");
@@ -184,7 +171,8 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     let accuracy = v["accuracy"].as_f64().unwrap();
     let ci = (v["accuracy_ci95"][0].as_f64().unwrap(), v["accuracy_ci95"][1].as_f64().unwrap());
     assert!(ci.0 <= accuracy && accuracy <= ci.1 && ci.1 - ci.0 > 0.2, "{ci:?} around {accuracy}");
-    assert!(v["parameters"].as_u64().unwrap() > 900_000);
+    // The tiny model: about 89 K parameters, most of them its 2,109 x 32 word embeddings.
+    assert!(v["parameters"].as_u64().unwrap() > 80_000);
     // One line per question, in order, agreeing with the reported accuracy.
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&predictions)
         .unwrap()
@@ -208,9 +196,6 @@ fn cli_train_survives_sigkill_and_eval_reports() {
 
 #[test]
 fn half_precision_export_round_trips() {
-    if !enabled() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full");
     tiny_model(&full, 0.0);
@@ -239,9 +224,6 @@ fn half_precision_export_round_trips() {
 /// scores the same, so the last epoch is the one kept as `best/`.
 #[test]
 fn without_a_held_out_slice_the_last_epoch_is_kept() {
-    if !enabled() {
-        return;
-    }
     let (dir, base_dir) = tiny_base(0.0);
     let run = dir.path().join("run");
     let cfg = config(&base_dir, 3, 1e-3, 1);
@@ -260,9 +242,6 @@ fn without_a_held_out_slice_the_last_epoch_is_kept() {
 /// run, and `best/` holds the model of the best one.
 #[test]
 fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
-    if !enabled() {
-        return;
-    }
     let (dir, base_dir) = tiny_base(0.1);
     let data = examples();
     let (train_set, held_out) = data.split_at(12);
@@ -334,9 +313,6 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
 /// refused with its folder and the difference named, and nothing is written.
 #[test]
 fn averaged_models_hold_the_mean_weights() {
-    if !enabled() {
-        return;
-    }
     use std::process::Command;
     let (dir, base_dir) = tiny_base(0.1);
     let data = examples();

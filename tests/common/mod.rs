@@ -11,6 +11,12 @@ use kgqa::kg::Graph;
 use kgqa::kg::load::{Languages, LoadOptions};
 use kgqa::kg::query::{self, Answer};
 
+/// Whether the real-data tier runs (`KGQA_REAL_DATA=1`: it reads `../shared/` and the
+/// fetched base models).
+pub fn enabled() -> bool {
+    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+}
+
 /// A project test fixture.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)

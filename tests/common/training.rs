@@ -1,5 +1,7 @@
-//! Helpers of the training tests (`tests/train.rs`, `tests/distill.rs`): a tiny random
-//! BERT that borrows the base model's tokenizer, 16 toy questions and a training config.
+//! Helpers of the training tests (`tests/train.rs`, `tests/distill.rs`, `tests/augment.rs`):
+//! a tiny random BERT with the tiny tokenizer of `tests/data/tokenizer/` (written by
+//! `scripts/tiny-tokenizer.py`), 16 toy questions and a training config. They need no
+//! real data, so they run under a plain `cargo test`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,18 +13,16 @@ use kgqa::model::{Bert, Config};
 use kgqa::train::TrainConfig;
 use kgqa::train::data::Example;
 
-/// Whether the real-data tier runs (`KGQA_REAL_DATA=1`: it needs the base model).
-pub fn enabled() -> bool {
-    std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
+/// The folder of the tiny tokenizer (`tokenizer.json`).
+pub fn base() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tokenizer")
 }
 
-/// The base model folder (`KGQA_BASE_MODEL` or the default), for its tokenizer.
-pub fn base() -> PathBuf {
-    let dir = std::env::var_os("KGQA_BASE_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(kgqa::model::default_base_model);
-    assert!(dir.join("tokenizer.json").is_file(), "no base model at {}", dir.display());
-    dir
+/// The tiny tokenizer's vocabulary size, the tiny models' `vocab_size`.
+pub fn vocab_size() -> usize {
+    let text = std::fs::read_to_string(base().join("tokenizer.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["model"]["vocab"].as_object().unwrap().len()
 }
 
 /// A temporary folder holding a tiny random model in `base/` (see [`tiny_model`]), and
@@ -37,7 +37,7 @@ pub fn tiny_base(dropout: f64) -> (tempfile::TempDir, PathBuf) {
 /// A tiny random model folder (dropout 0 so that finite differences are exact).
 pub fn tiny_model(dir: &Path, dropout: f64) {
     let config = serde_json::json!({
-        "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+        "vocab_size": vocab_size(), "hidden_size": 32, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 128,
         "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout
     });
