@@ -24,8 +24,9 @@ class Scorer(torch.nn.Module):
         self.classifier = torch.nn.Linear(self.encoder.config.hidden_size, 1)
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                         token_type_ids=token_type_ids).last_hidden_state
+        # MPNet has no segment embeddings: its input is exported unused.
+        extra = {} if self.encoder.config.model_type == "mpnet" else {"token_type_ids": token_type_ids}
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         return self.classifier(h[:, 0])
 
 
@@ -49,6 +50,8 @@ def main():
         rows = questions * 5
         x = ids(rows, length).numpy().astype(np.int64)
         feed = {"input_ids": x, "attention_mask": np.ones_like(x), "token_type_ids": np.zeros_like(x)}
+        names = {i.name for i in session.get_inputs()}
+        feed = {k: v for k, v in feed.items() if k in names}
 
         def run():
             logits = session.run(None, feed)[0].reshape(questions, 5)

@@ -49,10 +49,12 @@ def main():
         x = ids(rows, length)
         mask = torch.ones_like(x)
         types = torch.zeros_like(x)
+        # MPNet has no segment embeddings.
+        extra = {} if model.config.model_type == "mpnet" else {"token_type_ids": types}
 
         def run():
             with torch.inference_mode():
-                h = model(input_ids=x, attention_mask=mask, token_type_ids=types).last_hidden_state
+                h = model(input_ids=x, attention_mask=mask, **extra).last_hidden_state
                 return torch.softmax(classifier(h[:, 0]).reshape(questions, 5), -1)
 
         print(f"torch questions={questions} len={length} median_ms={median_ms(run, repeats):.2f}")

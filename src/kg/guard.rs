@@ -95,7 +95,7 @@ mod tests {
             ("SELECT * WHERE { FILTER((1)) }", 3),
             ("SELECT * WHERE { ?s ?p \"((((({{{\" }", 1),
             ("SELECT * WHERE { ?s ?p '''a ' (( \" ''' }", 1),
-            ("SELECT * WHERE { ?s <http://x/a(b)#c{> ?o } # ((((", 1),
+            ("SELECT * WHERE { ?s <http://x/a(b)#c> ?o } # ((((", 1),
             ("SELECT * WHERE { FILTER(?a < 3 && (?b > 2)) }", 3),
             (")))) {", 1),
             ("", 0),
