@@ -208,3 +208,29 @@ fn skip_invalid_in_rdf() {
     assert_eq!(report.stats.files[0].skipped, 1);
     assert_eq!(report.stats.files[0].statements, 2);
 }
+
+/// Regression (found by `tests/fuzz.rs`): a forged word or pointer count once made the
+/// WordNet reader reserve memory for it up front (2^32 words: 64 GB, an abort). Now the
+/// line is refused as truncated and the store is unchanged.
+#[test]
+fn forged_wordnet_counts_are_refused_not_allocated() {
+    for line in [
+        "00000900 06 n ffffffff spade 0 001 @ 00000200 n 0000 | x\n",
+        "00000900 06 n 01 spade 0 999999999999 @ 00000200 n 0000 | x\n",
+    ] {
+        let dir = seeded();
+        let store = dir.path().join("store");
+        let wn = dir.path().join("wn");
+        std::fs::create_dir(&wn).unwrap();
+        for f in ["data.noun", "data.verb", "data.adj", "data.adv"] {
+            std::fs::copy(fixture("wordnet").join(f), wn.join(f)).unwrap();
+        }
+        let mut noun = std::fs::read_to_string(wn.join("data.noun")).unwrap();
+        noun.push_str(line);
+        std::fs::write(wn.join("data.noun"), noun).unwrap();
+        let before = snapshot(&Graph::open(&store).unwrap());
+        let err = load_into_dir(&store, &[wn], &options()).unwrap_err().to_string();
+        assert!(err.contains("data.noun:6:"), "{err}");
+        assert_eq!(snapshot(&Graph::open(&store).unwrap()), before);
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use oxigraph::model::{Literal, NamedNodeRef, NamedOrBlankNode, Quad, Term};
@@ -28,6 +28,10 @@ const LABELS: &str = include_str!("../../kg/queries/lexicon_labels.rq");
 const LABELS_COUNT: &str = include_str!("../../kg/queries/lexicon_labels_count.rq");
 const CONCEPTS: &str = include_str!("../../kg/queries/lexicon_concepts.rq");
 const CONCEPTS_COUNT: &str = include_str!("../../kg/queries/lexicon_concepts_count.rq");
+
+/// The name in the trailer line that ends a lexicon file (`<TAB>NAME<TAB>entries`): a line
+/// no form can start, so a file cut at a line boundary is told from a whole one.
+pub const TRAILER: &str = "kgqa-lexicon-entries";
 
 /// Surface forms to concepts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -138,7 +142,8 @@ impl Lexicon {
         self.entries.get(form).map(Vec::as_slice)
     }
 
-    /// Writes the lexicon as sorted TSV and syncs it to disk.
+    /// Writes the lexicon as sorted TSV, ended by a trailer line that counts the entries
+    /// ([`TRAILER`]), and syncs it to disk.
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut keys: Vec<&String> = self.entries.keys().collect();
         keys.sort();
@@ -153,17 +158,35 @@ impl Lexicon {
                 }
                 out.write_all(b"\n")?;
             }
+            writeln!(out, "\t{TRAILER}\t{}", self.entries.len())?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()
         })();
         io.map_err(|e| Error::io(path, e))
     }
 
-    /// Reads a lexicon written by [`Lexicon::write`].
+    /// Reads a lexicon written by [`Lexicon::write`]. A file cut short is refused: its
+    /// trailer's count must match, and a file without a trailer (written before it
+    /// existed, or by hand) must at least end with a whole line.
     pub fn read(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut lexicon = Lexicon::default();
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| Error::io(path, e))?;
+        let mut counted = None;
+        let damaged = |line: usize, message: String| Error::Parse {
+            file: path.to_path_buf(),
+            line: line as u64,
+            message: format!(
+                "{message}: the lexicon is damaged or cut short (load the graph again)"
+            ),
+        };
+        for (i, line) in text.lines().enumerate() {
+            if counted.is_some() {
+                return Err(damaged(i + 1, "lines after the trailer".into()));
+            }
+            if let Some(n) = line.strip_prefix(&format!("\t{TRAILER}\t")) {
+                counted =
+                    Some(n.parse::<usize>().map_err(|_| damaged(i + 1, format!("trailer {n:?}")))?);
+                continue;
+            }
             let mut parts = line.split('\t');
             let key = parts.next().unwrap_or_default();
             let iris: Vec<String> = parts.map(str::to_owned).collect();
@@ -177,7 +200,17 @@ impl Lexicon {
             lexicon.max_words = lexicon.max_words.max(key.split(' ').count());
             lexicon.entries.insert(key.to_owned(), iris);
         }
-        Ok(lexicon)
+        let lines = text.lines().count();
+        match counted {
+            Some(n) if n != lexicon.entries.len() => Err(damaged(
+                lines,
+                format!("the trailer counts {n} entries, the file holds {}", lexicon.entries.len()),
+            )),
+            None if !text.is_empty() && !text.ends_with('\n') => {
+                Err(damaged(lines, "the last line is not whole".into()))
+            }
+            _ => Ok(lexicon),
+        }
     }
 
     /// Adds the label in `quad`, if it is an English or untagged `rdfs:label` of an IRI.
@@ -228,6 +261,38 @@ impl Lexicon {
                 (rank(a), a).cmp(&(rank(b), b))
             });
             self.max_words = self.max_words.max(key.split(' ').count());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lexicon_cut_short_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lexicon.tsv");
+        let mut lexicon = Lexicon::default();
+        for (form, iri) in [("dig", "c/dig"), ("hand tool", "c/hand_tool"), ("trowel", "c/trowel")]
+        {
+            lexicon.entries.insert(form.into(), vec![format!("http://conceptnet.io/{iri}")]);
+        }
+        lexicon.write(&path).unwrap();
+        let whole = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(Lexicon::read(&path).unwrap().len(), 3);
+        let lines: Vec<&str> = whole.lines().collect();
+        // Cut at a line boundary (the trailer kept from a longer file), mid-line, and
+        // without a trailer mid-line: refused. A whole file without a trailer: read.
+        let cases = [
+            (format!("{}\n{}\n", lines[0], lines[3]), false),
+            (whole[..whole.len() / 2].to_owned(), false),
+            (format!("{}\n{}", lines[0], &lines[1][..4]), false),
+            (format!("{}\n{}\n", lines[0], lines[1]), true),
+        ];
+        for (text, ok) in cases {
+            std::fs::write(&path, &text).unwrap();
+            assert_eq!(Lexicon::read(&path).is_ok(), ok, "{text:?}");
         }
     }
 }

@@ -187,7 +187,10 @@ fn parse(line: &str, file_pos: char) -> std::result::Result<Parsed<'_>, String> 
     let w_cnt = next("word count")?;
     let w_cnt = usize::from_str_radix(w_cnt, 16)
         .map_err(|_| format!("word count {w_cnt:?} is not hexadecimal"))?;
-    let mut words = Vec::with_capacity(w_cnt);
+    // A count is the file's word, not a promise: each word takes at least two fields of
+    // the line, so the line's length bounds what to reserve (a forged count of 2^32 once
+    // asked for 64 GB; found by tests/fuzz.rs).
+    let mut words = Vec::with_capacity(w_cnt.min(fields.len() / 4));
     for _ in 0..w_cnt {
         let word = next("word")?;
         next("lex_id")?;
@@ -198,7 +201,7 @@ fn parse(line: &str, file_pos: char) -> std::result::Result<Parsed<'_>, String> 
     let p_cnt = next("pointer count")?;
     let p_cnt: usize =
         p_cnt.parse().map_err(|_| format!("pointer count {p_cnt:?} is not a number"))?;
-    let mut pointers = Vec::with_capacity(p_cnt);
+    let mut pointers = Vec::with_capacity(p_cnt.min(fields.len() / 8));
     for _ in 0..p_cnt {
         let symbol = next("pointer symbol")?;
         let target = next("pointer target")?;
