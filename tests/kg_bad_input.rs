@@ -155,8 +155,9 @@ fn folder_that_is_not_wordnet() {
     assert_eq!(snapshot(&Graph::open(&store).unwrap()), before);
 }
 
-#[test]
-fn malformed_wordnet_line_names_the_data_file() {
+/// A seeded store and a copy of the WordNet fixture with `line` added to `data.noun`:
+/// the temporary folder, the store and the WordNet folder.
+fn wordnet_with_line(line: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = seeded();
     let store = dir.path().join("store");
     let wn = dir.path().join("wn");
@@ -165,8 +166,14 @@ fn malformed_wordnet_line_names_the_data_file() {
         std::fs::copy(fixture("wordnet").join(f), wn.join(f)).unwrap();
     }
     let mut noun = std::fs::read_to_string(wn.join("data.noun")).unwrap();
-    noun.push_str("00000900 06 n 01 spade 0 001 @ 00000200\n");
+    noun.push_str(line);
     std::fs::write(wn.join("data.noun"), noun).unwrap();
+    (dir, store, wn)
+}
+
+#[test]
+fn malformed_wordnet_line_names_the_data_file() {
+    let (dir, store, wn) = wordnet_with_line("00000900 06 n 01 spade 0 001 @ 00000200\n");
     let before = snapshot(&Graph::open(&store).unwrap());
     let err = load_into_dir(&store, &[wn], &options()).unwrap_err().to_string();
     assert!(err.contains("data.noun:6:") && err.contains("truncated"), "{err}");
@@ -218,16 +225,7 @@ fn forged_wordnet_counts_are_refused_not_allocated() {
         "00000900 06 n ffffffff spade 0 001 @ 00000200 n 0000 | x\n",
         "00000900 06 n 01 spade 0 999999999999 @ 00000200 n 0000 | x\n",
     ] {
-        let dir = seeded();
-        let store = dir.path().join("store");
-        let wn = dir.path().join("wn");
-        std::fs::create_dir(&wn).unwrap();
-        for f in ["data.noun", "data.verb", "data.adj", "data.adv"] {
-            std::fs::copy(fixture("wordnet").join(f), wn.join(f)).unwrap();
-        }
-        let mut noun = std::fs::read_to_string(wn.join("data.noun")).unwrap();
-        noun.push_str(line);
-        std::fs::write(wn.join("data.noun"), noun).unwrap();
+        let (_dir, store, wn) = wordnet_with_line(line);
         let before = snapshot(&Graph::open(&store).unwrap());
         let err = load_into_dir(&store, &[wn], &options()).unwrap_err().to_string();
         assert!(err.contains("data.noun:6:"), "{err}");

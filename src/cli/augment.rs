@@ -53,8 +53,8 @@ pub struct Settings {
     /// before it existed, or without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<String>,
-    /// Their own `--transfer-facts` cache, by content (`sha256:HEX`). Session 16's files
-    /// wrote it into `transfer` as `sha256:Q facts sha256:F`; [`read`] still takes those.
+    /// Their own `--transfer-facts` cache, by content (`sha256:HEX`). Older files hold it
+    /// inside `transfer` as `sha256:Q facts sha256:F`; [`read`] still takes those.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_facts: Option<String>,
     /// The `--facts` cache the variants carry and the teachers read, by content
@@ -66,7 +66,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings line of an `augmented.jsonl`, with session 16's form of the transfer
+    /// The settings line of an `augmented.jsonl`, with the older form of the transfer
     /// facts (`"transfer": "sha256:Q facts sha256:F"`) read as the two fields it meant.
     fn parse(line: &str) -> serde_json::Result<Self> {
         let mut settings: Settings = serde_json::from_str(line)?;
@@ -439,7 +439,7 @@ mod tests {
         }
     }
 
-    /// Session 16 wrote the transfer facts' hash into `transfer`; such a file still matches
+    /// Older files hold the transfer facts' hash inside `transfer`; such a file still matches
     /// a run of the same settings, and the same line in today's form reads alike.
     #[test]
     fn settings_read_the_older_transfer_form() {
