@@ -173,7 +173,7 @@ fn wordnet_with_line(line: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
 
 #[test]
 fn malformed_wordnet_line_names_the_data_file() {
-    let (dir, store, wn) = wordnet_with_line("00000900 06 n 01 spade 0 001 @ 00000200\n");
+    let (_dir, store, wn) = wordnet_with_line("00000900 06 n 01 spade 0 001 @ 00000200\n");
     let before = snapshot(&Graph::open(&store).unwrap());
     let err = load_into_dir(&store, &[wn], &options()).unwrap_err().to_string();
     assert!(err.contains("data.noun:6:") && err.contains("truncated"), "{err}");
