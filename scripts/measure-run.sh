@@ -8,8 +8,8 @@
 # second check).
 #
 # Usage: bash scripts/measure-run.sh RUN [FACTS.jsonl ...]
-#   FACTS defaults to runs/facts.jsonl and runs/facts-g14.jsonl (session 10's and session
-#   14's grounding). KGQA_BIN picks the kgqa binary (default target/release/kgqa, as
+#   FACTS defaults to runs/facts.jsonl and runs/facts-g14.jsonl (the two groundings
+#   the models were measured on). KGQA_BIN picks the kgqa binary (default target/release/kgqa, as
 #   train-all.sh). Writes runs/predictions/NAME-*.jsonl (and each evaluation's --json
 #   summary beside it, with ms per question), runs/NAME-export/ and
 #   runs/measure-NAME.txt (everything printed). Test figures are for the record: the rule

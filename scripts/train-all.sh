@@ -3,7 +3,7 @@
 # where it stopped (run folders under runs/, checkpoints every 50 steps), so the script can
 # be re-run after an interruption; finished runs are skipped. CPU only, 2 threads.
 # Budget: these machines first trained the 6-layer teacher at about 1.5 questions/s on
-# length-64 pairs with facts (3.3 without; 2.7 and 7 since session 7), so the runs with
+# length-64 pairs with facts (3.3 without; 2.7 and 7 with the fused kernels), so the runs with
 # facts take one epoch at length 64 (the LM-only teacher took two).
 # Usage: bash scripts/train-all.sh [STEP...]   (steps: store facts teacher-lm teacher-input
 #        teacher-entity student-hard student-hard-lr2 student-soft student-soft-lr student-soft-lr2
@@ -45,7 +45,7 @@ SEED1=(); prev=""   # COMMON with --seed 1
 for a in "${COMMON[@]}"; do [ "$prev" = --seed ] && a=1; SEED1+=("$a"); prev="$a"; done
 DEFS=()             # COMMON with the definitions-only cache (facts-defs)
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-defs.jsonl; DEFS+=("$a"); done
-G14=()              # COMMON with session 14's grounding (facts-g14)
+G14=()              # COMMON with the facts-g14 grounding
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-g14.jsonl; G14+=("$a"); done
 # A run is done when its checkpoint's own epoch count (not an evaluation in its history,
 # which also says "epoch") has reached the epochs asked for (1 unless given).
@@ -107,7 +107,7 @@ for step in ${STEPS[*]}; do
     # The a9 recipe with the 3,034 graph questions (step graph-questions) in the transfer
     # set, labelled by the teachers (no answerKey: their choice is the hard label).
     student-ens-l012-choices2-syn-a9-graph) graph_transfer student-ens-l012-choices2-syn-a9-graph 0.9 ;;
-    # Session 14's grounding (verb/adjective suffix rules after the surface form; nouns after
+    # The facts-g14 grounding (verb/adjective suffix rules after the surface form; nouns after
     # determiners): the facts again, and the a9 recipe on them. On a machine that builds
     # `facts` with this grounding already, the two caches are the same.
     # Questions written from the graph for `distill --transfer` (scripts/graph-questions.py:
@@ -134,7 +134,7 @@ for step in ${STEPS[*]}; do
     student-tiny-aug) done_run student-tiny-aug || "$KGQA" --store runs/store distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-tiny-aug --student-layers 3 --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --augment 1 --lr 2e-4 ;;
     student-narrow) done_run student-narrow || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input/best --run runs/student-narrow --student-layers 4 --student-hidden 256 --narrow-init random --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     # The narrow recipe started from the teacher's weights at evenly spaced channels, heads
-    # and units (weight selection; `--narrow-init select`, the default since session 16), from
+    # and units (weight selection; `--narrow-init select`, the default), from
     # the lr 1e-4 input-fusion teacher (the lr 5e-5 one is not rebuilt on fresh machines).
     student-narrow-select) done_run student-narrow-select || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --teacher runs/teacher-input-lr1/best --run runs/student-narrow-select --student-layers 4 --student-hidden 256 --narrow-init select --alpha 0.5 --temperature 2 --tinybert --intermediate-epochs 0 --lr 2e-4 ;;
     # Its control: the same run, same teacher and seed, from BERT's random start (seeded).
@@ -146,7 +146,7 @@ for step in ${STEPS[*]}; do
     # one epoch at lr 3e-5 (about 0.9 questions/s on 2 AMD EPYC cores: some 2.3 h).
     mpnet-lm) done_run mpnet-lm || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-lm --fusion none ;;
     mpnet-input) done_run mpnet-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input --fusion input ;;
-    # The shipped student since session 17: the uniform weight average ("model soup") of
+    # The shipped student: the uniform weight average ("model soup") of
     # the four sibling students above (one start, one facts cache), exported as shipped.
     soup4) [ -f runs/soup4/best/model.safetensors ] || "$KGQA" average --model runs/student-ens-l012-choices2-syn/best --model runs/student-ens-l012-choices2-syn-a9/best --model runs/student-ens-l012-choices2-syn-a10/best --model runs/student-ens-l012-choices2-syn-a9-graph/best --out runs/soup4/best
       [ -f runs/soup4-export/model.safetensors ] || "$KGQA" export --model runs/soup4/best --out runs/soup4-export --fp16 --int8-embeddings ;;
