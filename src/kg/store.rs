@@ -129,13 +129,7 @@ impl Graph {
     /// Opens an on-disk store read-only.
     #[cfg(feature = "rocksdb")]
     pub fn open(dir: &Path) -> Result<Self> {
-        let Some(generation) = current_generation(dir)? else {
-            return Err(Error::Store {
-                path: dir.to_path_buf(),
-                message: "no kgqa store here (create one with `kgqa load FILE --store DIR`)".into(),
-            });
-        };
-        let store = Store::open_read_only(dir.join(gen_name(generation)))?;
+        let (generation, store) = open_live(dir)?;
         let lexicon = Lexicon::read(&dir.join(lexicon_name(generation)))?;
         Ok(Graph {
             source: Source::Store(store),
@@ -149,13 +143,7 @@ impl Graph {
     /// SPARQL alone: the server's query workers, which must start fast).
     #[cfg(feature = "rocksdb")]
     pub fn open_statements(dir: &Path) -> Result<Self> {
-        let Some(generation) = current_generation(dir)? else {
-            return Err(Error::Store {
-                path: dir.to_path_buf(),
-                message: "no kgqa store here (create one with `kgqa load FILE --store DIR`)".into(),
-            });
-        };
-        let store = Store::open_read_only(dir.join(gen_name(generation)))?;
+        let (_, store) = open_live(dir)?;
         Ok(Graph {
             source: Source::Store(store),
             lexicon: Lexicon::default(),
@@ -281,6 +269,18 @@ fn gen_name(generation: u64) -> String {
 
 fn lexicon_name(generation: u64) -> String {
     format!("lexicon-{generation}.tsv")
+}
+
+/// The live generation of the store at `dir` and its statements, opened read-only.
+#[cfg(feature = "rocksdb")]
+fn open_live(dir: &Path) -> Result<(u64, Store)> {
+    let Some(generation) = current_generation(dir)? else {
+        return Err(Error::Store {
+            path: dir.to_path_buf(),
+            message: "no kgqa store here (create one with `kgqa load FILE --store DIR`)".into(),
+        });
+    };
+    Ok((generation, Store::open_read_only(dir.join(gen_name(generation)))?))
 }
 
 /// The live generation of the store at `dir`, if there is one.
