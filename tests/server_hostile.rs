@@ -260,3 +260,25 @@ fn a_damaged_model_is_refused_at_start_naming_the_file() {
         assert!(!err.contains("panicked"), "{what}: {err}");
     }
 }
+
+/// On an on-disk store the workers open the store's live generation read-only, next to
+/// the server, and answer from it.
+#[test]
+fn workers_answer_from_an_on_disk_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let load = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
+        .arg("load")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sample.tsv"))
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let server = Server::start(&["--store", store.to_str().unwrap()]);
+    let r = sparql(&server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let n: u64 =
+        r.json()["results"]["bindings"][0]["n"]["value"].as_str().unwrap().parse().unwrap();
+    assert!(n > 0);
+}
