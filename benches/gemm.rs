@@ -1,5 +1,7 @@
 //! Linear-layer products of this model's shapes (`[rows, in] · [out, in]ᵀ`): candle's gemm
-//! against OpenBLAS through `kgqa::model::kernels::blas` (a bench command, not a test).
+//! against OpenBLAS through `kgqa::model::kernels::blas`, and the int8 product
+//! (`kgqa::model::kernels::int8`, quantizing the input rows included) against OpenBLAS
+//! (a bench command, not a test).
 //! Usage: `RAYON_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 cargo bench --features blas --bench gemm`
 
 use std::time::Instant;
@@ -43,9 +45,21 @@ fn main() {
         let blas = time(reps, || {
             kgqa::model::kernels::blas::matmul_t(&x, &w).unwrap();
         });
+        let wv = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let xv = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let packed = kgqa::model::kernels::int8::PackedWeight::new(&wv, out, inner);
+        let int8 = time(reps, || {
+            let mut y = vec![0f32; rows * out];
+            kgqa::model::kernels::int8::mat_mul_acc(&xv, rows, &packed, &mut y);
+        });
+        let gflops = |ms: f64| 2.0 * (rows * inner * out) as f64 / ms / 1e6;
         println!(
-            "gemm {rows}x{inner}x{out} candle_ms={candle:.3} openblas_ms={blas:.3} ratio={:.2}",
-            candle / blas
+            "gemm {rows}x{inner}x{out} candle_ms={candle:.3} openblas_ms={blas:.3} ratio={:.2} \
+             int8_ms={int8:.3} openblas/int8={:.2} (openblas {:.0} GFLOP/s, int8 {:.0} GOP/s)",
+            candle / blas,
+            blas / int8,
+            gflops(blas),
+            gflops(int8)
         );
     }
 }

@@ -1,13 +1,15 @@
 //! Multiple-choice scoring speed of our encoder (a bench command, not a test): one
 //! 5-choice question at sequence lengths 32, 64 and 128, and 32 questions at 64, fp32,
-//! on the CPU, each measured twice: as the engine scores (the last layer at the [CLS]
-//! position only) and with the whole last layer. The token ids follow the same formula
+//! on the CPU, each measured three times: as the engine scores (the last layer at the
+//! [CLS] position only) with f32 products, the same with int8 products ("kgqa_int8"), and
+//! with the whole last layer in f32. The token ids follow the same formula
 //! as `mc_speed_torch.py`, so both sides run the same inputs. Usage (see `benches/mc_speed.sh`):
 //! `cargo bench --bench mc_speed -- MODEL_DIR [REPEATS]`
 
 use std::time::Instant;
 
 use candle_core::{Device, Module, Tensor};
+use kgqa::model::kernels::Precision;
 use kgqa::model::{Collect, Inputs, load_bert};
 
 /// The allocator the `kgqa` binary runs with (`src/main.rs`); `mc_speed.sh` sets its
@@ -34,7 +36,7 @@ fn main() {
     let dir = std::path::PathBuf::from(args.get(1).expect("usage: mc_speed MODEL_DIR [REPEATS]"));
     let repeats: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(20);
     let dev = Device::Cpu;
-    let bert = load_bert(&dir, &dev).expect("model loads");
+    let mut bert = load_bert(&dir, &dev).expect("model loads");
     let classifier = candle_nn::Linear::new(
         Tensor::zeros((1, bert.config().hidden_size), candle_core::DType::F32, &dev).unwrap(),
         None,
@@ -53,7 +55,14 @@ fn main() {
         // `first_token_only` is what the engine's multiple-choice head asks for (it reads
         // the [CLS] vector); "kgqa_full" computes every position of the last layer, as
         // PyTorch's BertForMultipleChoice does.
-        for (name, first_token_only) in [("kgqa", true), ("kgqa_full", false)] {
+        let runs = [
+            ("kgqa", true, Precision::F32),
+            ("kgqa_int8", true, Precision::Int8),
+            ("kgqa_full", false, Precision::F32),
+        ];
+        for (name, first_token_only, precision) in runs {
+            bert.set_precision(precision).expect("precision");
+            let bert = &bert;
             let collect = Collect { first_token_only, ..Collect::default() };
             let run = || {
                 let out = bert.forward(&inputs, collect, false).unwrap();

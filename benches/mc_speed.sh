@@ -25,12 +25,13 @@ for line in open(sys.argv[1]):
     if m:
         rows.setdefault((int(m[2]), int(m[3])), {})[m[1]] = float(m[4])
 # kgqa: as the engine scores ([CLS]-only last layer); kgqa_full: the whole last layer.
-print("| questions x 5 choices | length | kgqa ms | kgqa full ms | PyTorch ms | onnxruntime ms | kgqa/PyTorch | full/PyTorch | kgqa/onnxruntime |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| questions x 5 choices | length | kgqa ms | kgqa int8 ms | kgqa full ms | PyTorch ms | onnxruntime ms | kgqa/PyTorch | int8/f32 | int8/PyTorch | full/PyTorch | kgqa/onnxruntime |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for (q, l), r in sorted(rows.items()):
     onnx = r.get("onnx")
     o = f"{onnx:.1f}" if onnx else "-"
     ro = f"{r['kgqa']/onnx:.2f}" if onnx else "-"
     t = r["torch"]
-    print(f"| {q} | {l} | {r['kgqa']:.1f} | {r['kgqa_full']:.1f} | {t:.1f} | {o} | {r['kgqa']/t:.2f} | {r['kgqa_full']/t:.2f} | {ro} |")
+    i8 = r["kgqa_int8"]
+    print(f"| {q} | {l} | {r['kgqa']:.1f} | {i8:.1f} | {r['kgqa_full']:.1f} | {t:.1f} | {o} | {r['kgqa']/t:.2f} | {i8/r['kgqa']:.2f} | {i8/t:.2f} | {r['kgqa_full']/t:.2f} | {ro} |")
 PY

@@ -35,6 +35,8 @@ fn main() -> ExitCode {
     keep_freed_memory();
     // Chooses the matrix-product kernels before any thread starts (see model::kernels).
     kgqa::model::kernels::init();
+    // Log lines (the server's failures, with their request ids) go to stderr.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

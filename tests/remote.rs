@@ -175,11 +175,16 @@ fn an_on_disk_store_served_remotely_retrieves_the_same() {
 }
 
 /// Replicas over one graph: a second server whose graph is the first one's endpoint gives
-/// the same answers, holds its own result cap, and reports the upstream's failure as 502.
+/// the same answers, holds its own result cap, and reports the upstream's failure as 502:
+/// the client gets a short message and a request id, the log the upstream's address.
 #[test]
 fn a_server_can_serve_a_graph_from_another_servers_endpoint() {
     let upstream = Server::start(&[]);
-    let replica = Server::start(&["--store", &url(&upstream), "--max-sparql-results", "2"]);
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("replica.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let args = ["--store", &url(&upstream), "--max-sparql-results", "2"];
+    let replica = Server::start_logging(&args, log);
     for (question, choices) in QUESTIONS {
         let body = serde_json::json!({ "question": question, "choices": choices });
         let (a, b) = (upstream.post_json("/ask", &body), replica.post_json("/ask", &body));
@@ -197,9 +202,16 @@ fn a_server_can_serve_a_graph_from_another_servers_endpoint() {
     let r = upstream.request("POST", "/sparql", "application/sparql-query", three);
     assert_eq!(r.json()["results"]["bindings"].as_array().unwrap().len(), 3);
     assert_eq!(replica.get("/health").json()["graph"].as_str(), Some(url(&upstream).as_str()));
+    let upstream_url = url(&upstream);
     drop(upstream);
     let body = serde_json::json!({ "question": "What do you dig with?", "choices": ["a shovel", "a cloud"] });
     let r = replica.post_json("/ask", &body);
     assert_eq!(r.status, 502, "{}", r.text());
-    assert!(r.json()["error"].as_str().unwrap().starts_with("SPARQL endpoint http://"));
+    let message = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(message.starts_with("the graph's SPARQL endpoint failed (request "), "{message}");
+    assert!(!message.contains("http://"), "the upstream's address stays in the log: {message}");
+    let id = r.json()["request_id"].as_str().expect("a request id").to_owned();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let line = logged.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("{logged}"));
+    assert!(line.contains(&format!("SPARQL endpoint {upstream_url}")), "{line}");
 }

@@ -210,6 +210,9 @@ fn health_metrics_concepts_api_description_and_page() {
     let k = &h["kernels"];
     assert!(!k["core"].as_str().unwrap().is_empty(), "{k}");
     assert_eq!(k["isa"], k["cpu_isa"], "kernels weaker than the CPU: {k}");
+    // The model's products: int8 exactly where the CPU runs the VNNI kernel (the default).
+    let int8 = kgqa::model::kernels::int8::vnni();
+    assert_eq!(h["model"]["precision"], if int8 { "int8" } else { "f32" });
     let c = server.get("/concept?text=a%20trowel&limit=3").json();
     let m = &c["mentions"][0];
     assert_eq!(m["form"], "trowel");

@@ -220,6 +220,42 @@ fn half_precision_export_round_trips() {
     assert!(max_diff(&a, &c) < 2e-2);
 }
 
+/// `kgqa export --int8` stores the layers' matrices as the int8 products' own codes: the
+/// exported folder scores in int8 exactly as the original does in int8, and its f32 path
+/// (reading the codes back) stays close to the original's.
+#[test]
+fn int8_export_keeps_the_int8_products() {
+    use kgqa::model::kernels::Precision;
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    tiny_model(&full, 0.0);
+    let mut model = MultipleChoice::load(&full, &Device::Cpu).unwrap();
+    // A classifier that reads every feature (a fresh head's is zero: all scores equal).
+    let w = Tensor::arange(0f32, 32.0, &Device::Cpu).unwrap().affine(1.0 / 32.0, -0.5).unwrap();
+    let b = Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap();
+    model.set_classifier(w.reshape((1, 32)).unwrap(), b).unwrap();
+    let matrices = model.layer_matrices();
+    assert!(matrices.iter().any(|n| n.ends_with("intermediate.dense.weight")), "{matrices:?}");
+    assert!(matrices.iter().all(|n| !n.contains("LayerNorm")), "{matrices:?}");
+    let small = dir.path().join("int8");
+    model.save_as(&small, &full.join("tokenizer.json"), &[], DType::F32, &matrices).unwrap();
+    let size = |d: &Path| std::fs::metadata(d.join("model.safetensors")).unwrap().len();
+    assert!(size(&small) < size(&full), "{} vs {}", size(&small), size(&full));
+    let data = examples();
+    let refs: Vec<&Example> = data.iter().collect();
+    let f32_scores = train::batch_logits(&model, &refs, false).unwrap();
+    model.set_precision(Precision::Int8).unwrap();
+    let int8_scores = train::batch_logits(&model, &refs, false).unwrap();
+    let mut exported = MultipleChoice::load(&small, &Device::Cpu).unwrap();
+    let exported_f32 = train::batch_logits(&exported, &refs, false).unwrap();
+    exported.set_precision(Precision::Int8).unwrap();
+    let exported_int8 = train::batch_logits(&exported, &refs, false).unwrap();
+    assert!(max_diff(&int8_scores, &exported_int8) < 1e-4, "same codes, same int8 scores");
+    assert!(max_diff(&f32_scores, &exported_f32) < 5e-2);
+    let gap = max_diff(&f32_scores, &int8_scores);
+    assert!(gap > 0.0 && gap < 5e-2, "int8 ran, close to f32: {gap}");
+}
+
 /// Without a held-out slice (`--held-out 0`, or a set too small to spare one) every epoch
 /// scores the same, so the last epoch is the one kept as `best/`.
 #[test]

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use kgqa::engine::{Engine, Options, Request, Response};
 use kgqa::model::head::MultipleChoice;
+use kgqa::model::kernels::Precision;
 
 /// Arguments of `kgqa ask`.
 #[derive(Args, Debug)]
@@ -41,7 +42,11 @@ pub struct AskArgs {
 }
 
 /// Loads the model folder `dir`, or `None` when it is absent and `optional` is set.
-pub fn load_model(dir: &Path, optional: bool) -> anyhow::Result<Option<(PathBuf, MultipleChoice)>> {
+pub fn load_model(
+    dir: &Path,
+    optional: bool,
+    precision: Precision,
+) -> anyhow::Result<Option<(PathBuf, MultipleChoice)>> {
     if !dir.join("model.safetensors").is_file() {
         if optional {
             return Ok(None);
@@ -51,18 +56,23 @@ pub fn load_model(dir: &Path, optional: bool) -> anyhow::Result<Option<(PathBuf,
             dir.display()
         );
     }
-    let model = MultipleChoice::load(dir, &kgqa::model::device())
+    let mut model = MultipleChoice::load(dir, &kgqa::model::device())
         .with_context(|| format!("loading the model in {}", dir.display()))?;
+    model.set_precision(precision).context("choosing the products' precision")?;
     Ok(Some((dir.to_path_buf(), model)))
 }
 
 /// Runs `kgqa ask`.
-pub fn run(graph_args: &super::GraphArgs, args: &AskArgs) -> anyhow::Result<()> {
+pub fn run(
+    graph_args: &super::GraphArgs,
+    args: &AskArgs,
+    precision: Precision,
+) -> anyhow::Result<()> {
     let choices: Vec<String> =
         args.choices.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
     // Open-ended questions can be answered from the graph alone.
-    let model = load_model(&dir, choices.is_empty() && args.model.is_none())?;
+    let model = load_model(&dir, choices.is_empty() && args.model.is_none(), precision)?;
     let graph = super::open_graph(graph_args)?;
     let mut options = Options::default();
     options.retrieve.top_k = args.top_k;

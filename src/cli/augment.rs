@@ -311,7 +311,7 @@ fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
 /// whether the teachers' choice becomes its answer (it has no `answerKey`). Each must have
 /// `choices` choices, as the training questions do: a batch holds one count.
 pub(super) fn transfer_examples(
-    data: &super::train::DataArgs,
+    data: &super::data::DataArgs,
     path: &std::path::Path,
     facts: Option<&std::path::PathBuf>,
     fusion: kgqa::model::fusion::Fusion,
@@ -332,13 +332,13 @@ pub(super) fn transfer_examples(
         // A placeholder the teachers' argmax replaces (`augment::label_resumably`).
         item.answer.get_or_insert(0);
     }
-    let data = super::train::DataArgs {
+    let data = super::data::DataArgs {
         dataset: path.to_owned(),
         ids: None,
         facts: facts.or(data.facts.as_ref()).cloned(),
         limit: None,
     };
-    Ok(super::train::examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
+    Ok(super::data::examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
 }
 
 /// `sha256:HEX` of a file's bytes, read in pieces (a facts cache can be gigabytes).

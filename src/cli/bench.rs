@@ -84,7 +84,11 @@ pub struct BenchArgs {
 }
 
 /// Runs `kgqa bench`.
-pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()> {
+pub fn run(
+    graph_args: &super::GraphArgs,
+    args: &BenchArgs,
+    precision: kgqa::model::kernels::Precision,
+) -> anyhow::Result<()> {
     for (flag, n) in [("--labels", args.labels.len()), ("--facts", args.facts.len())] {
         if n != 0 && n != args.datasets.len() {
             anyhow::bail!(
@@ -97,8 +101,8 @@ pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     let started = Instant::now();
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
-    let (model, info) = load(&dir)?;
-    let baseline = args.baseline.as_deref().map(load).transpose()?;
+    let (model, info) = load(&dir, precision)?;
+    let baseline = args.baseline.as_deref().map(|b| load(b, precision)).transpose()?;
     let fusion = model.head().fusion;
     let uses_graph = fusion.reads_facts();
     // The graph is opened only when some question's facts must be retrieved.
@@ -168,9 +172,13 @@ pub fn run(graph_args: &super::GraphArgs, args: &BenchArgs) -> anyhow::Result<()
 }
 
 /// The model in `dir` and what the report says of it.
-fn load(dir: &Path) -> anyhow::Result<(MultipleChoice, ModelInfo)> {
-    let model = MultipleChoice::load(dir, &kgqa::model::device())
+fn load(
+    dir: &Path,
+    precision: kgqa::model::kernels::Precision,
+) -> anyhow::Result<(MultipleChoice, ModelInfo)> {
+    let mut model = MultipleChoice::load(dir, &kgqa::model::device())
         .with_context(|| format!("loading the model in {}", dir.display()))?;
+    model.set_precision(precision).context("choosing the products' precision")?;
     let bytes = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok()?.metadata().ok())
@@ -182,6 +190,7 @@ fn load(dir: &Path) -> anyhow::Result<(MultipleChoice, ModelInfo)> {
         fusion: model.head().fusion.name().to_owned(),
         parameters: model.parameters(),
         bytes_on_disk: bytes,
+        precision: model.bert().precision().name().to_owned(),
     };
     Ok((model, info))
 }

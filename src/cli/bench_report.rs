@@ -37,6 +37,8 @@ pub struct ModelInfo {
     pub parameters: usize,
     /// The folder's files, in bytes.
     pub bytes_on_disk: u64,
+    /// The precision of its matrix products (`f32` or `int8`).
+    pub precision: String,
 }
 
 /// One question set.
@@ -168,11 +170,12 @@ impl Report {
         let m = &self.model;
         let _ = writeln!(
             s,
-            "model: {} ({} fusion, {:.1}M parameters, {:.1} MB on disk)",
+            "model: {} ({} fusion, {:.1}M parameters, {:.1} MB on disk, {} products)",
             m.path,
             m.fusion,
             m.parameters as f64 / 1e6,
-            m.bytes_on_disk as f64 / 1e6
+            m.bytes_on_disk as f64 / 1e6,
+            m.precision
         );
         if let Some(b) = &self.baseline {
             let _ = writeln!(s, "baseline: {} ({} fusion)", b.path, b.fusion);
@@ -428,6 +431,7 @@ mod tests {
             fusion: "input".into(),
             parameters: 17_400_000,
             bytes_on_disk: 30_000_000,
+            precision: "f32".into(),
         };
         Report {
             model,

@@ -11,7 +11,7 @@ use kgqa::engine::dataset::Split;
 use kgqa::model::head::MultipleChoice;
 use kgqa::train as trainer;
 
-use super::train::{DataArgs, examples, load_items};
+use super::data::{DataArgs, examples, load_items};
 
 /// Arguments of `kgqa eval`.
 #[derive(Args, Debug)]
@@ -31,9 +31,10 @@ pub struct EvalArgs {
 }
 
 /// Runs `kgqa eval`.
-pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let model = MultipleChoice::load(&args.model, &kgqa::model::device())
+pub fn eval(args: &EvalArgs, precision: kgqa::model::kernels::Precision) -> anyhow::Result<()> {
+    let mut model = MultipleChoice::load(&args.model, &kgqa::model::device())
         .with_context(|| format!("loading {}", args.model.display()))?;
+    model.set_precision(precision).context("choosing the products' precision")?;
     let fusion = model.head().fusion;
     let items = load_items(&args.data, Split::Unlisted)?;
     let examples = examples(&args.data, &items, fusion)?;

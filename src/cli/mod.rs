@@ -6,6 +6,7 @@ mod average;
 mod bench;
 mod bench_report;
 mod concept;
+mod data;
 mod eval;
 mod export;
 mod load;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kgqa::kg::Graph;
+use kgqa::model::kernels::Precision;
 
 /// Knowledge-graph-augmented question answering.
 #[derive(Parser, Debug)]
@@ -26,6 +28,13 @@ use kgqa::kg::Graph;
 pub struct Args {
     #[command(flatten)]
     pub graph: GraphArgs,
+
+    /// Precision of the model's matrix products when answering (ask, serve, eval, bench):
+    /// `auto` (int8 where the CPU has AVX-512 VNNI, else f32), `f32` or `int8`. Training
+    /// and distillation always run f32.
+    #[arg(long, global = true, env = "KGQA_PRECISION", default_value = "auto",
+          value_parser = parse_precision)]
+    pub precision: Precision,
 
     #[command(subcommand)]
     pub command: Command,
@@ -89,17 +98,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Load(a) => load::run(&args.graph, a),
         Command::Query(a) => query::run(&args.graph, a),
         Command::Concept(a) => concept::run(&args.graph, a),
-        Command::Ask(a) => ask::run(&args.graph, a),
-        Command::Serve(a) => serve::run(&args.graph, a),
+        Command::Ask(a) => ask::run(&args.graph, a, args.precision),
+        Command::Serve(a) => serve::run(&args.graph, a, args.precision),
         Command::Retrieve(a) => retrieve::run(&args.graph, a),
         Command::Train(a) => train::train(a),
         Command::Distill(a) => train::distill(&args.graph, a),
-        Command::Eval(a) => eval::eval(a),
+        Command::Eval(a) => eval::eval(a, args.precision),
         Command::Export(a) => export::export(a),
         Command::Average(a) => average::run(a),
-        Command::Bench(a) => bench::run(&args.graph, a),
+        Command::Bench(a) => bench::run(&args.graph, a, args.precision),
         Command::SparqlWorker(a) => serve::worker(&args.graph, a),
     }
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    Precision::parse(s).ok_or_else(|| format!("{s:?}: expected auto, f32 or int8"))
 }
 
 /// The endpoint URL `store` names, if it is one rather than a folder.

@@ -137,9 +137,13 @@ fn short_name(path: &std::path::Path) -> String {
 }
 
 /// Runs `kgqa serve` until Ctrl-C or SIGTERM.
-pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()> {
+pub fn run(
+    graph_args: &super::GraphArgs,
+    args: &ServeArgs,
+    precision: kgqa::model::kernels::Precision,
+) -> anyhow::Result<()> {
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
-    let model = super::ask::load_model(&dir, args.model.is_none())?;
+    let model = super::ask::load_model(&dir, args.model.is_none(), precision)?;
     let graph = super::open_graph(graph_args)?;
     let mut options = Options::default();
     options.retrieve.top_k = args.top_k;
@@ -171,12 +175,18 @@ pub fn run(graph_args: &super::GraphArgs, args: &ServeArgs) -> anyhow::Result<()
         anyhow::ensure!(n > 0, "--max-in-flight: at least 1");
         settings.max_in_flight = n;
     }
+    let precision_of =
+        engine.model().map_or(kgqa::model::kernels::Precision::F32, |m| m.bert().precision());
     let app = server::app(engine, settings, describe);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(server::serve(app, &args.addr, |addr| {
         let model = model_place.as_deref().unwrap_or("none: open-ended questions only");
         println!("kgqa serve: listening on http://{addr} (graph: {graph_place}, model: {model})");
-        println!("kgqa serve: kernels: {}", kgqa::model::kernels::path().summary());
+        println!(
+            "kgqa serve: kernels: {}; model products: {}",
+            kgqa::model::kernels::path().summary(),
+            precision_of.name()
+        );
         // The line tells scripts (and the tests) the port; it must not wait in a buffer.
         let _ = std::io::stdout().flush();
     }));

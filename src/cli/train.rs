@@ -1,21 +1,21 @@
 //! `kgqa train` (fine-tune a multiple-choice teacher) and `kgqa distill` (train a smaller
 //! student from one or more teachers).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgqa::engine::Knowledge;
-use kgqa::engine::dataset::{self, Item, Split};
+use kgqa::engine::dataset::Split;
 use kgqa::model::fusion::Fusion;
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::{Example, permutation};
 use kgqa::train::distill::{self, Distill, DistillConfig, NarrowInit, build_student};
 use kgqa::train::losses::every_other;
 use kgqa::train::{self as trainer, TrainConfig};
+
+use super::data::{DataArgs, examples, load_items};
 
 /// How a narrower student starts (`kgqa distill --narrow-init`).
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -57,24 +57,6 @@ impl From<FusionArg> for Fusion {
             FusionArg::Both => Fusion { input: true, entity: true },
         }
     }
-}
-
-/// Where the questions come from.
-#[derive(Args, Debug, Clone)]
-pub struct DataArgs {
-    /// A CommonsenseQA-format JSONL file.
-    #[arg(long)]
-    pub dataset: PathBuf,
-    /// A file of question ids: `kgqa train` trains on the listed ones, `kgqa eval` tests on
-    /// the unlisted ones (the CommonsenseQA in-house split).
-    #[arg(long)]
-    pub ids: Option<PathBuf>,
-    /// The retrieval cache (`kgqa retrieve`), needed for input or entity fusion.
-    #[arg(long)]
-    pub facts: Option<PathBuf>,
-    /// Use only the first N questions (quick runs).
-    #[arg(long)]
-    pub limit: Option<usize>,
 }
 
 /// Optimization settings shared by `train` and `distill`.
@@ -230,52 +212,6 @@ pub struct DistillArgs {
     /// questions beyond it are recomputed at each step; 0: keep none).
     #[arg(long, default_value_t = 4096)]
     pub teacher_cache_mb: usize,
-}
-
-pub(super) fn load_items(data: &DataArgs, split: Split) -> anyhow::Result<Vec<Item>> {
-    let items = dataset::read_csqa(&data.dataset)?;
-    let mut items = match &data.ids {
-        Some(ids) => dataset::select(items, &dataset::read_ids(ids)?, split),
-        None => items,
-    };
-    if let Some(n) = data.limit {
-        items.truncate(n);
-    }
-    Ok(items)
-}
-
-pub(super) fn examples(
-    data: &DataArgs,
-    items: &[Item],
-    fusion: Fusion,
-) -> anyhow::Result<Vec<Example>> {
-    let facts: HashMap<String, Knowledge> = match (&data.facts, fusion.reads_facts()) {
-        (Some(path), true) => dataset::read_facts(path)?,
-        (None, true) => {
-            anyhow::bail!(
-                "--facts: a model with {} fusion reads retrieved facts; give the cache \
-                 `kgqa retrieve --out FACTS.jsonl` writes",
-                fusion.name()
-            )
-        }
-        _ => HashMap::new(),
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let knowledge = facts.get(&item.id);
-        if fusion.reads_facts() && knowledge.is_none() {
-            anyhow::bail!(
-                "{}: no facts for question {:?}",
-                data.facts.as_ref().unwrap().display(),
-                item.id
-            );
-        }
-        match Example::new(item, knowledge, fusion) {
-            Some(e) => out.push(e),
-            None => anyhow::bail!("question {:?} has no answerKey", item.id),
-        }
-    }
-    Ok(out)
 }
 
 /// The training questions and the held-out slice: a fixed, seed-independent split (the

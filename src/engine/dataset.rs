@@ -59,7 +59,7 @@ struct RawItem {
 
 /// Reads a CommonsenseQA-format JSONL file. Errors name the file, the line and the field.
 pub fn read_csqa(path: &Path) -> Result<Vec<Item>> {
-    super::formats::read_lines(path, |line, _| {
+    read_lines(path, |line, _| {
         let raw: RawItem = serde_json::from_str(line)?;
         if raw.question.choices.len() < 2 {
             return Err("question.choices: fewer than two choices".to_owned().into());
@@ -213,4 +213,43 @@ pub fn read_facts(path: &Path) -> Result<HashMap<String, Knowledge>> {
         out.insert(cached.id, cached.knowledge);
     }
     Ok(out)
+}
+/// Parses each non-empty line of `path` with `parse` (given the 1-based line number);
+/// duplicate ids are an error. Errors name the file and the line.
+pub(crate) fn read_lines(
+    path: &Path,
+    parse: impl Fn(&str, usize) -> std::result::Result<Item, ParseError>,
+) -> Result<Vec<Item>> {
+    let file = File::open(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| Error::Io { path: path.into(), source })?;
+        let bad =
+            |message: String| Error::Dataset { file: path.into(), line: i as u64 + 1, message };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = parse(&line, i + 1).map_err(|e| bad(e.0))?;
+        if !seen.insert(item.id.clone()) {
+            return Err(bad(format!("id: {:?} appears twice", item.id)));
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// A line's parse error, as text.
+pub(crate) struct ParseError(String);
+
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> Self {
+        ParseError(e.to_string())
+    }
+}
+
+impl From<String> for ParseError {
+    fn from(e: String) -> Self {
+        ParseError(e)
+    }
 }

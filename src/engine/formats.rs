@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::dataset::{Item, read_csqa};
+use super::dataset::{Item, read_csqa, read_lines};
 use crate::engine::error::{Error, Result};
 
 /// A question-set format.
@@ -194,46 +194,6 @@ fn item(
         labels: labels.iter().map(|l| (*l).to_owned()).collect(),
         answer: None,
         question_concept: None,
-    }
-}
-
-/// Parses each non-empty line of `path` with `parse` (given the 1-based line number);
-/// duplicate ids are an error. Errors name the file and the line.
-pub(crate) fn read_lines(
-    path: &Path,
-    parse: impl Fn(&str, usize) -> std::result::Result<Item, ParseError>,
-) -> Result<Vec<Item>> {
-    let file = File::open(path).map_err(|source| Error::Io { path: path.into(), source })?;
-    let mut items = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| Error::Io { path: path.into(), source })?;
-        let bad =
-            |message: String| Error::Dataset { file: path.into(), line: i as u64 + 1, message };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item = parse(&line, i + 1).map_err(|e| bad(e.0))?;
-        if !seen.insert(item.id.clone()) {
-            return Err(bad(format!("id: {:?} appears twice", item.id)));
-        }
-        items.push(item);
-    }
-    Ok(items)
-}
-
-/// A line's parse error, as text.
-pub(crate) struct ParseError(String);
-
-impl From<serde_json::Error> for ParseError {
-    fn from(e: serde_json::Error) -> Self {
-        ParseError(e.to_string())
-    }
-}
-
-impl From<String> for ParseError {
-    fn from(e: String) -> Self {
-        ParseError(e)
     }
 }
 

@@ -101,7 +101,7 @@ fn fits(kind: AnswerKind, relation: &str, candidate_is_head: bool) -> bool {
 /// The kind of answer the asking sentence wants (the first cue found, in [`CUES`] order).
 pub fn answer_kind(asking: &str) -> AnswerKind {
     let words: Vec<String> =
-        crate::kg::ground::tokenize(asking).into_iter().map(|t| t.text).collect();
+        crate::kg::text::tokenize(asking).into_iter().map(|t| t.text).collect();
     CUES.iter()
         .find(|(_, cues)| words.iter().any(|w| cues.contains(&w.as_str())))
         .map_or(AnswerKind::Any, |(kind, _)| *kind)

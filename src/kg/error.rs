@@ -34,8 +34,13 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The format of an input could not be told from its name.
-    #[error("{}: cannot tell the format from the file name; pass --format (one of {})", .0.display(), crate::kg::load::Format::NAMES)]
-    UnknownFormat(PathBuf),
+    #[error("{}: cannot tell the format from the file name; pass --format (one of {known})", path.display())]
+    UnknownFormat {
+        /// The input.
+        path: PathBuf,
+        /// The format names `--format` accepts.
+        known: &'static str,
+    },
     /// A folder given as a WordNet database lacks its data files.
     #[error("{}: not a WordNet 3.0 database folder ({reason})", path.display())]
     NotWordNet {

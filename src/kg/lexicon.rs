@@ -17,7 +17,7 @@ use oxigraph::store::Store;
 use crate::kg::endpoint::Endpoint;
 
 use crate::kg::error::{Error, Result};
-use crate::kg::ground::normalize_phrase;
+use crate::kg::text::normalize_phrase;
 use crate::kg::vocab;
 
 /// Rows per request when a remote graph's lexicon is fetched (what a `kgqa serve` endpoint

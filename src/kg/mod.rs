@@ -13,6 +13,7 @@ pub mod paths;
 pub mod query;
 pub mod retrieve;
 pub mod store;
+pub mod text;
 pub mod verbalize;
 pub mod vocab;
 

@@ -9,10 +9,23 @@ use std::rc::Rc;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
+use serde::{Deserialize, Serialize};
 
-use crate::kg::retrieve::Edge;
 use crate::kg::verbalize::verbalize;
 use crate::kg::vocab::display_name;
+
+/// One edge of the graph, `head relation tail`, with its weight (1.0 when unrecorded).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    /// Head concept IRI.
+    pub head: String,
+    /// Relation IRI.
+    pub relation: String,
+    /// Tail concept IRI.
+    pub tail: String,
+    /// The heaviest weight recorded for the edge.
+    pub weight: f64,
+}
 
 /// A path between two concepts.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kg::endpoint::bind_concepts;
 use crate::kg::error::{Error, Result};
+pub use crate::kg::paths::Edge;
 use crate::kg::paths::{Path, Subgraph, verbalize_path};
 use crate::kg::store::{Graph, Source};
 use crate::kg::vocab;
@@ -49,19 +50,6 @@ const NON_RELATIONS: &[&str] = &[
 
 /// Concepts per batched query on a remote endpoint.
 const BATCH: usize = 128;
-
-/// One edge of the graph, `head relation tail`, with its weight (1.0 when unrecorded).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Edge {
-    /// Head concept IRI.
-    pub head: String,
-    /// Relation IRI.
-    pub relation: String,
-    /// Tail concept IRI.
-    pub tail: String,
-    /// The heaviest weight recorded for the edge.
-    pub weight: f64,
-}
 
 /// A fact for one choice: a path of one or two edges from a question concept to a choice
 /// concept, its score and its sentence.

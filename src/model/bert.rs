@@ -13,6 +13,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use crate::model::config::{Config, Family};
 use crate::model::error::{Error, Result};
+use crate::model::kernels::Precision;
 use crate::model::mpnet;
 
 /// Token ids and masks of a batch, all `[batch, seq]`.
@@ -99,6 +100,9 @@ pub struct Bert {
     /// State of the dropout masks' generator (splitmix64), seeded per training step so
     /// that a resumed run draws the same masks.
     dropout_state: std::sync::Mutex<u64>,
+    /// Every layer's products in int8, when inference runs at [`Precision::Int8`].
+    #[cfg(feature = "blas")]
+    int8: Option<Vec<crate::model::kernels::int8::Int8Layer>>,
 }
 
 impl Bert {
@@ -190,12 +194,50 @@ impl Bert {
             config: config.clone(),
             device: vb.device().clone(),
             dropout_state: std::sync::Mutex::new(0),
+            #[cfg(feature = "blas")]
+            int8: None,
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Chooses the precision of inference's matrix products (training always runs f32).
+    /// Int8 quantizes every layer's weights once, here. Without the fused CPU path
+    /// (`blas` feature off, or a GPU) products stay f32.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        #[cfg(feature = "blas")]
+        {
+            self.int8 = None;
+            if precision == Precision::Int8 && self.device.is_cpu() {
+                use crate::model::kernels::int8::Int8Layer;
+                let layers = self.fast_tensors().ok_or_else(|| {
+                    Error::Unsupported("int8 products need the fused layer's shapes".into())
+                })?;
+                let packed = layers
+                    .iter()
+                    .map(|t| {
+                        let (qkv, out) = (t.qkv.0, t.attention_out.0);
+                        Int8Layer::new(qkv, out, t.intermediate.0, t.output.0)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.int8 = Some(packed);
+            }
+        }
+        #[cfg(not(feature = "blas"))]
+        let _ = precision;
+        Ok(())
+    }
+
+    /// The precision inference's products run at.
+    pub fn precision(&self) -> Precision {
+        #[cfg(feature = "blas")]
+        if self.int8.is_some() {
+            return Precision::Int8;
+        }
+        Precision::F32
     }
 
     /// The device the weights live on.
@@ -374,6 +416,19 @@ impl Bert {
         if train || collect.attentions || !x.device().is_cpu() || x.dtype() != DType::F32 {
             return None;
         }
+        let mut layers = self.fast_tensors()?;
+        if let Some(packed) = &self.int8 {
+            for (t, p) in layers.iter_mut().zip(packed) {
+                t.int8 = Some(p);
+            }
+        }
+        Some(layers)
+    }
+
+    /// Every layer's tensors for the fused path (without int8 weights), or `None` when a
+    /// layer does not fit it (no stacked QKV, a missing bias, another activation).
+    #[cfg(feature = "blas")]
+    fn fast_tensors(&self) -> Option<Vec<crate::model::kernels::fast::LayerTensors<'_>>> {
         if self.config.hidden_act != "gelu" {
             return None;
         }
@@ -395,6 +450,7 @@ impl Bert {
                     output_norm: ln(&l.output_norm)?,
                     eps: self.config.layer_norm_eps as f32,
                     heads: self.config.num_attention_heads,
+                    int8: None,
                 })
             })
             .collect()

@@ -354,6 +354,18 @@ impl MultipleChoice {
         Ok(())
     }
 
+    /// Names of the encoder layers' matrix weights (what int8 products run on), sorted.
+    pub fn layer_matrices(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .tensors
+            .iter()
+            .filter(|(n, t)| n.contains(".layer.") && n.ends_with(".weight") && t.rank() == 2)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The head settings.
     pub fn head(&self) -> &HeadConfig {
         &self.head
@@ -374,6 +386,12 @@ impl MultipleChoice {
         self.tensors.insert("entity_projection.weight".into(), weight);
         self.tensors.insert("entity_projection.bias".into(), bias);
         self.head.fusion.entity = true;
+    }
+
+    /// Chooses the precision of the encoder's inference products (see
+    /// [`Bert::set_precision`]); training always runs f32.
+    pub fn set_precision(&mut self, precision: crate::model::kernels::Precision) -> Result<()> {
+        self.bert.set_precision(precision)
     }
 
     /// The encoder.

@@ -193,6 +193,7 @@ pub async fn health(Extract(state): Extract<State>) -> Response {
             "entity_fusion": head.fusion.entity,
             "layers": m.bert().config().num_hidden_layers,
             "hidden": m.bert().config().hidden_size,
+            "precision": m.bert().precision(),
         })
     });
     Json(serde_json::json!({
@@ -314,7 +315,9 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
-            assert!(e.error.contains("worker failed"), "{}", e.error);
+            // The panic's details are logged, not sent: the client gets the request id.
+            assert!(e.error.starts_with("internal error (request "), "{}", e.error);
+            assert!(e.request_id.is_some());
             assert_eq!(state.admission.in_flight(), 0);
             // The one place is free again: the next request runs.
             assert_eq!(on_engine(&state, |_| Ok(7)).await.unwrap(), 7);

@@ -1,4 +1,6 @@
 //! The server's error responses: a status and a JSON body `{"error": ..., "field"?: ...}`.
+//! Failures on the server's side (5xx other than "busy") keep their details (paths, error
+//! chains, upstream addresses) in the log, under a request id the client is given.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -19,6 +21,16 @@ pub struct ApiError {
     /// The request field at fault (`question`, `choices[2]`, `query`, ...), when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For the server's own failures: the id under which the log holds the details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// A fresh id for a logged failure: the process id and a counter, unique per server run.
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", std::process::id())
 }
 
 impl ApiError {
@@ -28,17 +40,31 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             error: message.into(),
             field: Some(field.into()),
+            request_id: None,
         }
     }
 
     /// An error with a status and no field.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, error: message.into(), field: None }
+        ApiError { status, error: message.into(), field: None, request_id: None }
     }
 
-    /// A 500: our failure, not the client's.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    /// A 500: our failure, not the client's. `details` go to the log only.
+    pub fn internal(details: impl std::fmt::Display) -> Self {
+        Self::logged(StatusCode::INTERNAL_SERVER_ERROR, "internal error", details)
+    }
+
+    /// An error whose `details` are logged under a fresh request id; the client gets
+    /// `public` and the id.
+    pub fn logged(status: StatusCode, public: &str, details: impl std::fmt::Display) -> Self {
+        let id = request_id();
+        tracing::error!(request_id = %id, status = status.as_u16(), "{details}");
+        ApiError {
+            status,
+            error: format!("{public} (request {id}; the details are in the server's log)"),
+            field: None,
+            request_id: Some(id),
+        }
     }
 }
 
@@ -53,7 +79,7 @@ impl From<engine::Error> for ApiError {
             engine::Error::Model(crate::model::Error::Unsupported(message)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
             }
-            other => ApiError::internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -76,8 +102,10 @@ impl From<kg::Error> for ApiError {
             kg::Error::Cancelled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             kg::Error::InvalidIri { .. } => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
             // The graph's endpoint upstream failed: not this server's fault, nor the client's.
-            kg::Error::Endpoint { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
-            other => ApiError::internal(other.to_string()),
+            kg::Error::Endpoint { .. } => {
+                ApiError::logged(StatusCode::BAD_GATEWAY, "the graph's SPARQL endpoint failed", e)
+            }
+            other => ApiError::internal(other),
         }
     }
 }
@@ -148,12 +176,18 @@ mod tests {
         let e: ApiError = engine::Error::Graph(kg::Error::UpdateRefused).into();
         assert_eq!((e.status, e.field.as_deref()), (StatusCode::BAD_REQUEST, Some("query")));
         let io = std::io::Error::other("disk");
-        let e: ApiError = engine::Error::Io { path: "x".into(), source: io }.into();
+        let e: ApiError = engine::Error::Io { path: "/srv/secret/x".into(), source: io }.into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        // The path stays in the log; the client gets the request id to quote.
+        assert!(!e.error.contains("secret"), "{}", e.error);
+        let id = e.request_id.clone().expect("a request id");
+        assert!(e.error.contains(&id), "{}", e.error);
         let upstream =
             kg::Error::Endpoint { url: "http://x/sparql".into(), message: "down".into() };
         let e: ApiError = engine::Error::Graph(upstream).into();
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);
-        assert_eq!(e.error, "SPARQL endpoint http://x/sparql: down");
+        assert!(e.error.starts_with("the graph's SPARQL endpoint failed (request "), "{}", e.error);
+        assert!(!e.error.contains("http://x"), "{}", e.error);
+        assert_ne!(e.request_id, Some(id), "ids are fresh");
     }
 }

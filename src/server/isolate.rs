@@ -65,6 +65,8 @@ struct Header {
     error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 /// Runs `sparql` in a worker; the answer's bytes and whether it is a graph.
@@ -91,7 +93,9 @@ pub(crate) async fn run(
         .arg(limits.max_memory_mib.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // The worker's log lines (a failure's details, under its request id) join the
+        // server's.
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| ApiError::internal(format!("starting a query worker: {e}")))?;
@@ -156,7 +160,7 @@ fn parse(out: &[u8]) -> Option<Result<(Vec<u8>, bool), ApiError>> {
     }
     let status = StatusCode::from_u16(header.status).ok()?;
     let error = header.error.unwrap_or_default();
-    Some(Err(ApiError { status, error, field: header.field }))
+    Some(Err(ApiError { status, error, field: header.field, request_id: header.request_id }))
 }
 
 /// The worker's side: reads a query from `input`, answers it on `graph` within `limits`
@@ -177,13 +181,16 @@ pub fn worker(
         Ok(_) => answer(graph, &sparql, limits, dataset, token),
     };
     let (header, body) = match header {
-        Ok((body, graph)) => (Header { status: 200, graph, error: None, field: None }, body),
+        Ok((body, graph)) => {
+            (Header { status: 200, graph, error: None, field: None, request_id: None }, body)
+        }
         Err(e) => {
             let header = Header {
                 status: e.status.as_u16(),
                 graph: false,
                 error: Some(e.error),
                 field: e.field,
+                request_id: e.request_id,
             };
             (header, Vec::new())
         }

@@ -30,12 +30,7 @@ use crate::train::hidden_cache::HiddenCache;
 use crate::train::losses::{attention_mse, cosine_loss, hidden_mse, layer_map, soft_target_loss};
 use crate::train::{Objective, batch_logits, cross_entropy};
 
-pub use crate::train::student::{NarrowInit, build_student};
-
-/// The tensor name of the TinyBERT projection (student width -> teacher width).
-pub const PROJECTION: &str = "distill_projection.weight";
-/// Its bias.
-pub const PROJECTION_BIAS: &str = "distill_projection.bias";
+pub use crate::train::student::{NarrowInit, PROJECTION, PROJECTION_BIAS, build_student};
 
 /// Which losses a distillation uses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Error, Result};
 use crate::model::head::normal;
 use crate::model::{Bert, Config};
-use crate::train::distill::{PROJECTION, PROJECTION_BIAS};
+
+/// The tensor name of the TinyBERT projection (student width -> teacher width).
+pub const PROJECTION: &str = "distill_projection.weight";
+/// Its bias.
+pub const PROJECTION_BIAS: &str = "distill_projection.bias";
 
 /// How a student narrower than its teacher starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

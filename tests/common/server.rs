@@ -18,6 +18,11 @@ impl Server {
     /// Starts `kgqa serve --addr 127.0.0.1:0 ARGS...` (embedded graph, shipped student
     /// unless ARGS say otherwise) and waits for the line that names its port.
     pub fn start(args: &[&str]) -> Server {
+        Self::start_logging(args, Stdio::inherit())
+    }
+
+    /// [`Server::start`] with the server's log (stderr) sent to `log`.
+    pub fn start_logging(args: &[&str], log: impl Into<Stdio>) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kgqa"))
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
@@ -25,7 +30,7 @@ impl Server {
             .env_remove("KGQA_STORE")
             .env_remove("KGQA_MODEL")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log.into())
             .spawn()
             .expect("kgqa serve starts");
         let mut line = String::new();

@@ -86,7 +86,9 @@ impl Format {
             "rdf" | "owl" | "xml" => Format::RdfXml,
             "csv" => Format::ConceptNet,
             "tsv" | "txt" => Format::Tsv,
-            _ => return Err(Error::UnknownFormat(path.to_path_buf())),
+            _ => {
+                return Err(Error::UnknownFormat { path: path.to_path_buf(), known: Self::NAMES });
+            }
         })
     }
 }

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use crate::model::error::{Error, Result};
 use crate::model::kernels::blas::{mat_mul, par_mat_mul};
+use crate::model::kernels::int8::{self, Int8Layer, PackedWeight};
 
 /// The tensors of one layer, as the checkpoint stores them (`[out, in]` weights).
 pub struct LayerTensors<'a> {
@@ -44,6 +45,24 @@ pub struct LayerTensors<'a> {
     pub eps: f32,
     /// Attention heads.
     pub heads: usize,
+    /// The same products in int8 (see [`Int8Layer`]), when the model runs them so.
+    pub int8: Option<&'a Int8Layer>,
+}
+
+/// `out += x · wᵀ`, in int8 when `packed` is given (the same weight, quantized), else in
+/// f32 through BLAS.
+fn product(
+    x: &ArrayView2<'_, f32>,
+    w: &ArrayView2<'_, f32>,
+    packed: Option<&PackedWeight>,
+    out: &mut Array2<f32>,
+) {
+    match (packed, x.as_slice()) {
+        (Some(p), Some(xs)) => {
+            int8::mat_mul_acc(xs, x.nrows(), p, out.as_slice_mut().expect("standard layout"));
+        }
+        _ => par_mat_mul(1.0, x, &w.t(), 1.0, out.view_mut()),
+    }
 }
 
 /// The additive attention mask of a `[batch, seq]` 0/1 mask: 0 where attended, `f32::MIN`
@@ -177,6 +196,7 @@ fn with_weights(
         intermediate: (matrix(f[7], inner, hidden)?, f[8]),
         output: (matrix(f[9], hidden, inner)?, f[10]),
         output_norm: (f[11], f[12]),
+        int8: t.int8,
     };
     body(f[0], mask, &w, shapes, t.eps)
 }
@@ -196,6 +216,7 @@ struct Weights<'a> {
     intermediate: (ArrayView2<'a, f32>, &'a [f32]),
     output: (ArrayView2<'a, f32>, &'a [f32]),
     output_norm: (&'a [f32], &'a [f32]),
+    int8: Option<&'a Int8Layer>,
 }
 
 fn cpu_f32<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
@@ -238,7 +259,7 @@ fn run(x: &[f32], mask: Attn<'_>, w: &Weights<'_>, sh: Shapes, eps: f32) -> Resu
     let rows = batch * seq;
     let xv = matrix(x, rows, hidden)?;
     let mut qkv = start(rows, w.qkv.1, None);
-    par_mat_mul(1.0, &xv, &w.qkv.0.t(), 1.0, qkv.view_mut());
+    product(&xv, &w.qkv.0, w.int8.map(|i| &i.qkv), &mut qkv);
     let context = attention(&qkv, mask, sh);
     finish(&context, x, w, eps)
 }
@@ -251,12 +272,12 @@ fn run_first(x: &[f32], mask: Attn<'_>, w: &Weights<'_>, sh: Shapes, eps: f32) -
     let (wq, wkv) = w.qkv.0.split_at(Axis(0), hidden);
     let (bq, bkv) = w.qkv.1.split_at(hidden);
     let mut kv = start(batch * seq, bkv, None);
-    par_mat_mul(1.0, &xv, &wkv.t(), 1.0, kv.view_mut());
+    product(&xv, &wkv, w.int8.map(|i| &i.kv), &mut kv);
     let first: Vec<f32> =
         x.chunks_exact(seq * hidden).flat_map(|s| s[..hidden].iter().copied()).collect();
     let fv = matrix(&first, batch, hidden)?;
     let mut q = start(batch, bq, None);
-    par_mat_mul(1.0, &fv, &wq.t(), 1.0, q.view_mut());
+    product(&fv, &wq, w.int8.map(|i| &i.q), &mut q);
     let context = first_attention(&q, &kv, mask, sh);
     finish(&context, &first, w, eps)
 }
@@ -266,15 +287,15 @@ fn run_first(x: &[f32], mask: Attn<'_>, w: &Weights<'_>, sh: Shapes, eps: f32) -
 fn finish(context: &Array2<f32>, x: &[f32], w: &Weights<'_>, eps: f32) -> Result<Vec<f32>> {
     let rows = context.nrows();
     let mut attended = start(rows, w.attention_out.1, Some(x));
-    par_mat_mul(1.0, &context.view(), &w.attention_out.0.t(), 1.0, attended.view_mut());
+    product(&context.view(), &w.attention_out.0, w.int8.map(|i| &i.attention_out), &mut attended);
     layer_norm(attended.view_mut(), w.attention_norm, eps);
     let mut expanded = start(rows, w.intermediate.1, None);
-    par_mat_mul(1.0, &attended.view(), &w.intermediate.0.t(), 1.0, expanded.view_mut());
+    product(&attended.view(), &w.intermediate.0, w.int8.map(|i| &i.intermediate), &mut expanded);
     let inner = expanded.ncols();
     gelu(expanded.as_slice_mut().expect("standard layout"), inner);
     let residual = attended.as_slice().expect("standard layout");
     let mut out = start(rows, w.output.1, Some(residual));
-    par_mat_mul(1.0, &expanded.view(), &w.output.0.t(), 1.0, out.view_mut());
+    product(&expanded.view(), &w.output.0, w.int8.map(|i| &i.output), &mut out);
     layer_norm(out.view_mut(), w.output_norm, eps);
     Ok(out.into_raw_vec_and_offset().0)
 }
@@ -536,6 +557,7 @@ mod tests {
             output_norm: (&on, &on_b),
             eps: 1e-12,
             heads: 4,
+            int8: None,
         };
         let x = r(&[batch, seq, hidden]);
         // The second sequence ends in two padded positions.

@@ -1,8 +1,9 @@
 //! Hand-written CPU kernels under the model: matrix products ([`blas`], through the
 //! system OpenBLAS with the core kgqa chose, [`openblas`]), the fused inference layer
-//! ([`fast`]), row-wise passes ([`layernorm`], [`softmax`], [`gelu`], [`dropout`]),
-//! 8-bit storage ([`quant`]) and the CPU they run on ([`cpu`]). [`path`] says which
-//! product kernels run, for logs, `/health` and reports.
+//! ([`fast`]), int8 products for inference ([`int8`], chosen by [`Precision`]), row-wise
+//! passes ([`layernorm`], [`softmax`], [`gelu`], [`dropout`]), 8-bit storage ([`quant`])
+//! and the CPU they run on ([`cpu`]). [`path`] says which product kernels run, for logs,
+//! `/health` and reports.
 
 #[cfg(feature = "blas")]
 pub mod blas;
@@ -12,6 +13,7 @@ pub mod dropout;
 #[cfg(feature = "blas")]
 pub mod fast;
 pub mod gelu;
+pub mod int8;
 pub mod layernorm;
 #[cfg(feature = "blas")]
 pub mod openblas;
@@ -21,6 +23,41 @@ pub mod softmax;
 use std::sync::OnceLock;
 
 use serde::Serialize;
+
+/// How an inference model runs its matrix products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 products (BLAS): the reference, and what training always uses.
+    F32,
+    /// int8 products with per-row scales ([`int8`]); fast on CPUs with AVX-512 VNNI.
+    Int8,
+}
+
+impl Precision {
+    /// Int8 where the CPU has AVX-512 VNNI, f32 elsewhere.
+    pub fn auto() -> Self {
+        if int8::vnni() { Self::Int8 } else { Self::F32 }
+    }
+
+    /// Parses `auto`, `f32` or `int8`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::auto()),
+            "f32" => Some(Self::F32),
+            "int8" => Some(Self::Int8),
+            _ => None,
+        }
+    }
+
+    /// `f32` or `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Int8 => "int8",
+        }
+    }
+}
 
 pub use cpu::Isa;
 
