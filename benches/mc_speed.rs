@@ -70,7 +70,10 @@ fn main() {
                 let logits = classifier.forward(&cls).unwrap().reshape((questions, 5)).unwrap();
                 candle_nn::ops::softmax_last_dim(&logits).unwrap().to_vec2::<f32>().unwrap()
             };
-            run();
+            // Warm-up: the first calls fault in buffers and start the thread pools.
+            for _ in 0..3 {
+                run();
+            }
             let mut times: Vec<f64> = (0..repeats)
                 .map(|_| {
                     let t = Instant::now();

@@ -10,9 +10,8 @@ import tempfile
 import numpy as np
 import onnxruntime as ort
 import torch
-from transformers import AutoModel
 
-from mc_speed_torch import CASES, ids, median_ms
+from mc_speed_torch import CASES, ids, load, median_ms
 
 
 class Scorer(torch.nn.Module):
@@ -20,7 +19,7 @@ class Scorer(torch.nn.Module):
 
     def __init__(self, model_dir):
         super().__init__()
-        self.encoder = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+        self.encoder = load(model_dir)
         self.classifier = torch.nn.Linear(self.encoder.config.hidden_size, 1)
 
     def forward(self, input_ids, attention_mask, token_type_ids):

@@ -74,14 +74,17 @@ impl Endpoint {
     }
 
     /// Sends `query` and returns the answer's media type and body; `accept` lists the
-    /// media types wanted.
+    /// media types wanted. The query goes as an HTML form (`query=...`), the one POST form
+    /// of the SPARQL 1.1 protocol that every common store takes: Virtuoso 7.2, for one,
+    /// never answers a bare `application/sparql-query` body.
     fn post(&self, query: &str, accept: &str) -> Result<(String, Vec<u8>)> {
+        let form = serde_urlencoded::to_string([("query", query)]).map_err(|e| self.error(e))?;
         let mut response = self
             .agent
             .post(&self.url)
             .header("Accept", accept)
-            .content_type("application/sparql-query; charset=utf-8")
-            .send(query)
+            .content_type("application/x-www-form-urlencoded")
+            .send(form)
             .map_err(|e| self.error(e))?;
         let status = response.status();
         let kind = response
