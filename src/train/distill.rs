@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Error, Result};
+use crate::train::error::{Error, Result};
 use crate::model::Collect;
 use crate::model::head::MultipleChoice;
 use crate::train::data::Example;
@@ -52,7 +52,7 @@ impl DistillConfig {
     /// temperature, a cosine weight of 0 or more, and with TinyBERT at least one epoch of
     /// prediction distillation after the intermediate ones (else the head never trains).
     pub fn validate(&self, epochs: usize) -> Result<()> {
-        let bad = |field: &'static str, message: String| Err(Error::Request { field, message });
+        let bad = |field: &'static str, message: String| Err(Error::Invalid { field, message });
         if !(0.0..=1.0).contains(&self.alpha) {
             return bad("alpha", format!("the soft-target weight is 0 to 1, got {}", self.alpha));
         }
@@ -317,6 +317,6 @@ impl Objective for Distill {
                 add(soft_target_loss(&logits, &teacher, c.temperature)?, c.alpha)?;
             }
         }
-        loss.ok_or_else(|| Error::Request { field: "distill", message: "no loss selected".into() })
+        loss.ok_or_else(|| Error::Invalid { field: "distill", message: "no loss selected".into() })
     }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::engine::{Error, Result};
+use crate::train::error::{Error, Result};
 
 fn model_err(e: candle_core::Error) -> Error {
     Error::Model(e.into())
@@ -78,7 +78,7 @@ impl HiddenCache {
         }
         let (rows, seq, width) = hidden.dims3().map_err(model_err)?;
         if rows != ids.len() * choices {
-            return Err(Error::Request {
+            return Err(Error::Invalid {
                 field: "hidden states",
                 message: format!("{rows} rows for {} questions × {choices} choices", ids.len()),
             });
@@ -95,7 +95,7 @@ impl HiddenCache {
             for (r, row_mask) in mask.iter().enumerate().skip(q * choices).take(choices) {
                 let tokens = row_mask.iter().take_while(|&&m| m > 0.5).count();
                 if row_mask.iter().filter(|&&m| m > 0.5).count() != tokens {
-                    return Err(Error::Request {
+                    return Err(Error::Invalid {
                         field: "hidden states",
                         message: format!("row {r} is not padded on the right"),
                     });
@@ -127,13 +127,13 @@ impl HiddenCache {
         let mut rows = 0;
         for id in ids {
             let kept =
-                caches.iter().find_map(|c| c.rows.get(id)).ok_or_else(|| Error::Request {
+                caches.iter().find_map(|c| c.rows.get(id)).ok_or_else(|| Error::Invalid {
                     field: "hidden states",
                     message: format!("training question {id} is not cached"),
                 })?;
             for row in kept {
                 if row.len() > seq * width {
-                    return Err(Error::Request {
+                    return Err(Error::Invalid {
                         field: "hidden states",
                         message: format!(
                             "a cached row of question {id} has {} tokens, the batch {seq}: \

@@ -14,6 +14,7 @@
 pub mod augment;
 pub mod data;
 pub mod distill;
+pub mod error;
 pub mod hidden_cache;
 pub mod losses;
 pub mod optim;
@@ -26,7 +27,7 @@ use std::time::Instant;
 use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Error, Result};
+pub use crate::train::error::{Error, Result};
 use crate::model::fusion::Fusion;
 use crate::model::head::MultipleChoice;
 use data::{Example, permutation};
@@ -80,7 +81,7 @@ impl TrainConfig {
     /// field and the value (a zero batch, a negative or infinite learning rate, a warm-up
     /// share outside 0..=1, ...).
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, message: String| Err(Error::Request { field, message });
+        let bad = |field: &'static str, message: String| Err(Error::Invalid { field, message });
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if self.epochs == 0 {
             return bad("epochs", "a run has at least 1 epoch (got 0)".into());
@@ -184,7 +185,7 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    serde_json::from_str(&text).map_err(|e| Error::Dataset {
+    serde_json::from_str(&text).map_err(|e| Error::RunFile {
         file: path.to_path_buf(),
         line: e.line() as u64,
         message: e.to_string(),
@@ -209,7 +210,7 @@ pub fn batch_logits(model: &MultipleChoice, batch: &[&Example], train: bool) -> 
     let questions: Vec<_> = batch.iter().map(|e| e.question()).collect();
     let choices = batch[0].choices.len();
     if batch.iter().any(|e| e.choices.len() != choices) {
-        return Err(Error::Request {
+        return Err(Error::Invalid {
             field: "choices",
             message: "questions of one batch must have the same number of choices".into(),
         });
@@ -368,7 +369,7 @@ pub fn train_with(
             |c: TrainConfig| TrainConfig { command: String::new(), keep_evaluations: false, ..c };
         let same = plain(saved) == plain(config.clone());
         if !same {
-            return Err(Error::Request {
+            return Err(Error::Invalid {
                 field: "run",
                 message: format!(
                     "{} holds a run with other settings (see its config.json); use another folder",
@@ -387,7 +388,7 @@ pub fn train_with(
     })?;
     let positions = model.bert().config().max_position_embeddings;
     if config.max_length > positions {
-        return Err(Error::Request {
+        return Err(Error::Invalid {
             field: "max_length",
             message: format!(
                 "{} word pieces do not fit the model's {positions} positions",
@@ -436,7 +437,7 @@ pub fn train_with(
             let m = |e: candle_core::Error| Error::Model(e.into());
             let loss_value = loss.to_scalar::<f32>().map_err(m)? as f64;
             if !loss_value.is_finite() {
-                return Err(Error::Request {
+                return Err(Error::Invalid {
                     field: "lr",
                     message: format!("the loss diverged ({loss_value}) at step {}", state.step),
                 });

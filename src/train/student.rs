@@ -16,7 +16,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Error, Result};
+use crate::train::error::{Error, Result};
 use crate::model::head::normal;
 use crate::model::{Bert, Config};
 
@@ -65,10 +65,10 @@ pub fn build_student(
     let mut value: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(teacher.join("config.json")).map_err(io(teacher))?,
     )
-    .map_err(|e| Error::Request { field: "teacher", message: e.to_string() })?;
+    .map_err(|e| Error::Invalid { field: "teacher", message: e.to_string() })?;
     let width = hidden.unwrap_or(teacher_config.hidden_size);
     if layers.iter().any(|&l| l >= teacher_config.num_hidden_layers) || layers.is_empty() {
-        return Err(Error::Request {
+        return Err(Error::Invalid {
             field: "layers",
             message: format!(
                 "teacher layers must be in 0..{} (got {layers:?})",
@@ -104,7 +104,7 @@ pub fn build_student(
         tensors = load_teacher()?;
     } else {
         if width == 0 || !width.is_multiple_of(16) || width > teacher_config.hidden_size {
-            return Err(Error::Request {
+            return Err(Error::Invalid {
                 field: "student_hidden",
                 message: format!(
                     "{width}: a student width is a multiple of 16 up to the teacher's {}",
@@ -119,7 +119,7 @@ pub fn build_student(
         let head = match init {
             NarrowInit::Select if width.is_multiple_of(teacher_head) => teacher_head,
             NarrowInit::Select => {
-                return Err(Error::Request {
+                return Err(Error::Invalid {
                     field: "student_hidden",
                     message: format!(
                         "{width} is not a whole number of the teacher's {teacher_head}-wide \
@@ -140,7 +140,7 @@ pub fn build_student(
         };
         value["intermediate_size"] = units.into();
         let config: Config = serde_json::from_value(value.clone())
-            .map_err(|e| Error::Request { field: "student", message: e.to_string() })?;
+            .map_err(|e| Error::Invalid { field: "student", message: e.to_string() })?;
         std::fs::create_dir_all(out).map_err(io(out))?;
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
@@ -164,13 +164,13 @@ pub fn build_student(
                     units: &units,
                 };
                 for (name, shape) in &shapes {
-                    let source = kept.get(name).ok_or_else(|| Error::Request {
+                    let source = kept.get(name).ok_or_else(|| Error::Invalid {
                         field: "teacher",
                         message: format!("{}: no tensor {name}", teacher.display()),
                     })?;
                     let selected = pick.apply(name, source)?;
                     if selected.shape() != shape {
-                        return Err(Error::Request {
+                        return Err(Error::Invalid {
                             field: "teacher",
                             message: format!(
                                 "{name}: selected {:?}, the student needs {shape:?}",
