@@ -1,7 +1,9 @@
 //! What the HTTP server costs over calling the engine directly (a bench command, not a
 //! test). The same questions are answered by `Engine::ask` in this process (the
 //! reference) and by a real `kgqa serve` process over TCP, one request at a time and with
-//! 2 and 4 clients at once; both use the embedded graph and the shipped student.
+//! 2, 4 and 8 clients at once; both use the embedded graph and the shipped student, with
+//! the products' precision of `KGQA_PRECISION` (`auto`, `f32` or `int8`; default `auto`)
+//! on both sides.
 //! Questions: the first N of the CommonsenseQA in-house test when the dataset is there
 //! (`KGQA_DATASETS`, default `../shared/datasets`), else a few built-in ones.
 //! Usage: `cargo bench --bench serve -- [N] [ROUNDS]` (defaults 40 and 3; rounds
@@ -70,8 +72,11 @@ fn main() {
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let requests = questions(n);
     let model_dir = kgqa::model::default_model();
-    let model = kgqa::model::head::MultipleChoice::load(&model_dir, &kgqa::model::device())
+    let mut model = kgqa::model::head::MultipleChoice::load(&model_dir, &kgqa::model::device())
         .expect("the shipped student loads");
+    let precision = std::env::var("KGQA_PRECISION").unwrap_or_else(|_| "auto".into());
+    let precision = kgqa::model::kernels::Precision::parse(&precision).expect("auto, f32 or int8");
+    model.set_precision(precision).expect("precision");
     let graph = kgqa::kg::Graph::embedded().expect("the embedded graph loads");
     let engine = Engine::new(graph, Some((model_dir, model)), Options::default()).unwrap();
     let srv = std::sync::Arc::new(server::Server::start(&["--max-in-flight", "4"]));
@@ -86,7 +91,7 @@ fn main() {
     }
     let mut direct = Vec::new();
     let mut http = Vec::new();
-    let mut rate = [Vec::new(), Vec::new(), Vec::new()];
+    let mut rate = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
         let mut lat = Vec::new();
         let t = Instant::now();
@@ -103,7 +108,7 @@ fn main() {
             lat.push(s.elapsed().as_secs_f64() * 1e3);
         }
         http.push(median(lat));
-        for (k, clients) in [1usize, 2, 4].into_iter().enumerate() {
+        for (k, clients) in [1usize, 2, 4, 8].into_iter().enumerate() {
             let t = Instant::now();
             let handles: Vec<_> = (0..clients)
                 .map(|c| {
@@ -124,14 +129,19 @@ fn main() {
     let d_ms = median(direct.iter().map(|d| d.0).collect());
     let d_rate = median(direct.iter().map(|d| d.1).collect());
     let h_ms = median(http.clone());
-    println!("{} questions, {rounds} rounds (medians over rounds)", requests.len());
+    println!(
+        "{} questions, {rounds} rounds (medians over rounds), {} products, kernels: {}",
+        requests.len(),
+        precision.name(),
+        kgqa::model::kernels::path().summary()
+    );
     println!("direct Engine::ask      p50 {d_ms:7.2} ms   {d_rate:6.1} q/s");
     println!(
         "POST /ask, 1 client     p50 {h_ms:7.2} ms   {:6.1} q/s   x{:.3} of direct latency",
         median(rate[0].clone()),
         h_ms / d_ms
     );
-    for (k, clients) in [(1, 2), (2, 4)] {
+    for (k, clients) in [(1, 2), (2, 4), (3, 8)] {
         let r = median(rate[k].clone());
         println!(
             "POST /ask, {clients} clients                   {r:6.1} q/s   x{:.2} of direct throughput",

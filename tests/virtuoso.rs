@@ -143,7 +143,10 @@ fn a_virtuoso_endpoint_answers_as_the_local_graph() {
         assert_eq!(strip(&here), strip(&there), "{question}");
     }
     let house = QUESTIONS[1].0;
-    assert_eq!(strip(&ok(&["ask", house, "--json"])), strip(&ok(&["--store", url, "ask", house, "--json"])));
+    assert_eq!(
+        strip(&ok(&["ask", house, "--json"])),
+        strip(&ok(&["--store", url, "ask", house, "--json"]))
+    );
     // The server on top of it answers /ask as the server on the embedded graph does.
     let (a, b) = (Server::start(&[]), Server::start(&["--store", url]));
     let body = serde_json::json!({ "question": QUESTIONS[0].0, "choices": QUESTIONS[0].1 });

@@ -126,19 +126,24 @@ pub fn run(
         };
         let mut report = DatasetReport::new(path, format.name(), &items);
         report.facts_coverage = coverage(&knowledge);
-        report.retrieval = retrieval;
         let with = examples(&items, &knowledge, fusion);
-        let (run_with, right_with) = score(&model, &with, "with the graph")?;
+        let (run_with, right_with, model_ms) = score(&model, &with, "with the graph")?;
+        if let Some(ms) = retrieval {
+            // End to end: the question's own retrieval, then its encoding and scoring.
+            let total = ms.iter().zip(&model_ms).map(|(r, m)| r + m).collect();
+            report.end_to_end = Some(Latency::of(total));
+            report.retrieval = Some(Latency::of(ms));
+        }
         if uses_graph {
             let none = vec![None; items.len()];
             let without = examples(&items, &none, fusion);
-            let (run, right) = score(&model, &without, "graph withheld")?;
+            let (run, right, _) = score(&model, &without, "graph withheld")?;
             report.graph_gain = Some(paired(&right_with, &right));
             report.without_graph = Some(run);
         }
         if let Some((b, _)) = &baseline {
             let bx = examples(&items, &knowledge, b.head().fusion);
-            let (run, right) = score(b, &bx, "baseline")?;
+            let (run, right, _) = score(b, &bx, "baseline")?;
             report.baseline_gain = Some(paired(&right_with, &right));
             report.baseline = Some(run);
         }
@@ -242,7 +247,7 @@ fn facts(
     items: &[Item],
     cache: Option<&PathBuf>,
     threads: usize,
-) -> anyhow::Result<(Vec<Option<Knowledge>>, Option<Latency>)> {
+) -> anyhow::Result<Facts> {
     if let Some(path) = cache.filter(|p| p.is_file()) {
         let mut cached = dataset::read_facts(path)?;
         let mut out = Vec::with_capacity(items.len());
@@ -275,8 +280,12 @@ fn facts(
         dataset::write_facts(path, items, &knowledge)?;
         eprintln!("facts of {} questions written to {}", items.len(), path.display());
     }
-    Ok((knowledge.into_iter().map(Some).collect(), Some(Latency::of(ms))))
+    Ok((knowledge.into_iter().map(Some).collect(), Some(ms)))
 }
+
+/// Every question's facts, and each question's retrieval time in ms when they were
+/// retrieved in this run (not read from a cache).
+type Facts = (Vec<Option<Knowledge>>, Option<Vec<f64>>);
 
 /// The share of choices with at least one fact.
 fn coverage(knowledge: &[Option<Knowledge>]) -> Option<f64> {
@@ -300,21 +309,29 @@ fn examples(
         .collect()
 }
 
-/// Scores each question alone (batch 1, as a user's question is): the run's figures and
-/// which questions it got right.
+/// Scores each question alone (batch 1, as a user's question is): the run's figures,
+/// which questions it got right and each question's model time (encoding + scoring).
+/// Encoding: tokenizing the question with each choice (and its facts) and building the
+/// model's inputs; scoring: the forward pass to the choices' probabilities.
 fn score(
     model: &MultipleChoice,
     examples: &[Example],
     what: &str,
-) -> anyhow::Result<(Run, Vec<bool>)> {
+) -> anyhow::Result<(Run, Vec<bool>, Vec<f64>)> {
     let bar = bar(examples.len(), what);
     let mut right = Vec::with_capacity(examples.len());
-    let mut ms = Vec::with_capacity(examples.len());
+    let (mut encode_ms, mut score_ms, mut ms) = (Vec::new(), Vec::new(), Vec::new());
     for e in examples {
         let t = Instant::now();
-        let logits = kgqa::train::batch_logits(model, &[e], false)?.squeeze(0)?;
-        let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
-        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let encoded = model.encode_many(&[e.question()])?;
+        let encoded_at = t.elapsed().as_secs_f64() * 1e3;
+        let logits = model.logits(&encoded, false)?.to_vec1::<f32>()?;
+        let total = t.elapsed().as_secs_f64() * 1e3;
+        // The first of the highest, as `argmax` picks.
+        let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+        encode_ms.push(encoded_at);
+        score_ms.push(total - encoded_at);
+        ms.push(total);
         right.push(best == e.answer);
         bar.inc(1);
     }
@@ -325,9 +342,11 @@ fn score(
         correct,
         accuracy: correct as f64 / right.len() as f64,
         ci95: [low, high],
-        latency: Latency::of(ms),
+        latency: Latency::of(ms.clone()),
+        encoding: Latency::of(encode_ms),
+        scoring: Latency::of(score_ms),
     };
-    Ok((run, right))
+    Ok((run, right, ms))
 }
 
 /// A against B on the same questions.

@@ -62,8 +62,12 @@ pub struct DatasetReport {
     pub baseline: Option<Run>,
     /// The model against the baseline, paired.
     pub baseline_gain: Option<Paired>,
-    /// Retrieval latency per question (absent when the facts came from a cache).
+    /// Retrieval latency per question: grounding, retrieval and the facts' texts (absent
+    /// when the facts came from a cache).
     pub retrieval: Option<Latency>,
+    /// Per question, its retrieval plus its model time (with the graph): the latency a
+    /// user meets, short of the HTTP layer (absent without retrieval).
+    pub end_to_end: Option<Latency>,
     /// The share of choices with at least one fact.
     pub facts_coverage: Option<f64>,
     /// Questions per second scored in batches of `batch`.
@@ -102,8 +106,12 @@ pub struct Run {
     pub accuracy: f64,
     /// The accuracy's 95% Wilson interval.
     pub ci95: [f64; 2],
-    /// Model latency per question (encoding and scoring, batch 1).
+    /// Model latency per question (encoding + scoring, batch 1).
     pub latency: Latency,
+    /// Encoding per question: tokenization and the model's inputs.
+    pub encoding: Latency,
+    /// Scoring per question: the forward pass to the choices' probabilities.
+    pub scoring: Latency,
 }
 
 /// A paired comparison of A (the model with the graph) and B.
@@ -186,14 +194,15 @@ impl Report {
         s.push_str(
             "| set | format | questions | chance | accuracy (95% interval) | graph withheld | \
              graph's gain (only with, only without, p) | baseline | vs baseline | model ms p50 \
-             (p95) | retrieval ms p50 (p95) | facts coverage | q/s (batch) |\n",
+             (p95) = encoding + scoring p50 | retrieval ms p50 (p95) | end to end ms p50 (p95) \
+             | facts coverage | q/s (batch) |\n",
         );
-        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for d in &self.datasets {
             let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} ({:.1}) | {} | {} | {:.0} ({}) |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} ({:.1}) = {:.1} + {:.1} | {} | {} | {} | {:.0} ({}) |",
                 d.name(),
                 d.format,
                 d.questions,
@@ -205,7 +214,10 @@ impl Report {
                 opt(d.baseline_gain.as_ref().map(paired_cell)),
                 d.with_graph.latency.p50_ms,
                 d.with_graph.latency.p95_ms,
+                d.with_graph.encoding.p50_ms,
+                d.with_graph.scoring.p50_ms,
                 opt(d.retrieval.as_ref().map(|r| format!("{:.1} ({:.1})", r.p50_ms, r.p95_ms))),
+                opt(d.end_to_end.as_ref().map(|r| format!("{:.1} ({:.1})", r.p50_ms, r.p95_ms))),
                 opt(d.facts_coverage.map(pct)),
                 d.throughput_qps,
                 d.batch,
@@ -412,6 +424,8 @@ mod tests {
             accuracy: correct as f64 / n as f64,
             ci95: [low, high],
             latency: Latency::of(vec![3.0, 1.0, 2.0, 10.0]),
+            encoding: Latency::of(vec![1.0, 0.5, 1.0, 2.0]),
+            scoring: Latency::of(vec![2.0, 0.5, 1.0, 8.0]),
         }
     }
 

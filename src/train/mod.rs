@@ -27,9 +27,9 @@ use std::time::Instant;
 use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-pub use crate::train::error::{Error, Result};
 use crate::model::fusion::Fusion;
 use crate::model::head::MultipleChoice;
+pub use crate::train::error::{Error, Result};
 use data::{Example, permutation};
 use optim::{AdamW, AdamWConfig, clip_grad_norm, learning_rate};
 

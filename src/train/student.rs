@@ -16,9 +16,9 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use crate::train::error::{Error, Result};
 use crate::model::head::normal;
 use crate::model::{Bert, Config};
+use crate::train::error::{Error, Result};
 
 /// The tensor name of the TinyBERT projection (student width -> teacher width).
 pub const PROJECTION: &str = "distill_projection.weight";
