@@ -6,7 +6,9 @@
 # medians and the ratio remote / local. Retrieval is cached per concept within a run, so
 # later questions reuse earlier fetches, as a long-running server does. The remote runs
 # read the store's own lexicon file (`--lexicon`), as a replica started beside its graph
-# would; fetching it from the endpoint is timed once, apart.
+# would; fetching it from the endpoint is timed once, apart. With KGQA_ENDPOINT=URL the
+# remote runs read that endpoint (holding the store's statements) instead of a `kgqa
+# serve` started here: `benches/virtuoso.sh` uses it for Virtuoso.
 # Usage: bash benches/remote.sh STORE [N (200)] [RUNS (3)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,24 +16,34 @@ STORE="$1"; N="${2:-200}"; RUNS="${3:-3}"
 CSQA="${KGQA_DATASETS:-../shared/datasets}/commonsenseqa"
 cargo build --quiet --release
 KGQA="${CARGO_TARGET_DIR:-target}/release/kgqa"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# The lexicon's COUNT(DISTINCT) over every statement runs past the default 10 s limit.
-"$KGQA" --store "$STORE" serve --addr "127.0.0.1:$PORT" --sparql-timeout 600 > /dev/null 2>&1 &
-SERVER=$!
-trap 'kill $SERVER' EXIT
-until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do sleep 0.2; done
+if [ -n "${KGQA_ENDPOINT:-}" ]; then
+  URL="$KGQA_ENDPOINT"
+else
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # The lexicon's COUNT(DISTINCT) over every statement runs past the default 10 s limit.
+  "$KGQA" --store "$STORE" serve --addr "127.0.0.1:$PORT" --sparql-timeout 600 > /dev/null 2>&1 &
+  SERVER=$!
+  trap 'kill $SERVER' EXIT
+  until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do sleep 0.2; done
+  URL="http://127.0.0.1:$PORT/sparql"
+fi
 OUT=$(mktemp -d)
 LEXICON="$STORE/lexicon-$(cat "$STORE/kgqa-current").tsv"
 start=$(date +%s%N)
-"$KGQA" --store "http://127.0.0.1:$PORT/sparql" --endpoint-timeout 600 --lexicon "$OUT/fetched.tsv" concept trowel > /dev/null
+"$KGQA" --store "$URL" --endpoint-timeout 600 --lexicon "$OUT/fetched.tsv" concept trowel > /dev/null
 echo "lexicon fetched from the endpoint in $(( ($(date +%s%N) - start) / 1000000 )) ms; equal to the store's: $(cmp -s "$OUT/fetched.tsv" "$LEXICON" && echo yes || echo no)"
 for i in $(seq "$RUNS"); do
   for where in local remote; do
-    if [ "$where" = local ]; then G=(--store "$STORE"); else G=(--store "http://127.0.0.1:$PORT/sparql" --lexicon "$LEXICON"); fi
+    if [ "$where" = local ]; then G=(--store "$STORE"); else G=(--store "$URL" --lexicon "$LEXICON"); fi
     "$KGQA" "${G[@]}" bench --dataset "$CSQA/train_rand_split.jsonl" \
       --ids "$CSQA/inhouse_split_qids.txt" --limit "$N" --threads 1 --json > "$OUT/$where-$i.json" 2> /dev/null
   done
 done
+# The facts themselves, question by question, for all 1,241 in-house test questions.
+FACTS=(retrieve --dataset "$CSQA/train_rand_split.jsonl" --ids "$CSQA/inhouse_split_qids.txt" --split unlisted)
+"$KGQA" --store "$STORE" "${FACTS[@]}" --out "$OUT/local-facts.jsonl" 2> /dev/null
+"$KGQA" --store "$URL" --lexicon "$LEXICON" "${FACTS[@]}" --out "$OUT/remote-facts.jsonl" 2> /dev/null
+echo "facts of the in-house test questions equal local and remote: $(cmp -s "$OUT/local-facts.jsonl" "$OUT/remote-facts.jsonl" && echo yes || echo no)"
 python3 - "$OUT" "$RUNS" <<'PY'
 import json, statistics, sys
 out, runs = sys.argv[1], int(sys.argv[2])
