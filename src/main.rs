@@ -32,12 +32,15 @@ fn keep_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
+    let args = cli::Args::parse();
+    // A server gives memory back after a burst (mimalloc's default); batch work keeps it.
+    if !args.command.is_server() {
+        keep_freed_memory();
+    }
     // Chooses the matrix-product kernels before any thread starts (see model::kernels).
     kgqa::model::kernels::init();
     // Log lines (the server's failures, with their request ids) go to stderr.
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
-    let args = cli::Args::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`kgqa ... | head`) is the reader's choice, not a failure.

@@ -84,6 +84,24 @@ fn a_query_over_the_memory_budget_gets_400() {
     alive(&server);
 }
 
+/// An answer within the memory budget but larger than `--max-sparql-answer-mib` (a 134 MB
+/// string of 16 characters doubled 23 times) gets 400 instead of being held whole.
+#[test]
+fn an_answer_over_the_size_limit_gets_400() {
+    let server = Server::start(&["--max-sparql-answer-mib", "8"]);
+    let mut binds = String::from("BIND(\"xxxxxxxxxxxxxxxx\" AS ?x0)");
+    for i in 1..=23 {
+        binds.push_str(&format!(" BIND(CONCAT(?x{p}, ?x{p}) AS ?x{i})", p = i - 1));
+    }
+    let r = sparql(&server, &format!("SELECT ?x23 WHERE {{ {binds} }}"));
+    assert_eq!(r.status, 400, "{}", &r.text()[..r.text().len().min(300)]);
+    assert!(r.text().contains("larger than the server's limit of 8 MiB"), "{}", r.text());
+    // A small answer still comes back whole.
+    let r = sparql(&server, "SELECT (STRLEN(\"abc\") AS ?n) WHERE {}");
+    assert_eq!(r.status, 200, "{}", r.text());
+    alive(&server);
+}
+
 #[test]
 fn service_is_refused_as_the_clients_mistake() {
     let server = Server::start(&[]);

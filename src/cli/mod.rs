@@ -92,6 +92,14 @@ pub enum Command {
     SparqlWorker(serve::WorkerArgs),
 }
 
+impl Command {
+    /// `serve` and its query workers: long-running processes that must give memory back
+    /// after a burst, unlike batch work (training, evaluation), which keeps it for speed.
+    pub fn is_server(&self) -> bool {
+        matches!(self, Command::Serve(_) | Command::SparqlWorker(_))
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match &args.command {

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Resident memory (MiB) one /sparql query's worker process may reach (400 above it).
     #[arg(long, default_value_t = 1024)]
     pub sparql_memory_mib: u64,
+    /// Size (MiB) a /sparql answer may have (400 above it; the server holds an answer
+    /// whole before sending it).
+    #[arg(long, default_value_t = 32)]
+    pub max_sparql_answer_mib: u64,
     /// Seconds a client may take to send a request's headers, or its body, and that an
     /// idle keep-alive connection stays open (408 or a closed connection after them).
     #[arg(long, default_value_t = 10.0)]
@@ -75,6 +79,7 @@ pub struct WorkerArgs {
 /// Runs `kgqa sparql-worker`: one query from standard input, its answer to standard
 /// output ([`kgqa::server::isolate`]).
 pub fn worker(graph_args: &super::GraphArgs, args: &WorkerArgs) -> anyhow::Result<()> {
+    lower_priority();
     let graph = match graph_args.store.as_deref() {
         Some(dir) => kgqa::kg::Graph::open_statements(dir)?,
         None => kgqa::kg::Graph::embedded()?,
@@ -102,6 +107,18 @@ pub fn worker(graph_args: &super::GraphArgs, args: &WorkerArgs) -> anyhow::Resul
             .map(|h| h.join().unwrap_or(1))
     })?;
     std::process::exit(code)
+}
+
+/// Lowers this process's CPU priority (nice 10): a query worker's work, a client's query
+/// that may run to its time limit, must not take the cores from `/ask`.
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: `setpriority` reads its three integer arguments and changes only this
+    // process's scheduling priority; a failure (returned, not raised) leaves it as it was.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    if failed {
+        eprintln!("kgqa sparql-worker: could not lower its priority");
+    }
 }
 
 /// A positive duration from a command-line number of seconds.
@@ -168,6 +185,7 @@ pub fn run(
         client_timeout: seconds("--client-timeout", args.client_timeout)?,
         drain: seconds("--drain", args.drain)?,
         sparql_memory_mib: args.sparql_memory_mib,
+        sparql_answer_bytes: args.max_sparql_answer_mib.saturating_mul(1 << 20),
         sparql_worker: sparql_worker(graph_args)?,
         ..Settings::default()
     };

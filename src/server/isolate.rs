@@ -69,12 +69,14 @@ struct Header {
     request_id: Option<String>,
 }
 
-/// Runs `sparql` in a worker; the answer's bytes and whether it is a graph.
+/// Runs `sparql` in a worker; the answer's bytes (at most `max_bytes`, else a 400) and
+/// whether it is a graph.
 pub(crate) async fn run(
     command: &WorkerCommand,
     sparql: &str,
     dataset: &Dataset,
     limits: QueryLimits,
+    max_bytes: u64,
 ) -> Result<(Vec<u8>, bool), ApiError> {
     let mut worker = tokio::process::Command::new(&command.program);
     worker.args(&command.graph_args).arg("sparql-worker");
@@ -108,7 +110,12 @@ pub(crate) async fn run(
         let _ = stdin.write_all(sparql.as_bytes()).await;
         drop(stdin);
         let mut out = Vec::new();
-        let read = stdout.read_to_end(&mut out).await;
+        // One byte past the limit tells an answer over it; the worker is then killed
+        // (dropping the child) rather than waited for.
+        let read = (&mut stdout).take(max_bytes.saturating_add(1)).read_to_end(&mut out).await;
+        if out.len() as u64 > max_bytes {
+            let _ = child.start_kill();
+        }
         let status = child.wait().await;
         (read.map(|_| out), status)
     };
@@ -130,6 +137,15 @@ pub(crate) async fn run(
         _ => {}
     }
     let out = out.map_err(|e| ApiError::internal(format!("reading the query worker: {e}")))?;
+    if out.len() as u64 > max_bytes {
+        return Err(ApiError::bad_field(
+            "query",
+            format!(
+                "the answer is larger than the server's limit of {} MiB; narrow the query or add a LIMIT",
+                max_bytes >> 20
+            ),
+        ));
+    }
     parse(&out).ok_or_else(|| {
         // No header: the worker died on the query (a crash is logged, the client told).
         eprintln!("kgqa serve: a query worker stopped without an answer ({status})");

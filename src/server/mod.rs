@@ -67,6 +67,9 @@ pub struct Settings {
     pub ask_timeout: std::time::Duration,
     /// Resident memory one `/sparql` worker may reach, MiB (400 above it).
     pub sparql_memory_mib: u64,
+    /// Bytes a `/sparql` worker's answer may have (400 above it: the server holds the
+    /// answer whole before sending it).
+    pub sparql_answer_bytes: u64,
     /// How to start `/sparql` workers; `None` runs queries in this process (an endpoint
     /// graph, which bounds its own queries; tests of the router alone).
     pub sparql_worker: Option<WorkerCommand>,
@@ -89,6 +92,7 @@ impl Default for Settings {
             sparql_timeout: std::time::Duration::from_secs(10),
             ask_timeout: std::time::Duration::from_secs(30),
             sparql_memory_mib: 1024,
+            sparql_answer_bytes: 32 << 20,
             sparql_worker: None,
             client_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(10),

@@ -119,7 +119,8 @@ async fn run(state: &State, p: Protocol) -> Result<Response, ApiError> {
                     .max(std::time::Duration::from_millis(1)),
                 max_memory_mib: state.settings.sparql_memory_mib,
             };
-            super::isolate::run(command, &p.query, &p.dataset, limits).await?
+            let most = state.settings.sparql_answer_bytes;
+            super::isolate::run(command, &p.query, &p.dataset, limits, most).await?
         }
         None => in_process(state, p, max, limit).await?,
     };
