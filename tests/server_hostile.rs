@@ -102,6 +102,41 @@ fn an_answer_over_the_size_limit_gets_400() {
     alive(&server);
 }
 
+/// Runaway queries (two cross products, each running to its time limit in a worker) do
+/// not hold the places /ask needs: questions asked meanwhile answer at once, and the second
+/// query waits for the worker place, not for the engine.
+#[test]
+fn runaway_queries_leave_ask_its_places() {
+    let server = std::sync::Arc::new(Server::start(&[
+        "--sparql-timeout",
+        "8",
+        "--max-in-flight",
+        "1",
+        "--sparql-memory-mib",
+        "4000",
+    ]));
+    let cross = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }";
+    let runaways: Vec<_> = (0..2)
+        .map(|_| {
+            let s = server.clone();
+            std::thread::spawn(move || sparql(&s, cross).status)
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let body = serde_json::json!({"question": "What do you dig with?", "choices": ["a shovel", "a cloud"]});
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let r = server.post_json("/ask", &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        // Far under the queries' 8 s: /ask did not wait for them.
+        assert!(t.elapsed() < std::time::Duration::from_secs(4), "/ask took {:?}", t.elapsed());
+    }
+    for r in runaways {
+        assert_eq!(r.join().unwrap(), 503);
+    }
+    alive(&server);
+}
+
 #[test]
 fn service_is_refused_as_the_clients_mistake() {
     let server = Server::start(&[]);

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Requests that may wait for the engine; more get 503 at once.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
+    /// /sparql queries whose worker processes run at once (more wait in the queue). They
+    /// run at low priority and never take the places /ask requests use.
+    #[arg(long, default_value_t = 1)]
+    pub max_sparql_in_flight: usize,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 64 << 10)]
     pub max_body: usize,
@@ -178,6 +182,7 @@ pub fn run(
     let engine = Engine::new(graph, model, options)?;
     let mut settings = Settings {
         max_queue: args.max_queue,
+        max_sparql_in_flight: args.max_sparql_in_flight.max(1),
         max_body: args.max_body,
         max_sparql_results: args.max_sparql_results,
         sparql_timeout: seconds("--sparql-timeout", args.sparql_timeout)?,

@@ -22,7 +22,15 @@ const STYLE_CSS: &str = include_str!("../../web/style.css");
 
 /// A place among the requests at work, once [`super::Admission`] gives one.
 pub(super) async fn admit(state: &State) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    state.admission.enter().await.map_err(|busy| {
+    admit_to(state, &state.admission).await
+}
+
+/// A place among `admission`'s requests at work (the engine's, or the query workers').
+pub(super) async fn admit_to(
+    state: &State,
+    admission: &super::Admission,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    admission.enter().await.map_err(|busy| {
         state.metrics.refused();
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -304,6 +312,7 @@ mod tests {
         let settings = super::super::Settings { max_in_flight: 1, ..Default::default() };
         let state: State = std::sync::Arc::new(super::super::Shared {
             admission: super::super::Admission::new(1, 0),
+            sparql_admission: super::super::Admission::new(1, 0),
             metrics: Default::default(),
             engine,
             settings,

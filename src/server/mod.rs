@@ -52,6 +52,9 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Requests that may wait for the engine; more are refused with 503.
     pub max_queue: usize,
+    /// `/sparql` queries whose worker processes run at once (each may use a core until
+    /// its time limit; they run at low priority and never take the engine's places).
+    pub max_sparql_in_flight: usize,
     /// Most concepts described per mention by `GET /concept`.
     pub max_senses: usize,
     /// Most neighbours per concept and direction by `GET /concept`.
@@ -86,6 +89,7 @@ impl Default for Settings {
             max_body: 64 << 10,
             max_in_flight: std::thread::available_parallelism().map_or(2, |n| n.get()).min(4),
             max_queue: 64,
+            max_sparql_in_flight: 1,
             max_senses: 10,
             max_neighbours: 100,
             max_sparql_results: 10_000,
@@ -114,6 +118,8 @@ pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) settings: Settings,
     pub(crate) admission: Admission,
+    /// Places of `/sparql` worker processes, apart from the engine's.
+    pub(crate) sparql_admission: Admission,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) describe: Describe,
 }
@@ -139,6 +145,7 @@ pub fn app(engine: Engine, settings: Settings, describe: Describe) -> App {
     let metrics = Arc::new(Metrics::default());
     let state: State = Arc::new(Shared {
         admission: Admission::new(settings.max_in_flight, settings.max_queue),
+        sparql_admission: Admission::new(settings.max_sparql_in_flight, settings.max_queue),
         metrics: metrics.clone(),
         engine,
         settings: settings.clone(),

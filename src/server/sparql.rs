@@ -13,7 +13,7 @@ use oxigraph::model::NamedNode;
 use serde::Deserialize;
 use std::time::Instant;
 
-use super::api::{admit, body, on_engine};
+use super::api::{admit_to, body, on_engine};
 use super::error::parse_json;
 use super::{ApiError, State};
 use crate::kg::query::{self, Answer, Dataset};
@@ -106,12 +106,16 @@ async fn run(state: &State, p: Protocol) -> Result<Response, ApiError> {
     let (answer, graph) = match &state.settings.sparql_worker {
         Some(command) => {
             let start = Instant::now();
-            let _permit = tokio::time::timeout(limit, admit(state)).await.map_err(|_| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the engine stayed busy; try again shortly",
-                )
-            })??;
+            // Worker queries have places of their own: a slow query never holds one of
+            // the engine's, which /ask needs.
+            let workers = &state.sparql_admission;
+            let _permit =
+                tokio::time::timeout(limit, admit_to(state, workers)).await.map_err(|_| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the engine stayed busy; try again shortly",
+                    )
+                })??;
             let limits = super::QueryLimits {
                 max_results: max,
                 timeout: limit
