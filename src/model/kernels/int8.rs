@@ -198,10 +198,7 @@ pub fn mat_mul_acc(x: &[f32], rows: usize, w: &PackedWeight, out: &mut [f32]) {
         let rows_here = (t / groups) * TASK_ROWS..((t / groups + 1) * TASK_ROWS).min(rows);
         let first_block = (t % groups) * TILE_BLOCKS;
         let blocks = TILE_BLOCKS.min(w.n.div_ceil(LANES) - first_block);
-        // SAFETY: tasks write disjoint (row range, column range) rectangles of `out`,
-        // which outlives the parallel loop.
-        let out = unsafe { std::slice::from_raw_parts_mut(out_ptr.get(), rows * w.n) };
-        tile_task(&q, w, rows_here, first_block, blocks, out, fast);
+        tile_task(&q, w, rows_here, first_block, blocks, out_ptr, fast);
     });
 }
 
@@ -258,10 +255,12 @@ impl Int8Layer {
     }
 }
 
-/// A raw pointer to the output, shared by tasks that write disjoint parts of it.
+/// A raw pointer to `mat_mul_acc`'s output, shared by tasks that write disjoint
+/// (row range, column range) rectangles of it through the pointer alone (no task holds a
+/// reference to the whole output), while the output outlives the parallel loop.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
-// SAFETY: see `mat_mul_acc`: every task writes its own rectangle only.
+// SAFETY: every task writes its own rectangle only, through the raw pointer.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
@@ -277,7 +276,7 @@ fn tile_task(
     rows: std::ops::Range<usize>,
     first_block: usize,
     blocks: usize,
-    out: &mut [f32],
+    out: SharedOut,
     fast: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -297,7 +296,7 @@ fn portable_task(
     rows: std::ops::Range<usize>,
     first_block: usize,
     blocks: usize,
-    out: &mut [f32],
+    out: SharedOut,
 ) {
     let cols = first_block * LANES..((first_block + blocks) * LANES).min(w.n);
     for r in rows {
@@ -305,7 +304,8 @@ fn portable_task(
         for c in cols.clone() {
             let dot: i32 = (0..w.k).map(|col| i32::from(xr[col]) * i32::from(w.code(c, col))).sum();
             let value = w.scales[c] * (q.scales[r] * dot as f32 + q.mins[r] * w.sums[c]);
-            out[r * w.n + c] += value;
+            // SAFETY: (r, c) lies in this task's rectangle of the rows x n output.
+            unsafe { *out.get().add(r * w.n + c) += value };
         }
     }
 }
@@ -315,7 +315,9 @@ mod vnni_kernel {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    use super::{K_GROUPS, LANES, PackedWeight, QuantRows, TILE_BLOCKS, TILE_ROWS, row_scale};
+    use super::{
+        K_GROUPS, LANES, PackedWeight, QuantRows, SharedOut, TILE_BLOCKS, TILE_ROWS, row_scale,
+    };
 
     /// [`super::quantize_row_portable`] 16 values at a time.
     ///
@@ -363,7 +365,7 @@ mod vnni_kernel {
         rows: Range<usize>,
         first_block: usize,
         blocks: usize,
-        out: &mut [f32],
+        out: SharedOut,
     ) {
         let total = q.k4 / 4;
         for g0 in (0..total).step_by(K_GROUPS) {
@@ -413,7 +415,7 @@ mod vnni_kernel {
         row: usize,
         block: usize,
         pass: &Pass,
-        out: &mut [f32],
+        out: SharedOut,
     ) {
         let mut acc = [[_mm512_setzero_si512(); B]; R];
         let xs: [&[u8]; R] = std::array::from_fn(|i| q.row(row + i));
@@ -442,7 +444,9 @@ mod vnni_kernel {
                 let min = if pass.first { q.mins[row + i] } else { 0.0 };
                 let min_term = _mm512_mul_ps(_mm512_set1_ps(min), sums);
                 let inner = _mm512_fmadd_ps(dot, _mm512_set1_ps(q.scales[row + i]), min_term);
-                let dst = out[(row + i) * w.n + c0..].as_mut_ptr();
+                // SAFETY: rows `row..row + R` and columns `c0..c0 + valid` (the masked
+                // lanes) lie in this task's rectangle of the rows x n output.
+                let dst = unsafe { out.get().add((row + i) * w.n + c0) };
                 unsafe {
                     let old = _mm512_maskz_loadu_ps(mask, dst);
                     _mm512_mask_storeu_ps(dst, mask, _mm512_fmadd_ps(inner, scale, old));
@@ -491,7 +495,7 @@ mod tests {
             let q = QuantRows::new(&x, rows, k, w.k4);
             let mut slow = vec![0.5f32; rows * n];
             let blocks = n.div_ceil(LANES);
-            portable_task(&q, &w, 0..rows, 0, blocks, &mut slow);
+            portable_task(&q, &w, 0..rows, 0, blocks, SharedOut(slow.as_mut_ptr()));
             let exact = reference(&x, &wf, rows, n, k);
             for i in 0..rows * n {
                 assert!((fast[i] - slow[i]).abs() <= 1e-4 * slow[i].abs().max(1.0), "{i}");
