@@ -130,6 +130,14 @@ fn padding_does_not_change_real_positions() {
     }
 }
 
+/// Two 7-token sequences, the second ending in two padded positions: ids, mask, types.
+fn padded_pair() -> [Tensor; 3] {
+    let ids = t(&[&[0, 5, 7, 9, 11, 3, 2], &[0, 9, 2, 2, 4, 1, 1]]);
+    let mask = t(&[&[1, 1, 1, 1, 1, 1, 1], &[1, 1, 1, 1, 1, 0, 0]]);
+    let types = ids.zeros_like().unwrap();
+    [ids, mask, types]
+}
+
 /// The fused inference path (used whenever attentions are not collected) gives what
 /// candle's operations give, for BERT and for MPNet's position bias, on every layer and
 /// on the first position alone.
@@ -138,9 +146,7 @@ fn fused_path_matches_candle_path() {
     for family in ["bert", "mpnet"] {
         let (_, varmap) = tiny_of(family);
         let bert = frozen(family, &varmap);
-        let ids = t(&[&[0, 5, 7, 9, 11, 3, 2], &[0, 9, 2, 2, 4, 1, 1]]);
-        let mask = t(&[&[1, 1, 1, 1, 1, 1, 1], &[1, 1, 1, 1, 1, 0, 0]]);
-        let types = ids.zeros_like().unwrap();
+        let [ids, mask, types] = padded_pair();
         let inputs = Inputs {
             input_ids: &ids,
             token_type_ids: &types,
@@ -169,9 +175,7 @@ fn int8_products_stay_close_to_f32() {
     for family in ["bert", "mpnet"] {
         let (_, varmap) = tiny_of(family);
         let mut bert = frozen(family, &varmap);
-        let ids = t(&[&[0, 5, 7, 9, 11, 3, 2], &[0, 9, 2, 2, 4, 1, 1]]);
-        let mask = t(&[&[1, 1, 1, 1, 1, 1, 1], &[1, 1, 1, 1, 1, 0, 0]]);
-        let types = ids.zeros_like().unwrap();
+        let [ids, mask, types] = padded_pair();
         let inputs = Inputs {
             input_ids: &ids,
             token_type_ids: &types,

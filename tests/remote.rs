@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::cli::{kgqa, ok, top};
 use common::server::Server;
-use common::{fixture, options};
+use common::{QUESTIONS, fixture, options, without_timings};
 use kgqa::engine::knowledge::Knowledge;
 use kgqa::kg::Graph;
 use kgqa::kg::endpoint::Endpoint;
@@ -19,18 +19,6 @@ use kgqa::kg::retrieve::{Options, Retriever};
 fn url(server: &Server) -> String {
     format!("http://{}/sparql", server.addr)
 }
-
-const QUESTIONS: [(&str, &[&str]); 3] = [
-    (
-        "We dug the ground to plant flowers. What did we dig with?",
-        &["trowel", "excavator", "spoon"],
-    ),
-    (
-        "We dug the ground to build a house. What did we dig with?",
-        &["trowel", "excavator", "spoon"],
-    ),
-    ("Where would you keep milk cold?", &["refrigerator", "oven", "desert"]),
-];
 
 /// The embedded graph through the endpoint: the lexicon (in one page and in pages of 7
 /// rows) and every question's knowledge equal the local graph's.
@@ -87,22 +75,12 @@ fn the_command_line_answers_the_same_through_an_endpoint() {
         let joined = choices.join(",");
         let local = ok(&["ask", question, "--choices", &joined, "--json"]);
         let remote = ok(&["--store", &url, "ask", question, "--choices", &joined, "--json"]);
-        let strip = |s: &str| {
-            let mut v: serde_json::Value = serde_json::from_str(s).unwrap();
-            v.as_object_mut().unwrap().remove("timings");
-            v
-        };
-        assert_eq!(strip(&local), strip(&remote), "{question}");
+        assert_eq!(without_timings(&local), without_timings(&remote), "{question}");
     }
     // Open-ended: the candidates come from the graph, through the endpoint.
     let house = "We dug the ground to build a house. What did we dig with?";
-    let strip = |s: &str| {
-        let mut v: serde_json::Value = serde_json::from_str(s).unwrap();
-        v.as_object_mut().unwrap().remove("timings");
-        v
-    };
-    let open = strip(&ok(&["--store", &url, "ask", house, "--json"]));
-    assert_eq!(open, strip(&ok(&["ask", house, "--json"])));
+    let open = without_timings(&ok(&["--store", &url, "ask", house, "--json"]));
+    assert_eq!(open, without_timings(&ok(&["ask", house, "--json"])));
     let top3 = top(&open, 3);
     assert!(top3.contains(&"excavator"), "{top3:?}");
     for q in [
@@ -189,11 +167,7 @@ fn a_server_can_serve_a_graph_from_another_servers_endpoint() {
         let body = serde_json::json!({ "question": question, "choices": choices });
         let (a, b) = (upstream.post_json("/ask", &body), replica.post_json("/ask", &body));
         assert_eq!((a.status, b.status), (200, 200));
-        let strip = |mut v: serde_json::Value| {
-            v.as_object_mut().unwrap().remove("timings");
-            v
-        };
-        assert_eq!(strip(a.json()), strip(b.json()), "{question}");
+        assert_eq!(without_timings(&a.text()), without_timings(&b.text()), "{question}");
     }
     let three = b"SELECT ?t WHERE { cn:trowel r:UsedFor ?t }";
     let r = replica.request("POST", "/sparql", "application/sparql-query", three);

@@ -13,6 +13,15 @@ fn sparql(server: &Server, query: &str) -> common::server::Reply {
     server.request("POST", "/sparql", "application/sparql-query", query.as_bytes())
 }
 
+/// `?x23` bound to 16 characters doubled 23 times (134 MB) by 1 KB of query.
+fn doubling_binds() -> String {
+    let mut binds = String::from("BIND(\"xxxxxxxxxxxxxxxx\" AS ?x0)");
+    for i in 1..=23 {
+        binds.push_str(&format!(" BIND(CONCAT(?x{p}, ?x{p}) AS ?x{i})", p = i - 1));
+    }
+    binds
+}
+
 /// The server still answers a plain query and `/health`.
 fn alive(server: &Server) {
     let q = "SELECT ?o WHERE { <http://conceptnet.io/c/en/trowel> ?p ?o } LIMIT 1";
@@ -74,10 +83,7 @@ fn queries_that_read_little_still_stop_at_the_time_limit() {
 #[test]
 fn a_query_over_the_memory_budget_gets_400() {
     let server = Server::start(&["--sparql-memory-mib", "300"]);
-    let mut binds = String::from("BIND(\"xxxxxxxxxxxxxxxx\" AS ?x0)");
-    for i in 1..=23 {
-        binds.push_str(&format!(" BIND(CONCAT(?x{p}, ?x{p}) AS ?x{i})", p = i - 1));
-    }
+    let binds = doubling_binds();
     let r = sparql(&server, &format!("SELECT (STRLEN(?x23) AS ?n) WHERE {{ {binds} }}"));
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("memory budget"), "{}", r.text());
@@ -89,10 +95,7 @@ fn a_query_over_the_memory_budget_gets_400() {
 #[test]
 fn an_answer_over_the_size_limit_gets_400() {
     let server = Server::start(&["--max-sparql-answer-mib", "8"]);
-    let mut binds = String::from("BIND(\"xxxxxxxxxxxxxxxx\" AS ?x0)");
-    for i in 1..=23 {
-        binds.push_str(&format!(" BIND(CONCAT(?x{p}, ?x{p}) AS ?x{i})", p = i - 1));
-    }
+    let binds = doubling_binds();
     let r = sparql(&server, &format!("SELECT ?x23 WHERE {{ {binds} }}"));
     assert_eq!(r.status, 400, "{}", &r.text()[..r.text().len().min(300)]);
     assert!(r.text().contains("larger than the server's limit of 8 MiB"), "{}", r.text());

@@ -14,21 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::cli::ok;
 use common::server::Server;
+use common::{QUESTIONS, without_timings as strip};
 use kgqa::engine::knowledge::Knowledge;
 use kgqa::kg::Graph;
 use kgqa::kg::retrieve::{Options, Retriever};
-
-const QUESTIONS: [(&str, &[&str]); 3] = [
-    (
-        "We dug the ground to plant flowers. What did we dig with?",
-        &["trowel", "excavator", "spoon"],
-    ),
-    (
-        "We dug the ground to build a house. What did we dig with?",
-        &["trowel", "excavator", "spoon"],
-    ),
-    ("Where would you keep milk cold?", &["refrigerator", "oven", "desert"]),
-];
 
 /// A running Virtuoso in a folder of its own, killed when dropped.
 struct Virtuoso {
@@ -99,12 +88,6 @@ fn start(file: &Path, graph: &str) -> Option<Virtuoso> {
         std::thread::sleep(Duration::from_millis(500));
     }
     Some(server)
-}
-
-fn strip(json: &str) -> serde_json::Value {
-    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v.as_object_mut().unwrap().remove("timings");
-    v
 }
 
 /// `start`, or `None` with a message (a failure under `KGQA_REQUIRE_VIRTUOSO=1`).

@@ -17,6 +17,26 @@ pub fn enabled() -> bool {
     std::env::var("KGQA_REAL_DATA").is_ok_and(|v| v == "1")
 }
 
+/// Seed questions with their choices, answered through local and remote graphs alike.
+pub const QUESTIONS: [(&str, &[&str]); 3] = [
+    (
+        "We dug the ground to plant flowers. What did we dig with?",
+        &["trowel", "excavator", "spoon"],
+    ),
+    (
+        "We dug the ground to build a house. What did we dig with?",
+        &["trowel", "excavator", "spoon"],
+    ),
+    ("Where would you keep milk cold?", &["refrigerator", "oven", "desert"]),
+];
+
+/// An answer's JSON without its `timings` (which differ from run to run).
+pub fn without_timings(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v.as_object_mut().unwrap().remove("timings");
+    v
+}
+
 /// A project test fixture.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
