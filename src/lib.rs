@@ -4,6 +4,7 @@
 //! relations with a grounding lexicon; see `ARCHITECTURE.md` for the map of the crate.
 
 pub mod engine;
+pub mod eval;
 pub mod kg;
 pub mod model;
 pub mod server;

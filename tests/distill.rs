@@ -355,7 +355,7 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     refused("train", &["--clip", "0"], "clip");
     refused("train", &["--weight-decay=-0.1"], "weight_decay");
     refused("train", &["--max-length", "4"], "max_length");
-    refused("train", &["--fusion", "input"], "--facts");
+    refused("train", &["--fusion", "input"], "facts");
     refused("distill", &["--epochs", "0"], "epochs");
     refused("distill", &["--alpha", "2"], "alpha");
     refused("distill", &["--temperature", "0"], "temperature");
@@ -370,7 +370,7 @@ fn bad_settings_are_refused_by_name_before_anything_is_written() {
     tiny_model(&entity, 0.0);
     std::fs::write(entity.join("kgqa.json"), r#"{"pooling": "mean", "fusion": {"entity": true}}"#)
         .unwrap();
-    refused_with(&entity, "distill", &["--augment-choices", "1"], "--augment-choices");
+    refused_with(&entity, "distill", &["--augment-choices", "1"], "augment_choices");
     // Longer inputs than the model has positions for (the tiny model has 128).
     let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
     c.arg("train").arg("--dataset").arg(&questions).arg("--run").arg(&run);

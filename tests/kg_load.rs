@@ -197,3 +197,81 @@ fn unknown_extension_asks_for_format() {
     let err = load_into_dir(&dir.path().join("s"), &[f], &options()).unwrap_err().to_string();
     assert!(err.contains("edges.data") && err.contains("--format"), "{err}");
 }
+
+/// A load writes its generation's concept index, which answers retrieval as the queries
+/// do; the next load replaces it with its own; a damaged one is refused with its file
+/// named; a store without one (loaded before indexes existed) answers through its queries.
+#[test]
+fn the_concept_index_follows_its_generation() {
+    use kgqa::kg::retrieve::{Options, Retriever};
+    let dir = tempfile::tempdir().unwrap();
+    let first = load_into_dir(dir.path(), &[fixture("sample.tsv")], &options()).unwrap();
+    assert!(first.index_concepts > 0 && first.index_bytes > 0, "{first:?}");
+    assert!(dir.path().join("concepts-1.idx").is_file());
+    load_into_dir(dir.path(), &[fixture("wordnet")], &options()).unwrap();
+    assert!(!dir.path().join("concepts-1.idx").exists());
+    let indexed = Graph::open(dir.path()).unwrap();
+    let index = indexed.concept_index().expect("the load wrote an index");
+    let plain = Graph::open(dir.path()).unwrap().without_concept_index();
+    let r = Retriever::new(Options { cache: 0, ..Options::default() }).unwrap();
+    let (mut edges, mut definitions) = (0, 0);
+    for i in 0..index.len() {
+        let c = index.concept(i).unwrap();
+        let hood = r.neighbourhood(&indexed, c).unwrap();
+        assert_eq!(hood, r.neighbourhood(&plain, c).unwrap(), "{c}");
+        assert_eq!(r.degree(&indexed, c).unwrap(), r.degree(&plain, c).unwrap(), "{c}");
+        let d = r.definitions(&indexed, c, 3).unwrap();
+        assert_eq!(d, r.definitions(&plain, c, 3).unwrap(), "{c}");
+        (edges, definitions) = (edges + hood.len(), definitions + d.len());
+    }
+    assert!(edges > 10 && definitions >= 8, "{edges} edges, {definitions} definitions");
+    drop((indexed, plain));
+
+    let file = dir.path().join("concepts-2.idx");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Graph::open(dir.path()).err().expect("a damaged index is refused").to_string();
+    assert!(e.contains("concepts-2.idx") && e.contains("cut short"), "{e}");
+    std::fs::remove_file(&file).unwrap();
+    let g = Graph::open(dir.path()).expect("a store without an index opens");
+    assert!(g.concept_index().is_none());
+    assert!(!r.neighbourhood(&g, "http://conceptnet.io/c/en/trowel").unwrap().is_empty());
+}
+
+/// A store whose live generation is damaged is reported with the generation named, never
+/// half-read: `check` reads it whole and refuses it, and a query over all of it fails
+/// rather than answering with part of the graph. A missing generation is named at open.
+#[test]
+fn a_damaged_generation_is_reported_not_half_read() {
+    use kgqa::kg::store::check;
+    let dir = tempfile::tempdir().unwrap();
+    load_into_dir(dir.path(), &[fixture("sample.tsv"), fixture("wordnet")], &options()).unwrap();
+    let intact = check(dir.path()).expect("a fresh store is intact");
+    assert!(intact.statements > 50 && intact.index_concepts > Some(10), "{intact:?}");
+
+    let generation = dir.path().join("gen-1");
+    let mut tables = 0;
+    for entry in std::fs::read_dir(&generation).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sst") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let end = bytes.len() * 3 / 4;
+            for i in (bytes.len() / 8..end).step_by(16) {
+                bytes[i] ^= 0x5a;
+            }
+            std::fs::write(&path, bytes).unwrap();
+            tables += 1;
+        }
+    }
+    assert!(tables > 0, "the load wrote table files");
+    let e = check(dir.path()).expect_err("a damaged generation is refused").to_string();
+    assert!(e.contains("generation 1") && e.contains("damaged"), "{e}");
+    if let Ok(graph) = Graph::open(dir.path()) {
+        let all = kgqa::kg::query::run(&graph, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }");
+        assert!(all.is_err(), "a whole read of a damaged generation answered");
+    }
+
+    std::fs::remove_dir_all(&generation).unwrap();
+    let e = Graph::open(dir.path()).err().expect("a missing generation is refused").to_string();
+    assert!(e.contains("generation 1") && e.contains("missing"), "{e}");
+}

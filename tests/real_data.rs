@@ -159,7 +159,17 @@ fn commonsenseqa_retrieval_coverage() {
     let test = dataset::select(items, &ids, Split::Unlisted);
     assert_eq!(test.len(), 1_241);
     let retriever = Retriever::new(Options::default()).unwrap();
+    assert!(graph.concept_index().is_some(), "the load wrote no concept index");
     let knowledge = dataset::retrieve_all(&graph, &retriever, &test, 2, &|| ()).unwrap();
+    // The concept index gives exactly what the per-concept queries give.
+    let plain = Graph::open(dir.path()).unwrap().without_concept_index();
+    let fresh = Retriever::new(Options::default()).unwrap();
+    let queried = dataset::retrieve_all(&plain, &fresh, &test, 2, &|| ()).unwrap();
+    let differ = knowledge.iter().zip(&queried).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differ, 0,
+        "{differ} questions got other facts from the index than from the queries"
+    );
     let n = test.len() as f64;
     let grounded = knowledge
         .iter()

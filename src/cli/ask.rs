@@ -71,9 +71,15 @@ pub fn run(
     let choices: Vec<String> =
         args.choices.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
-    // Open-ended questions can be answered from the graph alone.
-    let model = load_model(&dir, choices.is_empty() && args.model.is_none(), precision)?;
-    let graph = super::open_graph(graph_args)?;
+    // Open-ended questions can be answered from the graph alone. The model loads while
+    // the graph opens (a one-off question waits for the slower of the two).
+    let optional = choices.is_empty() && args.model.is_none();
+    let (model, graph) = std::thread::scope(|s| {
+        let model = s.spawn(|| load_model(&dir, optional, precision));
+        let graph = super::open_graph(graph_args);
+        (model.join().expect("model loading panicked"), graph)
+    });
+    let (model, graph) = (model?, graph?);
     let mut options = Options::default();
     options.retrieve.top_k = args.top_k;
     options.candidates = args.candidates;

@@ -15,12 +15,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kgqa::engine::dataset::{self, Item, Split};
 use kgqa::engine::formats::{self, Format};
 use kgqa::engine::knowledge::Knowledge;
+use kgqa::eval::stats::{mcnemar_exact, wilson_interval};
 use kgqa::kg::retrieve::{Options, Retriever};
 use kgqa::model::head::MultipleChoice;
 use kgqa::train::data::Example;
-use kgqa::train::stats::{mcnemar_exact, wilson_interval};
 
-use super::bench_report::{DatasetReport, Latency, ModelInfo, Paired, Report, Run};
+use kgqa::eval::report::{DatasetReport, Latency, ModelInfo, Paired, Report, Run};
 
 /// A question-set format on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

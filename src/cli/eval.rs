@@ -11,7 +11,7 @@ use kgqa::engine::dataset::Split;
 use kgqa::model::head::MultipleChoice;
 use kgqa::train as trainer;
 
-use super::data::{DataArgs, examples, load_items};
+use super::data::DataArgs;
 
 /// Arguments of `kgqa eval`.
 #[derive(Args, Debug)]
@@ -36,8 +36,9 @@ pub fn eval(args: &EvalArgs, precision: kgqa::model::kernels::Precision) -> anyh
         .with_context(|| format!("loading {}", args.model.display()))?;
     model.set_precision(precision).context("choosing the products' precision")?;
     let fusion = model.head().fusion;
-    let items = load_items(&args.data, Split::Unlisted)?;
-    let examples = examples(&args.data, &items, fusion)?;
+    let data = args.data.spec();
+    let items = data.items(Split::Unlisted)?;
+    let examples = data.examples(&items, fusion)?;
     let mut correct = 0usize;
     let mut ms = Vec::with_capacity(examples.len());
     let mut lines = Vec::new();
@@ -64,7 +65,7 @@ pub fn eval(args: &EvalArgs, precision: kgqa::model::kernels::Precision) -> anyh
     ms.sort_by(f64::total_cmp);
     let p50 = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
     let parameters = model.parameters();
-    let (low, high) = kgqa::train::stats::wilson_interval(correct, examples.len());
+    let (low, high) = kgqa::eval::stats::wilson_interval(correct, examples.len());
     let report = serde_json::json!({
         "model": args.model.display().to_string(),
         "fusion": fusion.name(),

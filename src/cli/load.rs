@@ -1,4 +1,4 @@
-//! `kgqa load FILE... --store DIR`.
+//! `kgqa load FILE... --store DIR` and `kgqa load --check --store DIR`.
 
 #[cfg(feature = "rocksdb")]
 use std::io::Write;
@@ -11,8 +11,12 @@ use kgqa::kg::load::{Format, Languages, LoadOptions};
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     /// Input files (`.gz` is read as it streams) or WordNet database folders.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "check")]
     pub files: Vec<PathBuf>,
+    /// Load nothing: read the store's live generation whole (every statement and index of
+    /// the database, the lexicon, the concept index) and report whether it is intact.
+    #[arg(long, conflicts_with = "files")]
+    pub check: bool,
     /// Force the format of every input: ntriples, nquads, turtle, trig, rdfxml, conceptnet,
     /// tsv, wordnet. By default it is told from the file name.
     #[arg(long, value_parser = parse_format)]
@@ -61,7 +65,35 @@ pub fn run(graph_args: &super::GraphArgs, args: &LoadArgs) -> anyhow::Result<()>
         dataset: args.dataset.clone(),
         progress: !args.quiet && !args.json,
     };
+    if args.check {
+        return check_dir(store, args.json);
+    }
     load_dir(store, &args.files, &options, args.json)
+}
+
+#[cfg(feature = "rocksdb")]
+fn check_dir(store: &Path, json: bool) -> anyhow::Result<()> {
+    let report = kgqa::kg::store::check(store)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: generation {} is intact: {} statements, {} lexicon forms, {} indexed concepts \
+             (checked in {:.1} s)",
+            store.display(),
+            report.generation,
+            report.statements,
+            report.lexicon_entries,
+            report.index_concepts.map_or("no".into(), |n| n.to_string()),
+            report.seconds
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "rocksdb"))]
+fn check_dir(store: &Path, _: bool) -> anyhow::Result<()> {
+    anyhow::bail!("{}: on-disk stores need the `rocksdb` feature", store.display())
 }
 
 #[cfg(feature = "rocksdb")]
@@ -104,7 +136,7 @@ fn load_dir(
     let s = &report.stats;
     writeln!(
         out,
-        "loaded {} statements ({} new in the store, {} in all), {} concepts, {} relations in {:.2} s ({:.0} statements/s); lexicon: {} forms",
+        "loaded {} statements ({} new in the store, {} in all), {} concepts, {} relations in {:.2} s ({:.0} statements/s); lexicon: {} forms; concept index: {} concepts, {:.1} MB in {:.1} s",
         s.statements,
         report.statements_added,
         report.statements_after,
@@ -113,6 +145,9 @@ fn load_dir(
         report.total_seconds,
         s.statements as f64 / report.total_seconds.max(1e-9),
         report.lexicon_entries,
+        report.index_concepts,
+        report.index_bytes as f64 / 1e6,
+        report.index_seconds,
     )?;
     Ok(())
 }

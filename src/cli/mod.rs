@@ -1,10 +1,8 @@
 //! Command-line types (clap) and dispatch; each subcommand has its own file.
 
 mod ask;
-mod augment;
 mod average;
 mod bench;
-mod bench_report;
 mod concept;
 mod data;
 mod eval;

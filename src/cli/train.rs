@@ -4,18 +4,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgqa::engine::dataset::Split;
 use kgqa::model::fusion::Fusion;
-use kgqa::model::head::MultipleChoice;
-use kgqa::train::data::{Example, permutation};
-use kgqa::train::distill::{self, Distill, DistillConfig, NarrowInit, build_student};
-use kgqa::train::losses::every_other;
-use kgqa::train::{self as trainer, TrainConfig};
+use kgqa::train::augment::labelled;
+use kgqa::train::distill::{DistillConfig, NarrowInit};
+use kgqa::train::plan::{AugmentPlan, DistillPlan, Observer, RunSpec, StudentPlan, TrainPlan};
+use kgqa::train::{TrainConfig, TrainState};
 
-use super::data::{DataArgs, examples, load_items};
+use super::data::DataArgs;
 
 /// How a narrower student starts (`kgqa distill --narrow-init`).
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -157,7 +154,13 @@ pub struct DistillArgs {
     /// one also gives the hidden states and attentions to imitate.
     #[arg(long, required = true)]
     pub teacher: Vec<PathBuf>,
-    /// Student depth (layers copied: every other teacher layer).
+    /// The model folder the student's layers (and its fusion) come from; default: the
+    /// first teacher. Lets a small model learn from a larger teacher of another vocabulary
+    /// (e.g. an MPNet teacher and a MiniLM student): only the soft targets over the
+    /// choices pass between them, so no cosine or TinyBERT loss across widths.
+    #[arg(long)]
+    pub student_from: Option<PathBuf>,
+    /// Student depth (layers copied: every other layer of the source model).
     #[arg(long, default_value_t = 3)]
     pub student_layers: usize,
     /// Teacher layers (0-based) the student copies, e.g. `0,2,4` (overrides the default).
@@ -214,23 +217,7 @@ pub struct DistillArgs {
     pub teacher_cache_mb: usize,
 }
 
-/// The training questions and the held-out slice: a fixed, seed-independent split (the
-/// same for any list of one value per question, so lists stay aligned).
-fn split_examples<T: Clone>(all: Vec<T>, held_out: usize) -> (Vec<T>, Vec<T>) {
-    let order = permutation(all.len(), 0x5EED);
-    let held = held_out.min(all.len() / 5);
-    let held_out: Vec<T> = order[..held].iter().map(|&i| all[i].clone()).collect();
-    let train_set: Vec<T> = order[held..].iter().map(|&i| all[i].clone()).collect();
-    (train_set, held_out)
-}
-
-fn train_config(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> anyhow::Result<TrainConfig> {
-    let base = std::fs::canonicalize(&base).with_context(|| format!("{}", base.display()))?;
-    Ok(settings(h, base, fusion))
-}
-
-/// The run's settings as given (the base path not resolved): what is checked before any
-/// model or dataset is read.
+/// The optimization settings of `h` (the base and fusion as given).
 fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
     TrainConfig {
         base,
@@ -251,234 +238,173 @@ fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
     }
 }
 
-/// Runs a training loop with a progress bar and prints the summary.
-fn run_training(
-    h: &HyperArgs,
-    config: &TrainConfig,
-    sets: (&[Example], &[Example]),
-    objective: &dyn trainer::Objective,
-    training_only: &[&str],
-) -> anyhow::Result<()> {
-    let (train_set, held_out) = sets;
-    eprintln!(
-        "training on {} questions, {} held out, fusion {}, run {}",
-        train_set.len(),
-        held_out.len(),
-        config.fusion.name(),
-        h.run.display()
-    );
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  epoch {msg}  eta {eta}")
-            .expect("static template"),
-    );
-    let started = Instant::now();
-    let mut first_step: Option<u64> = None;
-    let batch = h.batch_size as f64;
-    let mut evaluations = None;
-    let mut progress = |s: &trainer::TrainState, total: u64, loss: f64| {
-        // Evaluations made since the last call (reported at the next step).
-        let seen = *evaluations.get_or_insert(s.history.len());
-        for l in s.history.iter().skip(seen) {
-            let line = format!(
-                "held-out accuracy {:.4} at step {} (epoch {}, loss {:.4})",
-                l.accuracy, l.step, l.epoch, l.loss
-            );
-            // A hidden bar (output not a terminal) prints nothing of its own.
-            if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
-        }
-        evaluations = Some(s.history.len());
-        bar.set_length(total);
-        bar.set_position(s.step);
-        let first = *first_step.get_or_insert(s.step.saturating_sub(1));
-        let qps = (s.step - first) as f64 * batch / started.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("{}  loss {loss:.4}  {qps:.1} questions/s", s.epoch + 1));
-        if bar.is_hidden() && s.step.is_multiple_of(10) {
-            let eta = eta(total.saturating_sub(s.step) as f64 * batch / qps.max(1e-9));
-            let epoch = s.epoch + 1;
-            eprintln!(
-                "step {}/{total} epoch {epoch} loss {loss:.4} {qps:.1} q/s eta {eta}",
-                s.step
-            );
-        }
-    };
-    let state = trainer::train_with(
-        &h.run,
-        config,
-        train_set,
-        held_out,
-        h.stop_at,
-        objective,
-        training_only,
-        &mut progress,
-    )?;
-    bar.finish_and_clear();
-    let status = if state.epoch >= config.epochs { "done" } else { "stopped" };
-    match state.best_accuracy {
-        Some(best) => println!(
-            "{status}: {} epochs, {} steps, kept model's held-out accuracy {best:.4}, {:.0} s; kept in {}",
-            state.epoch,
-            state.step,
-            state.seconds,
-            h.run.join("best").display()
-        ),
-        None => println!(
-            "{status}: {} steps, {:.0} s, no held-out evaluation yet; run the same command again to resume",
-            state.step, state.seconds
-        ),
-    }
-    Ok(())
+fn run_spec(h: &HyperArgs) -> RunSpec {
+    RunSpec { folder: h.run.clone(), held_out: h.held_out, stop_at: h.stop_at }
 }
 
 /// Runs `kgqa train`.
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let base = args.base.clone().unwrap_or_else(kgqa::model::default_base_model);
-    let fusion: Fusion = args.fusion.into();
-    settings(&args.hyper, base.clone(), fusion).validate()?;
-    let items = load_items(&args.data, Split::Listed)?;
-    let (train_set, held_out) =
-        split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
-    let config = train_config(&args.hyper, base, fusion)?;
-    run_training(&args.hyper, &config, (&train_set, &held_out), &trainer::HardLabels, &[])
+    let plan = TrainPlan {
+        data: args.data.spec(),
+        run: run_spec(&args.hyper),
+        config: settings(&args.hyper, base, args.fusion.into()),
+    };
+    let mut report = Report::new(&args.hyper);
+    let state = plan.run(&mut report)?;
+    report.finish(&state, plan.config.epochs);
+    Ok(())
 }
 
 /// Runs `kgqa distill`.
 pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Result<()> {
-    // Settings first: a bad value fails before teachers load or augmentation runs.
-    let distill_config = DistillConfig {
-        alpha: args.alpha,
-        temperature: args.temperature,
-        cosine: args.cosine,
-        tinybert: args.tinybert,
-        intermediate_epochs: if args.tinybert { args.intermediate_epochs } else { 0 },
-    };
-    distill_config.validate(args.hyper.epochs)?;
-    settings(&args.hyper, PathBuf::new(), Fusion::default()).validate()?;
-    let device = kgqa::model::device();
-    let teachers = args
-        .teacher
-        .iter()
-        .map(|t| {
-            MultipleChoice::load(t, &device)
-                .with_context(|| format!("loading teacher {}", t.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let fusion = teachers[0].head().fusion;
-    if fusion.entity && args.augment_choices > 0 {
-        anyhow::bail!(
-            "--augment-choices: with entity fusion a choice's mentions point into its own \
-             question's concept list, so choices cannot move between questions; use --augment"
-        );
-    }
-    let teacher_layers = teachers[0].bert().config().num_hidden_layers;
-    let layers = if args.layers.is_empty() {
-        if !(1..=teacher_layers).contains(&args.student_layers) {
-            anyhow::bail!(
-                "student_layers: a student has 1 to {teacher_layers} layers (its teacher's), got {}",
-                args.student_layers
-            );
-        }
-        every_other(args.student_layers, teacher_layers)
-    } else {
-        args.layers.clone()
-    };
-    let init = args.hyper.run.join("student-init");
-    if !init.join("model.safetensors").is_file() {
-        std::fs::create_dir_all(&args.hyper.run)?;
-        let (hidden, seed) = (args.student_hidden, args.hyper.seed);
-        build_student(&args.teacher[0], &init, &layers, hidden, seed, args.narrow_init.into())?;
-    }
-    let items = load_items(&args.data, Split::Listed)?;
-    let (mut train_set, held_out) =
-        split_examples(examples(&args.data, &items, fusion)?, args.hyper.held_out);
-    let mut cached_logits = Vec::new();
-    if args.augment > 0 || args.augment_choices > 0 || args.transfer.is_some() {
-        let concepts = split_examples(
-            items.iter().map(|i| i.question_concept.clone()).collect(),
-            args.hyper.held_out,
-        )
-        .0;
-        let reads_facts = fusion.reads_facts();
-        let hash =
-            |path: Option<&std::path::Path>| path.map(super::augment::content_hash).transpose();
-        let settings = super::augment::Settings {
-            per_question: args.augment,
+    let plan = DistillPlan {
+        data: args.data.spec(),
+        run: run_spec(&args.hyper),
+        config: settings(&args.hyper, PathBuf::new(), Fusion::default()),
+        teachers: args.teacher.clone(),
+        student: StudentPlan {
+            from: args.student_from.clone(),
+            layers: args.layers.clone(),
+            depth: args.student_layers,
+            hidden: args.student_hidden,
+            narrow_init: args.narrow_init.into(),
+        },
+        losses: DistillConfig {
+            alpha: args.alpha,
+            temperature: args.temperature,
+            cosine: args.cosine,
+            tinybert: args.tinybert,
+            intermediate_epochs: if args.tinybert { args.intermediate_epochs } else { 0 },
+        },
+        augment: AugmentPlan {
+            synonyms: args.augment,
             choice_sets: args.augment_choices,
-            seed: args.hyper.seed,
-            teachers: args.teacher.iter().map(|t| t.display().to_string()).collect(),
-            questions: train_set.len(),
-            transfer: hash(args.transfer.as_deref())?,
-            // Facts are read (and so hashed) only by a model that reads facts;
-            // `--transfer-facts` requires `--transfer`.
-            transfer_facts: hash(args.transfer_facts.as_deref().filter(|_| reads_facts))?,
-            facts: hash(args.data.facts.as_deref().filter(|_| reads_facts))?,
-        };
-        let transfer = match &args.transfer {
-            Some(path) => {
-                let choices = train_set.first().map_or(0, |e| e.choices.len());
-                let facts = args.transfer_facts.as_ref();
-                super::augment::transfer_examples(&args.data, path, facts, fusion, choices)?
-            }
-            None => Vec::new(),
-        };
-        let extra = super::augment::labelled_variants(
-            &args.hyper.run,
-            graph_args,
-            &teachers,
-            (&train_set, &concepts),
-            transfer,
-            &settings,
-        )?;
-        for v in extra {
-            // The variant's index in the training set, where the soft targets look it up.
-            if let Some(logits) = v.teacher_logits {
-                cached_logits.push((train_set.len(), logits));
-            }
-            train_set.push(v.example);
-        }
-        if !cached_logits.is_empty() {
-            eprintln!(
-                "soft targets: {} variants' teacher logits reused from the augmentation",
-                cached_logits.len()
-            );
-        }
-    }
-    let config = train_config(&args.hyper, init, fusion)?;
-    let objective = Distill::new(teachers, distill_config)
-        .with_cached_logits(cached_logits)
-        .with_hidden_cache(args.teacher_cache_mb << 20);
-    write_distill_record(&args.hyper.run, args, &layers)?;
-    run_training(
-        &args.hyper,
-        &config,
-        (&train_set, &held_out),
-        &objective,
-        &[distill::PROJECTION, distill::PROJECTION_BIAS],
-    )
+            transfer: args.transfer.clone(),
+            transfer_facts: args.transfer_facts.clone(),
+        },
+        teacher_cache_bytes: args.teacher_cache_mb << 20,
+    };
+    // Settings first: a bad value fails before the graph opens or a teacher loads.
+    plan.check()?;
+    let graph = (args.augment > 0).then(|| super::open_graph(graph_args)).transpose()?;
+    let mut report = Report::new(&args.hyper);
+    let state = plan.run(graph.as_ref(), &mut report)?;
+    report.finish(&state, plan.config.epochs);
+    Ok(())
 }
 
-fn write_distill_record(
-    run: &std::path::Path,
-    args: &DistillArgs,
-    layers: &[usize],
-) -> anyhow::Result<()> {
-    let record = serde_json::json!({
-        "teachers": args.teacher.iter().map(|t| t.display().to_string()).collect::<Vec<_>>(),
-        "layers": layers,
-        "student_hidden": args.student_hidden,
-        "narrow_init": NarrowInit::from(args.narrow_init),
-        "alpha": args.alpha,
-        "temperature": args.temperature,
-        "cosine": args.cosine,
-        "tinybert": args.tinybert,
-        "intermediate_epochs": args.intermediate_epochs,
-        "augment": args.augment,
-        "augment_choices": args.augment_choices,
-        "transfer": args.transfer,
-        "transfer_facts": args.transfer_facts,
-    });
-    std::fs::write(run.join("distill.json"), serde_json::to_string_pretty(&record)?)?;
-    Ok(())
+/// What a run prints: a progress bar (log lines when the output is not a terminal), the
+/// held-out evaluations as they come, and a summary.
+struct Report {
+    run: PathBuf,
+    batch: f64,
+    bar: ProgressBar,
+    started: Instant,
+    first_step: Option<u64>,
+    evaluations: Option<usize>,
+    labelled: Option<usize>,
+}
+
+impl Report {
+    fn new(h: &HyperArgs) -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}  eta {eta}")
+                .expect("static template"),
+        );
+        Report {
+            run: h.run.clone(),
+            batch: h.batch_size as f64,
+            bar,
+            started: Instant::now(),
+            first_step: None,
+            evaluations: None,
+            labelled: None,
+        }
+    }
+
+    fn line(&self, line: String) {
+        // A hidden bar (output not a terminal) prints nothing of its own.
+        if self.bar.is_hidden() { eprintln!("{line}") } else { self.bar.println(line) }
+    }
+
+    fn finish(self, state: &TrainState, epochs: usize) {
+        self.bar.finish_and_clear();
+        let status = if state.epoch >= epochs { "done" } else { "stopped" };
+        match state.best_accuracy {
+            Some(best) => println!(
+                "{status}: {} epochs, {} steps, kept model's held-out accuracy {best:.4}, {:.0} s; kept in {}",
+                state.epoch,
+                state.step,
+                state.seconds,
+                self.run.join("best").display()
+            ),
+            None => println!(
+                "{status}: {} steps, {:.0} s, no held-out evaluation yet; run the same command again to resume",
+                state.step, state.seconds
+            ),
+        }
+    }
+}
+
+impl Observer for Report {
+    fn started(&mut self, train: usize, held_out: usize, fusion: Fusion) {
+        let (name, run) = (fusion.name(), self.run.display());
+        eprintln!("training on {train} questions, {held_out} held out, fusion {name}, run {run}");
+        self.bar.reset();
+        self.started = Instant::now();
+    }
+
+    fn labelling(&mut self, done: usize, total: usize) {
+        if self.labelled.is_none() && done > 0 {
+            eprintln!("labelling: {done}/{total} variants kept from an earlier start");
+        }
+        if self.bar.is_hidden() && self.labelled.is_some_and(|l| l / 500 != done / 500) {
+            eprintln!("labelling: {done}/{total} variants");
+        }
+        self.labelled = Some(done);
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+        self.bar.set_message("variants labelled");
+    }
+
+    fn augmented(&mut self, variants: usize, read: bool, with_logits: usize) {
+        let how = if read { "read from" } else { "labelled by the teachers, kept in" };
+        let file = self.run.join(labelled::FILE);
+        self.line(format!("augmentation: {variants} variants {how} {}", file.display()));
+        if with_logits > 0 {
+            self.line(format!(
+                "soft targets: {with_logits} variants' teacher logits reused from the augmentation"
+            ));
+        }
+    }
+
+    fn step(&mut self, s: &TrainState, total: u64, loss: f64) {
+        // Evaluations made since the last call (reported at the next step).
+        let seen = *self.evaluations.get_or_insert(s.history.len());
+        for l in s.history.iter().skip(seen) {
+            self.line(format!(
+                "held-out accuracy {:.4} at step {} (epoch {}, loss {:.4})",
+                l.accuracy, l.step, l.epoch, l.loss
+            ));
+        }
+        self.evaluations = Some(s.history.len());
+        self.bar.set_length(total);
+        self.bar.set_position(s.step);
+        let first = *self.first_step.get_or_insert(s.step.saturating_sub(1));
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        let qps = (s.step - first) as f64 * self.batch / seconds;
+        let epoch = s.epoch + 1;
+        self.bar.set_message(format!("steps  epoch {epoch}  loss {loss:.4}  {qps:.1} questions/s"));
+        if self.bar.is_hidden() && s.step.is_multiple_of(10) {
+            let eta = eta(total.saturating_sub(s.step) as f64 * self.batch / qps.max(1e-9));
+            eprintln!(
+                "step {}/{total} epoch {epoch} loss {loss:.4} {qps:.1} q/s eta {eta}",
+                s.step
+            );
+        }
+    }
 }
 
 /// A duration in seconds as `1h02m`, `3m05s` or `42s` (log lines' time left).

@@ -12,7 +12,19 @@ use crate::kg::ground::{Diagnostic, Grounder, Mention};
 use crate::kg::retrieve::{Definition, Fact, Retriever};
 use crate::kg::vocab;
 use crate::kg::vocab::display_name;
-use crate::model::fusion::{EntityMention, Segment};
+use crate::model::fusion::{EntityMention, Fusion, Segment};
+
+/// What a model reads of a question's knowledge (owned; the model borrows it as a
+/// [`crate::model::head::Question`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelInputs {
+    /// Input fusion: texts per choice.
+    pub facts: Vec<Vec<String>>,
+    /// Entity fusion: one text per mentioned concept.
+    pub concept_texts: Vec<String>,
+    /// Entity fusion: mentions per choice, pointing into `concept_texts`.
+    pub mentions: Vec<Vec<EntityMention>>,
+}
 
 /// Retrieved knowledge for one choice.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -192,6 +204,18 @@ impl Knowledge {
             choices: choice_knowledge,
             concept_definitions,
         })
+    }
+
+    /// What a model with `fusion` reads of this knowledge: with input fusion each
+    /// choice's first definition and facts ([`Knowledge::fact_texts`]), with entity fusion
+    /// the mentioned concepts' texts and mentions ([`Knowledge::entity_inputs`]). The one
+    /// place that decides it: training examples, evaluation, the benchmark and the engine
+    /// all build their model inputs here.
+    pub fn model_inputs(&self, fusion: Fusion) -> ModelInputs {
+        let facts = if fusion.input { self.fact_texts() } else { Vec::new() };
+        let (concept_texts, mentions) =
+            if fusion.entity { self.entity_inputs() } else { (Vec::new(), Vec::new()) };
+        ModelInputs { facts, concept_texts, mentions }
     }
 
     /// Input fusion's text per choice: its first definition, then its facts, best first.

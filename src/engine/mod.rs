@@ -274,13 +274,12 @@ impl Engine {
     }
 
     /// Answers one question, or gives up with [`Error::TimedOut`] at the first stage
-    /// boundary past `deadline`.
+    /// boundary past `deadline`. The stages: ground, choices (the graph's candidates for
+    /// an open-ended question), knowledge, the model's probabilities, the ranking.
     pub fn ask_until(&self, request: &Request, deadline: Deadline) -> Result<Response> {
         self.validate(request)?;
         let start = Instant::now();
         let mut timings = Timings::default();
-        let question = request.question.trim();
-        let passage = request.passage.as_deref().map(str::trim).filter(|p| !p.is_empty());
         let open_ended = request.choices.is_empty();
         if !open_ended && self.model.is_none() {
             return Err(Error::Request {
@@ -288,128 +287,19 @@ impl Engine {
                 message: "scoring choices needs a model (none is loaded)".into(),
             });
         }
+        let question = request.question.trim();
+        let passage = request.passage.as_deref().map(str::trim).filter(|p| !p.is_empty());
         deadline.check("grounding")?;
         let t = Instant::now();
         let grounded = knowledge::ground_question(&self.graph, question, passage);
-        let focus = grounded.focus.clone();
         timings.ground_ms = ms(t);
-        let mut graph_scores: Vec<Option<f64>> = vec![None; request.choices.len()];
-        let choices: Vec<(String, Option<String>)> = if open_ended {
-            deadline.check("finding candidates")?;
-            let t = Instant::now();
-            let found = self.retriever.candidates(&self.graph, &focus, self.options.candidates)?;
-            timings.candidates_ms = ms(t);
-            if found.is_empty() {
-                return Err(Error::Request {
-                    field: "question",
-                    message: "no candidate answers in the graph for its concepts; give choices"
-                        .into(),
-                });
-            }
-            graph_scores = found.iter().map(|c| Some(c.score)).collect();
-            found.into_iter().map(|c| (c.label, Some(c.concept))).collect()
-        } else {
-            request.choices.iter().map(|c| (c.trim().to_owned(), None)).collect()
-        };
-        let knowledge = if request.no_kg {
-            Knowledge {
-                question_mentions: grounded.question,
-                passage_mentions: grounded.passage,
-                unmatched: grounded.unmatched,
-                focus: grounded.focus,
-                choices: choices
-                    .iter()
-                    .map(|(text, _)| ChoiceKnowledge { text: text.clone(), ..Default::default() })
-                    .collect(),
-                ..Knowledge::default()
-            }
-        } else {
-            deadline.check("retrieval")?;
-            let t = Instant::now();
-            let entity = self.model.as_ref().is_some_and(|(_, m)| m.head().fusion.entity);
-            let k = Knowledge::gather_grounded(
-                &self.graph,
-                &self.retriever,
-                grounded,
-                &choices,
-                entity,
-            )?;
-            timings.retrieve_ms = ms(t);
-            k
-        };
-        let probabilities = match &self.model {
-            Some((_, model)) => {
-                let t = Instant::now();
-                let fusion = model.head().fusion;
-                let facts =
-                    if fusion.input && !request.no_kg { knowledge.fact_texts() } else { vec![] };
-                let (concept_texts, mentions) = if fusion.entity && !request.no_kg {
-                    knowledge.entity_inputs()
-                } else {
-                    (vec![], vec![])
-                };
-                let texts: Vec<String> = choices.iter().map(|(t, _)| t.clone()).collect();
-                timings.verbalize_ms = ms(t);
-                let q = Question {
-                    question,
-                    passage,
-                    choices: &texts,
-                    facts: &facts,
-                    concept_texts: &concept_texts,
-                    mentions: &mentions,
-                };
-                deadline.check("encoding")?;
-                let t = Instant::now();
-                let encoded = model.encode(&q)?;
-                timings.fuse_ms = ms(t);
-                deadline.check("scoring")?;
-                let t = Instant::now();
-                let logits = model.logits(&encoded, false)?;
-                let probs = candle_nn::ops::softmax_last_dim(&logits)
-                    .and_then(|p| p.to_vec1::<f32>())
-                    .map_err(crate::model::Error::from)?;
-                timings.score_ms = ms(t);
-                probs
-            }
-            None => vec![1.0 / choices.len() as f32; choices.len()],
-        };
-        let mut answers: Vec<ChoiceAnswer> = knowledge
-            .choices
-            .into_iter()
-            .zip(&probabilities)
-            .zip(graph_scores)
-            .map(|((c, &probability), graph_score)| ChoiceAnswer {
-                text: c.text,
-                probability,
-                graph_score,
-                concepts: c.concepts,
-                facts: c.facts,
-                definitions: c.definitions,
-            })
-            .collect();
-        let trained = self.model.as_ref().is_some_and(|(_, m)| m.head().trained);
-        if open_ended && trained {
-            // A weighted product of experts: the graph's score (how well a candidate answers
-            // what the question asks) times the model's probability to the power
-            // `model_weight`, renormalized, so that the model re-ranks the graph's candidates
-            // without overriding its evidence. 0.5 ranked the gold answer first most often
-            // on held-out questions (`benches/open_ended.rs`).
-            let probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
-            let scores: Vec<f64> = answers.iter().map(|a| a.graph_score.unwrap_or(0.0)).collect();
-            let mixed = mix(&probabilities, &scores, self.options.model_weight);
-            for (a, p) in answers.iter_mut().zip(mixed) {
-                a.probability = p;
-            }
-            // Stable: ties keep the graph's order.
-            answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-        }
-        let best = if open_ended {
-            0
-        } else {
-            (0..answers.len()).fold(0, |best, i| {
-                if answers[i].probability > answers[best].probability { i } else { best }
-            })
-        };
+        let focus = grounded.focus.clone();
+        let (choices, graph_scores) = self.choices(request, &focus, deadline, &mut timings)?;
+        let knowledge = self.knowledge(request, grounded, &choices, deadline, &mut timings)?;
+        let texts: Vec<String> = choices.into_iter().map(|(text, _)| text).collect();
+        let scored = Scored { question, passage, choices: &texts, knowledge: &knowledge };
+        let probabilities = self.probabilities(request, scored, deadline, &mut timings)?;
+        let (answers, best) = self.rank(open_ended, knowledge.choices, probabilities, graph_scores);
         timings.total_ms = ms(start);
         Ok(Response {
             question: question.to_owned(),
@@ -422,10 +312,175 @@ impl Engine {
             unmatched: knowledge.unmatched,
             used_kg: !request.no_kg,
             model: self.model.as_ref().map(|(p, _)| p.display().to_string()),
-            trained_head: trained,
+            trained_head: self.trained(),
             timings,
         })
     }
+
+    fn trained(&self) -> bool {
+        self.model.as_ref().is_some_and(|(_, m)| m.head().trained)
+    }
+
+    /// The choices to score (with the concept each candidate stands for) and the graph's
+    /// score of each: the request's own, or for an open-ended question the graph's
+    /// candidates for its concepts.
+    fn choices(
+        &self,
+        request: &Request,
+        focus: &crate::kg::candidates::Focus,
+        deadline: Deadline,
+        timings: &mut Timings,
+    ) -> Result<(Choices, Vec<Option<f64>>)> {
+        if !request.choices.is_empty() {
+            let given = request.choices.iter().map(|c| (c.trim().to_owned(), None)).collect();
+            return Ok((given, vec![None; request.choices.len()]));
+        }
+        deadline.check("finding candidates")?;
+        let t = Instant::now();
+        let found = self.retriever.candidates(&self.graph, focus, self.options.candidates)?;
+        timings.candidates_ms = ms(t);
+        if found.is_empty() {
+            return Err(Error::Request {
+                field: "question",
+                message: "no candidate answers in the graph for its concepts; give choices".into(),
+            });
+        }
+        let scores = found.iter().map(|c| Some(c.score)).collect();
+        Ok((found.into_iter().map(|c| (c.label, Some(c.concept))).collect(), scores))
+    }
+
+    /// The question's knowledge: retrieved from the graph, or only its grounding when the
+    /// request asks for no graph.
+    fn knowledge(
+        &self,
+        request: &Request,
+        grounded: knowledge::Grounded,
+        choices: &[(String, Option<String>)],
+        deadline: Deadline,
+        timings: &mut Timings,
+    ) -> Result<Knowledge> {
+        if request.no_kg {
+            return Ok(Knowledge {
+                question_mentions: grounded.question,
+                passage_mentions: grounded.passage,
+                unmatched: grounded.unmatched,
+                focus: grounded.focus,
+                choices: choices
+                    .iter()
+                    .map(|(text, _)| ChoiceKnowledge { text: text.clone(), ..Default::default() })
+                    .collect(),
+                ..Knowledge::default()
+            });
+        }
+        deadline.check("retrieval")?;
+        let t = Instant::now();
+        let entity = self.model.as_ref().is_some_and(|(_, m)| m.head().fusion.entity);
+        let (graph, retriever) = (&self.graph, &self.retriever);
+        let k = Knowledge::gather_grounded(graph, retriever, grounded, choices, entity)?;
+        timings.retrieve_ms = ms(t);
+        Ok(k)
+    }
+
+    /// The model's probability of each choice (uniform without a model): its inputs built
+    /// from the knowledge as its fusion reads it ([`Knowledge::model_inputs`]), encoded,
+    /// scored.
+    fn probabilities(
+        &self,
+        request: &Request,
+        scored: Scored<'_>,
+        deadline: Deadline,
+        timings: &mut Timings,
+    ) -> Result<Vec<f32>> {
+        let Some((_, model)) = &self.model else {
+            let n = scored.choices.len();
+            return Ok(vec![1.0 / n as f32; n]);
+        };
+        let t = Instant::now();
+        let inputs = if request.no_kg {
+            knowledge::ModelInputs::default()
+        } else {
+            scored.knowledge.model_inputs(model.head().fusion)
+        };
+        timings.verbalize_ms = ms(t);
+        let q = Question {
+            question: scored.question,
+            passage: scored.passage,
+            choices: scored.choices,
+            facts: &inputs.facts,
+            concept_texts: &inputs.concept_texts,
+            mentions: &inputs.mentions,
+        };
+        deadline.check("encoding")?;
+        let t = Instant::now();
+        let encoded = model.encode(&q)?;
+        timings.fuse_ms = ms(t);
+        deadline.check("scoring")?;
+        let t = Instant::now();
+        let logits = model.logits(&encoded, false)?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&logits)
+            .and_then(|p| p.to_vec1::<f32>())
+            .map_err(crate::model::Error::from)?;
+        timings.score_ms = ms(t);
+        Ok(probabilities)
+    }
+
+    /// Each choice's answer and the index of the chosen one. Open-ended questions with a
+    /// trained model are ranked by a weighted product of experts: the graph's score (how
+    /// well a candidate answers what the question asks) times the model's probability to
+    /// the power `model_weight`, renormalized, so that the model re-ranks the graph's
+    /// candidates without overriding its evidence; they come best first.
+    fn rank(
+        &self,
+        open_ended: bool,
+        choices: Vec<ChoiceKnowledge>,
+        probabilities: Vec<f32>,
+        graph_scores: Vec<Option<f64>>,
+    ) -> (Vec<ChoiceAnswer>, usize) {
+        let mut answers: Vec<ChoiceAnswer> = choices
+            .into_iter()
+            .zip(probabilities)
+            .zip(graph_scores)
+            .map(|((c, probability), graph_score)| ChoiceAnswer {
+                text: c.text,
+                probability,
+                graph_score,
+                concepts: c.concepts,
+                facts: c.facts,
+                definitions: c.definitions,
+            })
+            .collect();
+        if !open_ended {
+            // The first of the highest.
+            let best = (0..answers.len()).fold(0, |best, i| {
+                if answers[i].probability > answers[best].probability { i } else { best }
+            });
+            return (answers, best);
+        }
+        if self.trained() {
+            let probabilities: Vec<f32> = answers.iter().map(|a| a.probability).collect();
+            let scores: Vec<f64> = answers.iter().map(|a| a.graph_score.unwrap_or(0.0)).collect();
+            let mixed = mix(&probabilities, &scores, self.options.model_weight);
+            for (a, p) in answers.iter_mut().zip(mixed) {
+                a.probability = p;
+            }
+            // Stable: ties keep the graph's order.
+            answers.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        }
+        (answers, 0)
+    }
+}
+
+/// The choices to score, each with the concept it stands for (open-ended candidates).
+type Choices = Vec<(String, Option<String>)>;
+
+/// What the model scores: the question, its passage, the choice texts and the knowledge
+/// its inputs are built from.
+#[derive(Clone, Copy)]
+struct Scored<'a> {
+    question: &'a str,
+    passage: Option<&'a str>,
+    choices: &'a [String],
+    knowledge: &'a Knowledge,
 }
 
 #[cfg(test)]

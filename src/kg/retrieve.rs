@@ -9,7 +9,7 @@
 //! ordered by score and then by text, so the same graph and question always give the same
 //! facts in the same order.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -20,33 +20,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::kg::endpoint::bind_concepts;
 use crate::kg::error::{Error, Result};
+use crate::kg::index::ConceptIndex;
+use crate::kg::neighbourhood::{NEIGHBOURHOOD, Neighbourhood, Query};
 pub use crate::kg::paths::Edge;
 use crate::kg::paths::{Path, Subgraph, verbalize_path};
 use crate::kg::store::{Graph, Source};
-use crate::kg::vocab;
 
-const EDGES_OUT: &str = include_str!("../../kg/queries/edges_out.rq");
-const EDGES_IN: &str = include_str!("../../kg/queries/edges_in.rq");
-const WEIGHTS_OUT: &str = include_str!("../../kg/queries/weights_out.rq");
-const WEIGHTS_IN: &str = include_str!("../../kg/queries/weights_in.rq");
-const WORDNET_EDGES: &str = include_str!("../../kg/queries/wordnet_edges.rq");
-const WORDNET_SYNONYMS: &str = include_str!("../../kg/queries/wordnet_synonyms.rq");
-const DEFINITIONS: &str = include_str!("../../kg/queries/definitions.rq");
-const SENSE_DEFINITIONS: &str = include_str!("../../kg/queries/sense_definitions.rq");
-const DEGREE_OUT: &str = include_str!("../../kg/queries/degree_out.rq");
-const DEGREE_IN: &str = include_str!("../../kg/queries/degree_in.rq");
 /// Definitions kept per concept in the cache (more are fetched when asked for).
-const CACHED_DEFINITIONS: usize = 3;
+const CACHED_DEFINITIONS: usize = crate::kg::index::DEFINITIONS;
 
-/// Predicates that describe nodes rather than relate concepts.
-const NON_RELATIONS: &[&str] = &[
-    "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "http://www.w3.org/2000/01/rdf-schema#",
-    "http://www.w3.org/2002/07/owl#",
-    "http://www.w3.org/2004/02/skos/core#",
-    vocab::KGQA,
-    "http://conceptnet.io/r/ExternalURL",
-];
+/// The graph's concept index, when it has one, once `concept` is known to be an IRI (as
+/// the queries require).
+fn indexed<'g>(graph: &'g Graph, concept: &str) -> Result<Option<&'g ConceptIndex>> {
+    let Some(index) = graph.concept_index() else { return Ok(None) };
+    NamedNode::new(concept)
+        .map_err(|e| Error::InvalidIri { iri: concept.to_owned(), message: e.to_string() })?;
+    Ok(Some(index))
+}
 
 /// Concepts per batched query on a remote endpoint.
 const BATCH: usize = 128;
@@ -131,12 +121,8 @@ pub fn edge_strength(weight: f64) -> f64 {
 /// what depends only on the store (neighbourhoods, definitions, degrees) is cached per
 /// concept, least recently used out first.
 pub struct Retriever {
-    edges_out: OwnQuery,
-    edges_in: OwnQuery,
-    weights_out: OwnQuery,
-    weights_in: OwnQuery,
-    wordnet: OwnQuery,
-    synonyms: OwnQuery,
+    /// The queries of [`NEIGHBOURHOOD`], in its order.
+    neighbourhood: Vec<OwnQuery>,
     definitions: OwnQuery,
     sense_definitions: OwnQuery,
     degree_out: OwnQuery,
@@ -166,16 +152,14 @@ impl Retriever {
             Ok(OwnQuery { prepared: SparqlEvaluator::new().parse_query(text)?, text })
         };
         Ok(Retriever {
-            edges_out: parse(EDGES_OUT)?,
-            edges_in: parse(EDGES_IN)?,
-            weights_out: parse(WEIGHTS_OUT)?,
-            weights_in: parse(WEIGHTS_IN)?,
-            wordnet: parse(WORDNET_EDGES)?,
-            synonyms: parse(WORDNET_SYNONYMS)?,
-            definitions: parse(DEFINITIONS)?,
-            sense_definitions: parse(SENSE_DEFINITIONS)?,
-            degree_out: parse(DEGREE_OUT)?,
-            degree_in: parse(DEGREE_IN)?,
+            neighbourhood: NEIGHBOURHOOD
+                .map(|q| parse(q.text()))
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?,
+            definitions: parse(Query::Definitions.text())?,
+            sense_definitions: parse(Query::SenseDefinitions.text())?,
+            degree_out: parse(Query::DegreeOut.text())?,
+            degree_in: parse(Query::DegreeIn.text())?,
             cache: NonZeroUsize::new(options.cache).map(|n| {
                 Mutex::new(Cache {
                     neighbourhoods: LruCache::new(n),
@@ -268,7 +252,10 @@ impl Retriever {
         if let Some(edges) = self.cached(|c| c.neighbourhoods.get(concept).cloned()) {
             return Ok(edges);
         }
-        let edges = Arc::new(self.fetch_neighbourhoods(graph, &[concept])?.remove(0));
+        let edges = Arc::new(match indexed(graph, concept)? {
+            Some(index) => index.neighbourhood(concept)?,
+            None => self.fetch_neighbourhoods(graph, &[concept])?.remove(0),
+        });
         self.remember(|c| {
             c.neighbourhoods.put(concept.to_owned(), edges.clone());
         });
@@ -317,79 +304,31 @@ impl Retriever {
     /// The neighbourhoods of `concepts` (distinct), in order; their degrees (the rows of
     /// `edges_*.rq`) go into the cache on the way.
     fn fetch_neighbourhoods(&self, graph: &Graph, concepts: &[&str]) -> Result<Vec<Vec<Edge>>> {
-        type Edges = BTreeMap<(String, String, String), Option<f64>>;
-        let mut edges: Vec<Edges> = vec![BTreeMap::new(); concepts.len()];
-        let add =
-            |edges: &mut Edges, head: &str, relation: &str, tail: &str, weight: Option<f64>| {
-                if head == tail || NON_RELATIONS.iter().any(|p| relation.starts_with(p)) {
-                    return;
-                }
-                let slot = edges.entry((head.to_owned(), relation.to_owned(), tail.to_owned()));
-                let w = slot.or_insert(None);
-                if let Some(weight) = weight {
-                    *w = Some(w.map_or(weight, |old| old.max(weight)));
-                }
-            };
-        let queries = [
-            (true, &self.edges_out),
-            (false, &self.edges_in),
-            (true, &self.weights_out),
-            (false, &self.weights_in),
-        ];
-        // The rows of edges_out.rq and edges_in.rq are what degree_*.rq count.
-        let mut rows = vec![0u32; concepts.len()];
-        for (i, (outgoing, query)) in queries.into_iter().enumerate() {
-            self.run_many(graph, query, concepts, |k, s| {
-                if i < 2 {
-                    rows[k] = rows[k].saturating_add(1);
-                }
-                let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
-                    (s.get("relation"), s.get("neighbour"))
-                else {
-                    return;
-                };
-                let weight = match s.get("weight") {
-                    Some(Term::Literal(l)) => {
-                        l.value().parse::<f64>().ok().filter(|w| w.is_finite())
-                    }
-                    _ => None,
-                };
-                let concept = concepts[k];
-                let (h, t) = if outgoing {
-                    (concept, neighbour.as_str())
-                } else {
-                    (neighbour.as_str(), concept)
-                };
-                add(&mut edges[k], h, relation.as_str(), t, weight);
+        let mut hoods: Vec<Neighbourhood<String>> =
+            concepts.iter().map(|_| Neighbourhood::default()).collect();
+        for (query, own) in NEIGHBOURHOOD.into_iter().zip(&self.neighbourhood) {
+            self.run_many(graph, own, concepts, |k, s| {
+                hoods[k].row(query, concepts[k], s, str::to_owned);
             })?;
         }
-        self.run_many(graph, &self.wordnet, concepts, |k, s| {
-            if let (Some(Term::NamedNode(relation)), Some(Term::NamedNode(neighbour))) =
-                (s.get("relation"), s.get("neighbour"))
-            {
-                add(&mut edges[k], concepts[k], relation.as_str(), neighbour.as_str(), None);
-            }
-        })?;
         self.remember(|c| {
-            for (concept, n) in concepts.iter().zip(&rows) {
-                c.degrees.put((*concept).to_owned(), *n);
+            for (concept, hood) in concepts.iter().zip(&hoods) {
+                c.degrees.put((*concept).to_owned(), hood.degree());
             }
         });
-        let synonym = format!("{}Synonym", vocab::CN_RELATION);
-        self.run_many(graph, &self.synonyms, concepts, |k, s| {
-            if let Some(Term::NamedNode(neighbour)) = s.get("neighbour") {
-                add(&mut edges[k], concepts[k], &synonym, neighbour.as_str(), None);
-            }
-        })?;
-        Ok(edges
-            .into_iter()
-            .map(|e| {
-                e.into_iter()
-                    .map(|((head, relation, tail), weight)| Edge {
-                        head,
-                        relation,
-                        tail,
-                        weight: weight.unwrap_or(1.0),
+        Ok(concepts
+            .iter()
+            .zip(&hoods)
+            .map(|(concept, hood)| {
+                hood.sorted(concept, String::as_str)
+                    .into_iter()
+                    .map(|(out, relation, neighbour, weight)| {
+                        let (head, tail) = if out {
+                            ((*concept).to_owned(), neighbour.clone())
+                        } else {
+                            (neighbour.clone(), (*concept).to_owned())
+                        };
+                        Edge { head, relation: relation.clone(), tail, weight }
                     })
                     .collect()
             })
@@ -402,7 +341,14 @@ impl Retriever {
             if let Some(d) = self.cached(|c| c.definitions.get(concept).cloned()) {
                 return Ok(d.iter().take(n).cloned().collect());
             }
-            let d = Arc::new(self.fetch_definitions(graph, concept, CACHED_DEFINITIONS)?);
+            let indexed = match indexed(graph, concept)? {
+                Some(index) => index.definitions(concept, CACHED_DEFINITIONS)?,
+                None => None,
+            };
+            let d = Arc::new(match indexed {
+                Some(d) => d,
+                None => self.fetch_definitions(graph, concept, CACHED_DEFINITIONS)?,
+            });
             self.remember(|c| {
                 c.definitions.put(concept.to_owned(), d.clone());
             });
@@ -434,6 +380,13 @@ impl Retriever {
     pub fn degree(&self, graph: &Graph, concept: &str) -> Result<u32> {
         if let Some(d) = self.cached(|c| c.degrees.get(concept).copied()) {
             return Ok(d);
+        }
+        if let Some(index) = indexed(graph, concept)? {
+            let degree = index.degree(concept)?;
+            self.remember(|c| {
+                c.degrees.put(concept.to_owned(), degree);
+            });
+            return Ok(degree);
         }
         let mut degree = 0u32;
         for query in [&self.degree_out, &self.degree_in] {

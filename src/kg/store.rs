@@ -7,6 +7,7 @@
 //! DIR/kgqa-current        "3\n": the live generation
 //! DIR/gen-3/              oxigraph RocksDB database
 //! DIR/lexicon-3.tsv       grounding lexicon built from gen-3
+//! DIR/concepts-3.idx      concept index built from gen-3 (crate::kg::index)
 //! DIR/kgqa.lock           held (flock) while a load runs
 //! ```
 //!
@@ -29,6 +30,7 @@ use oxigraph::store::Store;
 use crate::kg::endpoint::Endpoint;
 use crate::kg::error::{Error, Result};
 use crate::kg::ground::Grounder;
+use crate::kg::index::{self, ConceptIndex};
 use crate::kg::lemma::Lemmatizer;
 use crate::kg::lexicon::Lexicon;
 use crate::kg::load::{self, LoadOptions, LoadStats};
@@ -39,10 +41,12 @@ const LOCK: &str = "kgqa.lock";
 /// The embedded default graph (Turtle), compiled into the binary.
 pub const DEFAULT_GRAPH: &str = include_str!("../../kg/default.ttl");
 
-/// A knowledge graph: where its SPARQL runs, plus its grounding lexicon.
+/// A knowledge graph: where its SPARQL runs, plus its grounding lexicon and, for an
+/// on-disk store, its concept index.
 pub struct Graph {
     source: Source,
     lexicon: Lexicon,
+    index: Option<ConceptIndex>,
     lemmatizer: Lemmatizer,
     location: Option<PathBuf>,
 }
@@ -74,6 +78,12 @@ pub struct LoadReport {
     pub count_seconds: f64,
     /// Seconds spent rebuilding and writing the lexicon.
     pub lexicon_seconds: f64,
+    /// Concepts in the rebuilt concept index.
+    pub index_concepts: u64,
+    /// Size of the concept index file.
+    pub index_bytes: u64,
+    /// Seconds spent building and writing the concept index.
+    pub index_seconds: f64,
     /// Wall time of the whole load, in seconds.
     pub total_seconds: f64,
 }
@@ -94,6 +104,7 @@ impl Graph {
         Ok(Graph {
             source: Source::Store(store),
             lexicon,
+            index: None,
             lemmatizer: Lemmatizer::new(),
             location: None,
         })
@@ -121,6 +132,7 @@ impl Graph {
         Ok(Graph {
             source: Source::Endpoint(endpoint),
             lexicon,
+            index: None,
             lemmatizer: Lemmatizer::new(),
             location: None,
         })
@@ -131,9 +143,13 @@ impl Graph {
     pub fn open(dir: &Path) -> Result<Self> {
         let (generation, store) = open_live(dir)?;
         let lexicon = Lexicon::read(&dir.join(lexicon_name(generation)))?;
+        // Stores loaded before the index existed have none: retrieval runs its queries.
+        let index_path = dir.join(index_name(generation));
+        let index = index_path.is_file().then(|| ConceptIndex::open(&index_path)).transpose()?;
         Ok(Graph {
             source: Source::Store(store),
             lexicon,
+            index,
             lemmatizer: Lemmatizer::new(),
             location: Some(dir.to_path_buf()),
         })
@@ -147,9 +163,31 @@ impl Graph {
         Ok(Graph {
             source: Source::Store(store),
             lexicon: Lexicon::default(),
+            index: None,
             lemmatizer: Lemmatizer::new(),
             location: Some(dir.to_path_buf()),
         })
+    }
+
+    /// The concept index retrieval reads instead of its per-concept queries, if the
+    /// graph has one.
+    pub fn concept_index(&self) -> Option<&ConceptIndex> {
+        self.index.as_ref()
+    }
+
+    /// The graph with a concept index built now, in memory (an in-memory store; a remote
+    /// endpoint is left as it is).
+    pub fn with_concept_index(mut self) -> Result<Self> {
+        if let Source::Store(store) = &self.source {
+            self.index = Some(ConceptIndex::from_bytes(index::build(store)?)?);
+        }
+        Ok(self)
+    }
+
+    /// The graph without its concept index: retrieval runs its queries (to compare both).
+    pub fn without_concept_index(mut self) -> Self {
+        self.index = None;
+        self
     }
 
     /// Where the graph's queries run.
@@ -238,17 +276,20 @@ pub fn load_into_dir(dir: &Path, paths: &[PathBuf], options: &LoadOptions) -> Re
         flushed?;
         let (lexicon_entries, lexicon_time) = lexicon?;
         let lexicon_seconds = lexicon_time.as_secs_f64();
+        let index = write_index(&store, &dir.join(index_name(next)))?;
         drop(store);
-        Ok((stats, before, after, lexicon_entries, count_seconds, lexicon_seconds))
+        Ok((stats, before, after, lexicon_entries, count_seconds, lexicon_seconds, index))
     })();
-    let (stats, before, after, lexicon_entries, count_seconds, lexicon_seconds) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&next_dir);
-            let _ = fs::remove_file(dir.join(lexicon_name(next)));
-            return Err(e);
-        }
-    };
+    let (stats, before, after, lexicon_entries, count_seconds, lexicon_seconds, index) =
+        match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&next_dir);
+                let _ = fs::remove_file(dir.join(lexicon_name(next)));
+                let _ = fs::remove_file(dir.join(index_name(next)));
+                return Err(e);
+            }
+        };
     switch_generation(dir, next)?;
     remove_leftovers(dir, Some(next))?;
     Ok(LoadReport {
@@ -259,8 +300,24 @@ pub fn load_into_dir(dir: &Path, paths: &[PathBuf], options: &LoadOptions) -> Re
         lexicon_entries,
         count_seconds,
         lexicon_seconds,
+        index_concepts: index.0,
+        index_bytes: index.1,
+        index_seconds: index.2,
         total_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Builds the concept index of `store` into the file `path` (synced): its concepts, bytes
+/// and seconds.
+#[cfg(feature = "rocksdb")]
+fn write_index(store: &Store, path: &Path) -> Result<(u64, u64, f64)> {
+    let t = Instant::now();
+    let bytes = index::build(store)?;
+    let concepts = ConceptIndex::from_bytes(bytes)?;
+    let mut file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let bytes = concepts.bytes();
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e))?;
+    Ok((concepts.len() as u64, bytes.len() as u64, t.elapsed().as_secs_f64()))
 }
 
 fn gen_name(generation: u64) -> String {
@@ -269,6 +326,10 @@ fn gen_name(generation: u64) -> String {
 
 fn lexicon_name(generation: u64) -> String {
     format!("lexicon-{generation}.tsv")
+}
+
+fn index_name(generation: u64) -> String {
+    format!("concepts-{generation}.idx")
 }
 
 /// The live generation of the store at `dir` and its statements, opened read-only.
@@ -280,7 +341,65 @@ fn open_live(dir: &Path) -> Result<(u64, Store)> {
             message: "no kgqa store here (create one with `kgqa load FILE --store DIR`)".into(),
         });
     };
-    Ok((generation, Store::open_read_only(dir.join(gen_name(generation)))?))
+    let path = dir.join(gen_name(generation));
+    if !path.is_dir() {
+        return Err(Error::Store {
+            path: dir.to_path_buf(),
+            message: format!(
+                "generation {generation} named by {CURRENT} is missing ({}): the store is \
+                 damaged (load the graph again into a new folder)",
+                path.display()
+            ),
+        });
+    }
+    let store = Store::open_read_only(&path).map_err(|e| damaged(&path, generation, &e))?;
+    Ok((generation, store))
+}
+
+fn damaged(path: &Path, generation: u64, e: &dyn std::fmt::Display) -> Error {
+    Error::Store {
+        path: path.to_path_buf(),
+        message: format!("generation {generation} cannot be read, it is damaged: {e}"),
+    }
+}
+
+/// What [`check`] found in a store's live generation.
+#[derive(Debug, serde::Serialize)]
+pub struct CheckReport {
+    /// The live generation.
+    pub generation: u64,
+    /// Statements in it.
+    pub statements: usize,
+    /// Forms in its lexicon.
+    pub lexicon_entries: usize,
+    /// Concepts in its concept index (none for stores loaded without one).
+    pub index_concepts: Option<usize>,
+    /// Wall time of the check, in seconds.
+    pub seconds: f64,
+}
+
+/// Reads the live generation of the store at `dir` whole: every statement in every index
+/// of the database (their block checksums and their agreement), the lexicon (its trailer)
+/// and the concept index (its checksum). Opening a store checks only what is cheap; this
+/// is the check to run after a disk fault or a copy.
+#[cfg(feature = "rocksdb")]
+pub fn check(dir: &Path) -> Result<CheckReport> {
+    let start = Instant::now();
+    let graph = Graph::open(dir)?;
+    let generation = current_generation(dir)?.unwrap_or_default();
+    let path = dir.join(gen_name(generation));
+    let Source::Store(store) = &graph.source else {
+        return Err(Error::Store { path, message: "not an on-disk store".into() });
+    };
+    store.validate().map_err(|e| damaged(&path, generation, &e))?;
+    let statements = store.len().map_err(|e| damaged(&path, generation, &e))?;
+    Ok(CheckReport {
+        generation,
+        statements,
+        lexicon_entries: graph.lexicon.len(),
+        index_concepts: graph.index.as_ref().map(ConceptIndex::len),
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// The live generation of the store at `dir`, if there is one.
@@ -309,7 +428,7 @@ fn switch_generation(dir: &Path, generation: u64) -> Result<()> {
     Ok(())
 }
 
-/// Removes every generation and lexicon but the live one (left by killed or older loads).
+/// Removes every generation, lexicon and index but the live one (left by killed or older loads).
 fn remove_leftovers(dir: &Path, live: Option<u64>) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries.flatten() {
@@ -317,6 +436,7 @@ fn remove_leftovers(dir: &Path, live: Option<u64>) -> Result<()> {
         let generation = name
             .strip_prefix("gen-")
             .or_else(|| name.strip_prefix("lexicon-").and_then(|n| n.strip_suffix(".tsv")))
+            .or_else(|| name.strip_prefix("concepts-").and_then(|n| n.strip_suffix(".idx")))
             .and_then(|g| g.parse::<u64>().ok());
         if let Some(g) = generation
             && Some(g) != live

@@ -8,6 +8,12 @@ pub enum Error {
     /// The model layer failed (loading, a forward or backward pass, saving).
     #[error(transparent)]
     Model(#[from] crate::model::Error),
+    /// A dataset or facts file could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::engine::Error),
+    /// The graph failed (synonym variants for augmentation read it).
+    #[error(transparent)]
+    Graph(#[from] crate::kg::Error),
     /// A setting or input of the run cannot be used; `field` names it (`lr`, `teacher`,
     /// `choices`, ...).
     #[error("{field}: {message}")]

@@ -18,7 +18,7 @@ pub mod error;
 pub mod hidden_cache;
 pub mod losses;
 pub mod optim;
-pub mod stats;
+pub mod plan;
 pub mod student;
 
 use std::path::{Path, PathBuf};

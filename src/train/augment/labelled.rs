@@ -1,17 +1,20 @@
-//! `kgqa distill --augment N`, `--augment-choices N` and `--transfer FILE`: synonym and
-//! choice-set variants of the training questions, and questions from another file, labelled
-//! by the teachers, kept in the run folder so that a resumed run trains on the very same
-//! set without labelling it again.
+//! Labelled variants for distillation (`kgqa distill --augment N`, `--augment-choices N`,
+//! `--transfer FILE`): synonym and choice-set variants of the training questions, and
+//! questions from another file, labelled by the teachers and kept in the run folder
+//! (`augmented.jsonl`), so that a resumed run trains on the very same set without labelling
+//! it again; labelling itself resumes where a killed start stopped.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
-use kgqa::model::head::MultipleChoice;
-use kgqa::train::data::Example;
-use kgqa::train::distill::mean_teacher_logits_many;
 use serde::{Deserialize, Serialize};
+
+use crate::kg::Graph;
+use crate::kg::retrieve::Retriever;
+use crate::model::head::MultipleChoice;
+use crate::train::data::Example;
+use crate::train::distill::mean_teacher_logits_many;
+use crate::train::error::{Error, Result};
 
 /// The file in the run folder: one line of [`Settings`], then one [`Labelled`] per line.
 pub const FILE: &str = "augmented.jsonl";
@@ -28,7 +31,7 @@ pub struct Labelled {
     #[serde(flatten)]
     pub example: Example,
     /// The teachers' logits averaged in logit space
-    /// ([`kgqa::train::distill::mean_teacher_logits`]).
+    /// ([`crate::train::distill::mean_teacher_logits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher_logits: Option<Vec<f32>>,
 }
@@ -81,42 +84,60 @@ impl Settings {
     }
 }
 
-/// The labelled variants of `train_set`: read from `run/augmented.jsonl` when an earlier
-/// start of the run wrote it with the same settings, else made now (variants from the
-/// graph of `store`, each labelled with the argmax of the teachers' mean logits, which it
-/// keeps; choice-set variants keep the gold answer and the logits) and written there. A
-/// file with other settings is an error, not silently replaced.
+/// What labelling reports as it goes: variants labelled (or kept from a killed start) so
+/// far, of how many.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// What is being labelled and from what.
+pub struct Sources<'a> {
+    /// The graph synonym variants are drawn from (needed when `per_question` > 0).
+    pub graph: Option<&'a Graph>,
+    /// The teachers whose mean logits label the variants.
+    pub teachers: &'a [MultipleChoice],
+    /// The training questions and their question concepts (choice-set variants).
+    pub train: (&'a [Example], &'a [Option<String>]),
+    /// Further questions (`--transfer`), each with whether the teachers' argmax becomes its
+    /// answer; they follow the variants.
+    pub transfer: Vec<(Example, bool)>,
+}
+
+/// The labelled variants of `sources.train` and whether they were read from the run
+/// folder: read from `run/augmented.jsonl` when an earlier start of the run wrote it with
+/// the same settings, else made now (each synonym variant labelled with the argmax of the
+/// teachers' mean logits, which it keeps; choice-set variants keep the gold answer and
+/// the logits) and written there. A file with other settings is an error, not silently
+/// replaced.
 ///
 /// Labelling takes tens of minutes, so it is kept as it goes in `run/augmented.jsonl.partial`
 /// (see [`label_resumably`]): a run killed while labelling labels only the rest when
 /// started again, and ends with the very file an uninterrupted run writes.
 pub fn labelled_variants(
     run: &Path,
-    graph_args: &super::GraphArgs,
-    teachers: &[MultipleChoice],
-    train: (&[Example], &[Option<String>]),
-    transfer: Vec<(Example, bool)>,
+    sources: Sources<'_>,
     settings: &Settings,
-) -> anyhow::Result<Vec<Labelled>> {
+    progress: Progress<'_>,
+) -> Result<(Vec<Labelled>, bool)> {
     let path = run.join(FILE);
     if path.is_file() {
-        let extra = read(&path, settings)?;
-        eprintln!("augmentation: {} variants read from {}", extra.len(), path.display());
-        return Ok(extra);
+        return Ok((read(&path, settings)?, true));
     }
-    let mut variants = variants(graph_args, train, settings)?;
-    variants.extend(transfer);
+    let mut variants = variants(sources.graph, sources.train, settings)?;
+    variants.extend(sources.transfer);
     let partial = run.join(PARTIAL);
-    let extra = label_resumably(&partial, settings, &variants, |refs| {
-        Ok(mean_teacher_logits_many(teachers, refs, None)?)
+    let teachers = sources.teachers;
+    let extra = label_resumably(&partial, settings, &variants, progress, |refs| {
+        mean_teacher_logits_many(teachers, refs, None)
     })?;
-    std::fs::rename(&partial, &path).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!(
-        "augmentation: {} variants labelled by the teachers, kept in {}",
-        extra.len(),
-        path.display()
-    );
-    Ok(extra)
+    std::fs::rename(&partial, &path).map_err(io(&path))?;
+    Ok((extra, false))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+fn run_file(path: &Path, line: usize, message: String) -> Error {
+    Error::RunFile { file: path.to_path_buf(), line: line as u64, message }
 }
 
 /// The labelling kept so far, beside [`FILE`] in the run folder: the same format, complete
@@ -126,17 +147,20 @@ pub const PARTIAL: &str = "augmented.jsonl.partial";
 /// Each variant with whether the teachers' argmax becomes its answer (synonym variants) or
 /// it keeps the gold answer (choice-set variants). Deterministic for given settings.
 fn variants(
-    graph_args: &super::GraphArgs,
+    graph: Option<&Graph>,
     (train_set, concepts): (&[Example], &[Option<String>]),
     settings: &Settings,
-) -> anyhow::Result<Vec<(Example, bool)>> {
+) -> Result<Vec<(Example, bool)>> {
     let mut variants: Vec<(Example, bool)> = Vec::new();
     if settings.per_question > 0 {
-        let graph = super::open_graph(graph_args)?;
-        let retriever = kgqa::kg::retrieve::Retriever::new(Default::default())?;
+        let graph = graph.ok_or_else(|| Error::Invalid {
+            field: "augment",
+            message: "synonym variants are drawn from a graph; none was given".into(),
+        })?;
+        let retriever = Retriever::new(Default::default())?;
         for (i, e) in train_set.iter().enumerate() {
-            let questions = kgqa::train::augment::synonym_variants(
-                &graph,
+            let questions = super::synonym_variants(
+                graph,
                 &retriever,
                 &e.question,
                 settings.per_question,
@@ -148,12 +172,7 @@ fn variants(
         }
     }
     if settings.choice_sets > 0 {
-        let sets = kgqa::train::augment::choice_variants(
-            train_set,
-            concepts,
-            settings.choice_sets,
-            settings.seed,
-        );
+        let sets = super::choice_variants(train_set, concepts, settings.choice_sets, settings.seed);
         variants.extend(sets.into_iter().map(|e| (e, false)));
     }
     Ok(variants)
@@ -182,8 +201,9 @@ fn label_resumably(
     partial: &Path,
     settings: &Settings,
     variants: &[(Example, bool)],
-    mut label: impl FnMut(&[&Example]) -> anyhow::Result<Vec<Vec<f32>>>,
-) -> anyhow::Result<Vec<Labelled>> {
+    progress: Progress<'_>,
+    mut label: impl FnMut(&[&Example]) -> Result<Vec<Vec<f32>>>,
+) -> Result<Vec<Labelled>> {
     let mut done = if partial.is_file() { read(partial, settings)? } else { Vec::new() };
     for (i, (found, (variant, relabel))) in done.iter().zip(variants).enumerate() {
         let same = if *relabel {
@@ -192,12 +212,9 @@ fn label_resumably(
             found.example == *variant
         };
         if !same || found.teacher_logits.is_none() {
-            anyhow::bail!(
-                "{}:{}: not the variant this run makes there; delete the file to label \
-                 the variants again",
-                partial.display(),
-                i + 2
-            );
+            let message = "not the variant this run makes there; delete the file to label \
+                           the variants again";
+            return Err(run_file(partial, i + 2, message.into()));
         }
     }
     let batches = batches(variants);
@@ -205,152 +222,105 @@ fn label_resumably(
     done.truncate(keep.unwrap_or(0));
     // Rewritten without what is dropped, then appended to batch by batch.
     write(partial, settings, &done)?;
-    if !done.is_empty() {
-        eprintln!(
-            "labelling: {}/{} variants kept from {}",
-            done.len(),
-            variants.len(),
-            partial.display()
-        );
-    }
-    let mut w = std::io::BufWriter::new(
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(partial)
-            .with_context(|| format!("opening {}", partial.display()))?,
-    );
-    let bar = ProgressBar::new(variants.len() as u64).with_position(done.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("labelling {bar:30} {pos}/{len} variants, eta {eta}")
-            .expect("static template"),
-    );
+    progress(done.len(), variants.len());
+    let file = std::fs::OpenOptions::new().append(true).open(partial).map_err(io(partial))?;
+    let mut w = std::io::BufWriter::new(file);
     let kept = done.len();
     for range in batches.into_iter().filter(|b| b.start >= kept) {
         let chunk = &variants[range];
         let refs: Vec<&Example> = chunk.iter().map(|(e, _)| e).collect();
         let means = label(&refs)?;
-        anyhow::ensure!(means.len() == chunk.len(), "the teachers labelled a batch short");
+        if means.len() != chunk.len() {
+            let message = format!("{} logits for a batch of {}", means.len(), chunk.len());
+            return Err(Error::Invalid { field: "teacher", message });
+        }
         for ((e, relabel), logits) in chunk.iter().zip(means) {
-            let answer = if *relabel {
-                logits
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-                    .context("a question without choices")?
-            } else {
-                e.answer
+            let argmax = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1));
+            let answer = match (relabel, argmax) {
+                (false, _) => e.answer,
+                (true, Some((i, _))) => i,
+                (true, None) => {
+                    let message = format!("{:?} has no choices", e.question);
+                    return Err(Error::Invalid { field: "choices", message });
+                }
             };
             let example = Example { answer, ..e.clone() };
             let labelled = Labelled { example, teacher_logits: Some(logits) };
-            writeln!(w, "{}", serde_json::to_string(&labelled)?)?;
+            writeln!(w, "{}", to_line(&labelled)).map_err(io(partial))?;
             done.push(labelled);
         }
-        w.flush().with_context(|| format!("writing {}", partial.display()))?;
-        bar.inc(chunk.len() as u64);
-        if bar.is_hidden() && done.len() / 500 != (done.len() - chunk.len()) / 500 {
-            eprintln!("labelling: {}/{} variants", done.len(), variants.len());
-        }
+        w.flush().map_err(io(partial))?;
+        progress(done.len(), variants.len());
     }
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    bar.finish_and_clear();
+    let file =
+        w.into_inner().map_err(|e| Error::Io { path: partial.into(), source: e.into_error() })?;
+    file.sync_all().map_err(io(partial))?;
     Ok(done)
 }
 
 /// Writes the file whole under a temporary name, then renames it: a run killed while
 /// writing leaves no half file behind.
-fn write(path: &Path, settings: &Settings, extra: &[Labelled]) -> anyhow::Result<()> {
+fn write(path: &Path, settings: &Settings, extra: &[Labelled]) -> Result<()> {
     let tmp = path.with_extension("jsonl.tmp");
-    let mut w = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-    );
-    writeln!(w, "{}", serde_json::to_string(settings)?)?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    writeln!(w, "{}", to_line(settings)).map_err(io(&tmp))?;
     for e in extra {
-        writeln!(w, "{}", serde_json::to_string(e)?)?;
+        writeln!(w, "{}", to_line(e)).map_err(io(&tmp))?;
     }
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let file =
+        w.into_inner().map_err(|e| Error::Io { path: tmp.clone(), source: e.into_error() })?;
+    file.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// One JSON line (the types written here always serialize: strings, numbers, lists).
+fn to_line(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"unserializable\":\"{e}\"}}"))
 }
 
 /// The labelled variants in `path`, which must have been made with `settings`. A last line
 /// that does not parse is dropped when `path` is the partial file (a start killed while
 /// appending it); anywhere else it is an error.
-fn read(path: &Path, settings: &Settings) -> anyhow::Result<Vec<Labelled>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+fn read(path: &Path, settings: &Settings) -> Result<Vec<Labelled>> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
     let torn_tail_allowed = path.file_name().is_some_and(|n| n == PARTIAL);
     let mut lines = std::io::BufReader::new(file).lines().peekable();
-    let first = lines.next().transpose()?.unwrap_or_default();
+    let first = lines.next().transpose().map_err(io(path))?.unwrap_or_default();
     let found = Settings::parse(&first)
-        .with_context(|| format!("{}:1: not augmentation settings", path.display()))?;
+        .map_err(|e| run_file(path, 1, format!("not augmentation settings: {e}")))?;
     if &found != settings {
-        anyhow::bail!(
-            "{}:1: made with {found:?}, this run asks for {settings:?}; use another --run \
-             folder (or delete the file to label the variants again)",
-            path.display()
+        let message = format!(
+            "made with {found:?}, this run asks for {settings:?}; use another --run folder \
+             (or delete the file to label the variants again)"
         );
+        return Err(run_file(path, 1, message));
     }
     let mut out = Vec::new();
     let mut i = 2;
     while let Some(line) = lines.next() {
         // A torn line may also end inside a multi-byte character.
         let parsed = line
-            .map_err(anyhow::Error::from)
-            .and_then(|l| Ok(serde_json::from_str::<Labelled>(&l)?));
+            .map_err(|e| e.to_string())
+            .and_then(|l| serde_json::from_str::<Labelled>(&l).map_err(|e| e.to_string()));
         match parsed {
             Ok(e) => out.push(e),
             Err(_) if torn_tail_allowed && lines.peek().is_none() => break,
-            Err(e) => return Err(e.context(format!("{}:{i}: not an example", path.display()))),
+            Err(e) => return Err(run_file(path, i, format!("not an example: {e}"))),
         }
         i += 1;
     }
     Ok(out)
 }
 
-/// The `--transfer` questions with their facts (from `facts`, else `--facts`), each with
-/// whether the teachers' choice becomes its answer (it has no `answerKey`). Each must have
-/// `choices` choices, as the training questions do: a batch holds one count.
-pub(super) fn transfer_examples(
-    data: &super::data::DataArgs,
-    path: &std::path::Path,
-    facts: Option<&std::path::PathBuf>,
-    fusion: kgqa::model::fusion::Fusion,
-    choices: usize,
-) -> anyhow::Result<Vec<(Example, bool)>> {
-    let mut items = kgqa::engine::dataset::read_csqa(path)?;
-    if let Some(odd) = items.iter().find(|i| i.choices.len() != choices) {
-        anyhow::bail!(
-            "--transfer: {}: question {:?} has {} choices, the training questions {choices} \
-             (a batch holds questions with one number of choices)",
-            path.display(),
-            odd.id,
-            odd.choices.len()
-        );
-    }
-    let unlabelled: Vec<bool> = items.iter().map(|i| i.answer.is_none()).collect();
-    for item in &mut items {
-        // A placeholder the teachers' argmax replaces (`augment::label_resumably`).
-        item.answer.get_or_insert(0);
-    }
-    let data = super::data::DataArgs {
-        dataset: path.to_owned(),
-        ids: None,
-        facts: facts.or(data.facts.as_ref()).cloned(),
-        limit: None,
-    };
-    Ok(super::data::examples(&data, &items, fusion)?.into_iter().zip(unlabelled).collect())
-}
-
 /// `sha256:HEX` of a file's bytes, read in pieces (a facts cache can be gigabytes).
-pub(super) fn content_hash(path: &std::path::Path) -> anyhow::Result<String> {
+pub fn content_hash(path: &Path) -> Result<String> {
     use sha2::Digest;
     use std::io::Read;
-    let reading = || format!("reading {}", path.display());
-    let mut file = std::fs::File::open(path).with_context(reading)?;
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).with_context(reading)?;
+        let n = file.read(&mut buf).map_err(io(path))?;
         if n == 0 {
             break;
         }
@@ -473,8 +443,10 @@ mod tests {
         let variants = some_variants();
         let whole = tempfile::tempdir().unwrap();
         let whole_path = whole.path().join(PARTIAL);
-        let expected =
-            label_resumably(&whole_path, &settings(), &variants, |b| Ok(fake_logits(b))).unwrap();
+        let expected = label_resumably(&whole_path, &settings(), &variants, &mut |_, _| (), |b| {
+            Ok(fake_logits(b))
+        })
+        .unwrap();
         assert_eq!(expected.len(), 37);
         // Synonym variants take the labeller's argmax, choice-set variants keep the gold.
         assert_eq!(expected[25].example.answer, 25 % 5);
@@ -485,13 +457,15 @@ mod tests {
         let killed = tempfile::tempdir().unwrap();
         let path = killed.path().join(PARTIAL);
         let mut calls = 0;
-        let err = label_resumably(&path, &settings(), &variants, |b| {
+        let err = label_resumably(&path, &settings(), &variants, &mut |_, _| (), |b| {
             calls += 1;
-            anyhow::ensure!(calls <= 2, "killed");
+            if calls > 2 {
+                return Err(Error::Invalid { field: "test", message: "killed".into() });
+            }
             Ok(fake_logits(b))
         })
         .unwrap_err();
-        assert_eq!(err.to_string(), "killed");
+        assert_eq!(err.to_string(), "test: killed");
         // Half of the third batch's first line, as a kill while appending leaves it.
         let third = serde_json::to_string(&expected[20]).unwrap();
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -499,7 +473,7 @@ mod tests {
         drop(f);
 
         let mut labelled = 0;
-        let resumed = label_resumably(&path, &settings(), &variants, |b| {
+        let resumed = label_resumably(&path, &settings(), &variants, &mut |_, _| (), |b| {
             labelled += b.len();
             Ok(fake_logits(b))
         })
@@ -508,7 +482,9 @@ mod tests {
         assert_eq!(resumed, expected);
         assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&whole_path).unwrap());
         // A complete partial file is kept whole and labels nothing.
-        let again = label_resumably(&path, &settings(), &variants, |_| anyhow::bail!("called"));
+        let again = label_resumably(&path, &settings(), &variants, &mut |_, _| (), |_| {
+            Err(Error::Invalid { field: "test", message: "called".into() })
+        });
         assert_eq!(again.unwrap(), expected);
     }
 
@@ -519,10 +495,12 @@ mod tests {
         let variants = some_variants();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(PARTIAL);
-        let all = label_resumably(&path, &settings(), &variants, |b| Ok(fake_logits(b))).unwrap();
+        let all =
+            label_resumably(&path, &settings(), &variants, &mut |_, _| (), |b| Ok(fake_logits(b)))
+                .unwrap();
         write(&path, &settings(), &all[..5]).unwrap();
         let mut labelled = 0;
-        label_resumably(&path, &settings(), &variants, |b| {
+        label_resumably(&path, &settings(), &variants, &mut |_, _| (), |b| {
             labelled += b.len();
             Ok(fake_logits(b))
         })
@@ -530,13 +508,15 @@ mod tests {
         assert_eq!(labelled, 37);
 
         let other = Settings { seed: 4, ..settings() };
-        let err = label_resumably(&path, &other, &variants, |b| Ok(fake_logits(b))).unwrap_err();
+        let err = label_resumably(&path, &other, &variants, &mut |_, _| (), |b| Ok(fake_logits(b)))
+            .unwrap_err();
         assert!(err.to_string().contains(&format!("{}:1: made with", path.display())), "{err}");
 
         let mut changed = variants.clone();
         changed[3].0.question = "another question".into();
         let err =
-            label_resumably(&path, &settings(), &changed, |b| Ok(fake_logits(b))).unwrap_err();
+            label_resumably(&path, &settings(), &changed, &mut |_, _| (), |b| Ok(fake_logits(b)))
+                .unwrap_err();
         assert!(
             err.to_string().contains(&format!("{}:5: not the variant", path.display())),
             "{err}"

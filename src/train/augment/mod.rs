@@ -2,7 +2,10 @@
 //! thesaurus (question variants in which grounded words are replaced by concepts that share
 //! a WordNet sense with them, `r:Synonym` in the retrieved neighbourhood), and choice-set
 //! variants (the same question with other distractors, drawn from the choices of training
-//! questions written from the same concept).
+//! questions written from the same concept). [`labelled`] makes them, has the teachers
+//! label them and keeps them in the run folder.
+
+pub mod labelled;
 
 use crate::kg::Graph;
 use crate::kg::retrieve::Retriever;

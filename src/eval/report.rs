@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use kgqa::engine::dataset::Item;
+use crate::engine::dataset::Item;
 use serde::Serialize;
 
 /// The whole benchmark.
@@ -19,7 +19,7 @@ pub struct Report {
     /// One entry per question set.
     pub datasets: Vec<DatasetReport>,
     /// The matrix-product kernels that ran, and the CPU.
-    pub kernels: kgqa::model::kernels::KernelPath,
+    pub kernels: crate::model::kernels::KernelPath,
     /// The process's peak resident memory (graph, models and all), MiB.
     pub peak_rss_mib: Option<f64>,
     /// Wall-clock seconds of the whole benchmark.
@@ -418,7 +418,7 @@ mod tests {
     use super::*;
 
     fn run(correct: usize, n: usize) -> Run {
-        let (low, high) = kgqa::train::stats::wilson_interval(correct, n);
+        let (low, high) = crate::eval::stats::wilson_interval(correct, n);
         Run {
             correct,
             accuracy: correct as f64 / n as f64,
@@ -452,7 +452,7 @@ mod tests {
             baseline: None,
             graph: "g".into(),
             datasets: vec![d],
-            kernels: kgqa::model::kernels::path().clone(),
+            kernels: crate::model::kernels::path().clone(),
             peak_rss_mib: Some(512.0),
             seconds: 1.0,
         }
