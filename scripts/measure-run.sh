@@ -8,9 +8,10 @@
 # second check).
 #
 # Usage: bash scripts/measure-run.sh RUN [FACTS.jsonl ...]
-#   FACTS defaults to runs/facts.jsonl and runs/facts-g14.jsonl (the two groundings
-#   the models were measured on). KGQA_BIN picks the kgqa binary (default target/release/kgqa, as
-#   train-all.sh). Writes runs/predictions/NAME-*.jsonl (and each evaluation's --json
+#   FACTS defaults to those of runs/facts.jsonl and runs/facts-g14.jsonl that exist (the
+#   two groundings the models were measured on). KGQA_BIN picks the kgqa binary (default
+#   target/release/kgqa, as train-all.sh). KGQA_TEACHER picks the teacher compared with
+#   (default runs/teacher-input-lr1/best; left out when it does not exist). Writes runs/predictions/NAME-*.jsonl (and each evaluation's --json
 #   summary beside it, with ms per question), runs/NAME-export/ and
 #   runs/measure-NAME.txt (everything printed). Test figures are for the record: the rule
 #   ships on held-out figures only.
@@ -19,11 +20,13 @@ cd "$(dirname "$0")/.."
 RUN=${1:?usage: scripts/measure-run.sh RUN [FACTS.jsonl ...]}
 shift
 FACTS=("$@")
-[ ${#FACTS[@]} -gt 0 ] || FACTS=(runs/facts.jsonl runs/facts-g14.jsonl)
+if [ ${#FACTS[@]} -eq 0 ]; then
+  for f in runs/facts.jsonl runs/facts-g14.jsonl; do [ -f "$f" ] && FACTS+=("$f"); done
+fi
 NAME=$(basename "$RUN")
 KGQA=${KGQA_BIN:-${CARGO_TARGET_DIR:-target}/release/kgqa}
 Q=../shared/datasets/commonsenseqa/train_rand_split.jsonl
-TEACHER=runs/teacher-input-lr1/best
+TEACHER=${KGQA_TEACHER:-runs/teacher-input-lr1/best}
 SHIPPED=data/models/student
 OUT=runs/predictions
 mkdir -p "$OUT"
@@ -48,15 +51,21 @@ for facts in "${FACTS[@]}"; do
   # The shipped student and the teacher are named by their weights' hash, so their
   # predictions are reused across runs but never outlive the model they came from.
   shipped=shipped-$(sha256sum "$SHIPPED/model.safetensors" | cut -c1-12)
-  teacher=teacher-input-$(sha256sum "$TEACHER/model.safetensors" | cut -c1-12)
-  for model in "$RUN/best:$NAME" "runs/$NAME-export:$NAME-export" "$SHIPPED:$shipped" "$TEACHER:$teacher"; do
+  models=("$RUN/best:$NAME" "runs/$NAME-export:$NAME-export" "$SHIPPED:$shipped")
+  others=("$shipped")
+  if [ -f "$TEACHER/model.safetensors" ]; then
+    teacher=teacher-$(basename "$(dirname "$TEACHER")")-$(sha256sum "$TEACHER/model.safetensors" | cut -c1-12)
+    models+=("$TEACHER:$teacher")
+    others+=("$teacher")
+  fi
+  for model in "${models[@]}"; do
     dir=${model%%:*} label=${model#*:}
     file="$OUT/$label-$tag-both.jsonl"
     predict "$dir" "$facts" "$file"
     echo "$label, $tag: held-out $(accuracy "$file" held-out), test $(accuracy "$file" test)"
   done
   for label in "$NAME" "$NAME-export"; do
-    for other in "$shipped" "$teacher"; do
+    for other in "${others[@]}"; do
       for f in "$label" "$other"; do
         python3 scripts/held_out.py --only test "$OUT/$f-$tag-both.jsonl" > "$OUT/$f-$tag-test.jsonl"
       done
