@@ -5,7 +5,6 @@
 //! (retrieval and model), batched throughput, peak memory and model size; as a Markdown
 //! table, JSON and an SVG plot.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,12 +14,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kgqa::engine::dataset::{self, Item, Split};
 use kgqa::engine::formats::{self, Format};
 use kgqa::engine::knowledge::Knowledge;
-use kgqa::eval::stats::{mcnemar_exact, wilson_interval};
+use kgqa::eval::bench::{coverage, examples, paired, peak_rss_mib, throughput};
 use kgqa::kg::retrieve::{Options, Retriever};
 use kgqa::model::head::MultipleChoice;
-use kgqa::train::data::Example;
 
-use kgqa::eval::report::{DatasetReport, Latency, ModelInfo, Paired, Report, Run};
+use kgqa::eval::report::{DatasetReport, Latency, ModelInfo, Report, Run};
 
 /// A question-set format on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -126,7 +124,7 @@ pub fn run(
         };
         let mut report = DatasetReport::new(path, format.name(), &items);
         report.facts_coverage = coverage(&knowledge);
-        let with = examples(&items, &knowledge, fusion);
+        let with = examples(&items, &knowledge, fusion)?;
         let (run_with, right_with, model_ms) = score(&model, &with, "with the graph")?;
         if let Some(ms) = retrieval {
             // End to end: the question's own retrieval, then its encoding and scoring.
@@ -136,13 +134,13 @@ pub fn run(
         }
         if uses_graph {
             let none = vec![None; items.len()];
-            let without = examples(&items, &none, fusion);
+            let without = examples(&items, &none, fusion)?;
             let (run, right, _) = score(&model, &without, "graph withheld")?;
             report.graph_gain = Some(paired(&right_with, &right));
             report.without_graph = Some(run);
         }
         if let Some((b, _)) = &baseline {
-            let bx = examples(&items, &knowledge, b.head().fusion);
+            let bx = examples(&items, &knowledge, b.head().fusion)?;
             let (run, right, _) = score(b, &bx, "baseline")?;
             report.baseline_gain = Some(paired(&right_with, &right));
             report.baseline = Some(run);
@@ -287,103 +285,16 @@ fn facts(
 /// retrieved in this run (not read from a cache).
 type Facts = (Vec<Option<Knowledge>>, Option<Vec<f64>>);
 
-/// The share of choices with at least one fact.
-fn coverage(knowledge: &[Option<Knowledge>]) -> Option<f64> {
-    let (mut with, mut all) = (0usize, 0usize);
-    for k in knowledge.iter().flatten() {
-        all += k.choices.len();
-        with += k.choices.iter().filter(|c| !c.facts.is_empty()).count();
-    }
-    (all > 0).then(|| with as f64 / all as f64)
-}
-
-fn examples(
-    items: &[Item],
-    knowledge: &[Option<Knowledge>],
-    fusion: kgqa::model::fusion::Fusion,
-) -> Vec<Example> {
-    items
-        .iter()
-        .zip(knowledge)
-        .map(|(item, k)| Example::new(item, k.as_ref(), fusion).expect("answers checked"))
-        .collect()
-}
-
-/// Scores each question alone (batch 1, as a user's question is): the run's figures,
-/// which questions it got right and each question's model time (encoding + scoring).
-/// Encoding: tokenizing the question with each choice (and its facts) and building the
-/// model's inputs; scoring: the forward pass to the choices' probabilities.
+/// [`kgqa::eval::bench::score`] with a progress bar.
 fn score(
     model: &MultipleChoice,
-    examples: &[Example],
+    examples: &[kgqa::train::data::Example],
     what: &str,
 ) -> anyhow::Result<(Run, Vec<bool>, Vec<f64>)> {
     let bar = bar(examples.len(), what);
-    let mut right = Vec::with_capacity(examples.len());
-    let (mut encode_ms, mut score_ms, mut ms) = (Vec::new(), Vec::new(), Vec::new());
-    for e in examples {
-        let t = Instant::now();
-        let encoded = model.encode_many(&[e.question()])?;
-        let encoded_at = t.elapsed().as_secs_f64() * 1e3;
-        let logits = model.logits(&encoded, false)?.to_vec1::<f32>()?;
-        let total = t.elapsed().as_secs_f64() * 1e3;
-        // The first of the highest, as `argmax` picks.
-        let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
-        encode_ms.push(encoded_at);
-        score_ms.push(total - encoded_at);
-        ms.push(total);
-        right.push(best == e.answer);
-        bar.inc(1);
-    }
+    let scored = kgqa::eval::bench::score(model, examples, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let correct = right.iter().filter(|r| **r).count();
-    let (low, high) = wilson_interval(correct, right.len());
-    let run = Run {
-        correct,
-        accuracy: correct as f64 / right.len() as f64,
-        ci95: [low, high],
-        latency: Latency::of(ms.clone()),
-        encoding: Latency::of(encode_ms),
-        scoring: Latency::of(score_ms),
-    };
-    Ok((run, right, ms))
-}
-
-/// A against B on the same questions.
-fn paired(a: &[bool], b: &[bool]) -> Paired {
-    let only_a = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
-    let only_b = a.iter().zip(b).filter(|(x, y)| !**x && **y).count();
-    Paired {
-        difference: (only_a as f64 - only_b as f64) / a.len().max(1) as f64,
-        only_a,
-        only_b,
-        p_value: mcnemar_exact(only_a, only_b),
-    }
-}
-
-/// Questions per second scored in batches of `batch` (questions with the same number of
-/// choices together), over at most 512 questions.
-fn throughput(model: &MultipleChoice, examples: &[Example], batch: usize) -> anyhow::Result<f64> {
-    let sample = &examples[..examples.len().min(512)];
-    let mut by_choices: HashMap<usize, Vec<&Example>> = HashMap::new();
-    for e in sample {
-        by_choices.entry(e.choices.len()).or_default().push(e);
-    }
-    let t = Instant::now();
-    for group in by_choices.values() {
-        for chunk in group.chunks(batch) {
-            kgqa::train::batch_logits(model, chunk, false)?;
-        }
-    }
-    Ok(sample.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
-}
-
-/// The process's peak resident memory (Linux's `VmHWM`), in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    Ok(scored)
 }
 
 fn bar(len: usize, what: &str) -> ProgressBar {

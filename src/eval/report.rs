@@ -230,17 +230,22 @@ impl Report {
     /// with their 95% intervals and a dashed chance line; below, model and retrieval
     /// latency of the model, retrieval and the baseline (p50 bars, p95 ticks).
     pub fn svg(&self) -> String {
-        const GROUP: f64 = 170.0;
-        const LEFT: f64 = 60.0;
-        const PANEL: f64 = 220.0;
-        const COLOURS: [&str; 3] = ["#2563eb", "#9ca3af", "#f59e0b"];
         let width = (LEFT + 20.0 + GROUP * self.datasets.len() as f64).max(460.0);
         let height = 2.0 * PANEL + 190.0;
         let mut s = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
              font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         );
-        // Panel 1: accuracy, 0 to the highest interval end rounded up to 10%.
+        let bottom = self.accuracy_panel(&mut s, width, 40.0);
+        self.latency_panel(&mut s, width, bottom + 80.0);
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// The accuracy panel from `y0` down, 0 to the highest interval end rounded up to
+    /// 10%; where it ends.
+    fn accuracy_panel(&self, s: &mut String, width: f64, y0: f64) -> f64 {
+        const COLOURS: [&str; 3] = ["#2563eb", "#9ca3af", "#f59e0b"];
         let top = self
             .datasets
             .iter()
@@ -249,13 +254,14 @@ impl Report {
             .map(|r| r.ci95[1])
             .fold(0.1f64, f64::max);
         let top = (top * 10.0).ceil() / 10.0;
-        let (y0, y1) = (40.0, 40.0 + PANEL);
+        let y1 = y0 + PANEL;
         let y = |v: f64| y1 - (v / top) * (y1 - y0);
         let _ = writeln!(
             s,
-            "<text x=\"{LEFT}\" y=\"20\" font-size=\"13\">accuracy (95% interval; dashed: chance)</text>"
+            "<text x=\"{LEFT}\" y=\"{:.0}\" font-size=\"13\">accuracy (95% interval; dashed: chance)</text>",
+            y0 - 20.0
         );
-        axis(&mut s, LEFT, width - 20.0, y0, y1, top, |v| format!("{:.0}%", 100.0 * v));
+        axis(s, LEFT, width - 20.0, y0, y1, top, |v| format!("{:.0}%", 100.0 * v));
         for (g, d) in self.datasets.iter().enumerate() {
             let x0 = LEFT + 10.0 + GROUP * g as f64;
             let runs = [Some(&d.with_graph), d.without_graph.as_ref(), d.baseline.as_ref()];
@@ -299,15 +305,15 @@ impl Report {
                 d.questions
             );
         }
-        legend(
-            &mut s,
-            LEFT,
-            y1 + 34.0,
-            &COLOURS,
-            &["with the graph", "graph withheld", "baseline"],
-        );
-        // Panel 2: latency in ms.
-        let (y0, y1) = (y1 + 80.0, y1 + 80.0 + PANEL);
+        let names = ["with the graph", "graph withheld", "baseline"];
+        legend(s, LEFT, y1 + 34.0, &COLOURS, &names);
+        y1
+    }
+
+    /// The latency panel (ms per question) from `y0` down.
+    fn latency_panel(&self, s: &mut String, width: f64, y0: f64) {
+        const LATENCY: [&str; 3] = ["#2563eb", "#16a34a", "#f59e0b"];
+        let y1 = y0 + PANEL;
         let top = self
             .datasets
             .iter()
@@ -328,8 +334,7 @@ impl Report {
             "<text x=\"{LEFT}\" y=\"{:.0}\" font-size=\"13\">ms per question (bar: p50; tick: p95)</text>",
             y0 - 20.0
         );
-        axis(&mut s, LEFT, width - 20.0, y0, y1, top, |v| format!("{v:.0}"));
-        const LATENCY: [&str; 3] = ["#2563eb", "#16a34a", "#f59e0b"];
+        axis(s, LEFT, width - 20.0, y0, y1, top, |v| format!("{v:.0}"));
         for (g, d) in self.datasets.iter().enumerate() {
             let x0 = LEFT + 10.0 + GROUP * g as f64;
             let baseline = d.baseline.as_ref().map(|r| &r.latency);
@@ -360,11 +365,14 @@ impl Report {
                 escape(&d.name())
             );
         }
-        legend(&mut s, LEFT, y1 + 34.0, &LATENCY, &["model", "retrieval", "baseline model"]);
-        s.push_str("</svg>\n");
-        s
+        legend(s, LEFT, y1 + 34.0, &LATENCY, &["model", "retrieval", "baseline model"]);
     }
 }
+
+/// The plot's group width, left margin and panel height.
+const GROUP: f64 = 170.0;
+const LEFT: f64 = 60.0;
+const PANEL: f64 = 220.0;
 
 /// The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `v` (> 0), so that
 /// the axis's five steps are round numbers.

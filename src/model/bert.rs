@@ -134,44 +134,9 @@ impl Bert {
             },
             norm: candle_nn::layer_norm(h, eps, e.pp("LayerNorm"))?,
         };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let l = vb.pp(format!("encoder.layer.{i}"));
-            let a = l.pp("attention");
-            let [q_name, k_name, v_name, o_name, norm_name] = mpnet::attention_names(mpnet);
-            let query = candle_nn::linear(h, h, a.pp(q_name))?;
-            let key = candle_nn::linear(h, h, a.pp(k_name))?;
-            let value = candle_nn::linear(h, h, a.pp(v_name))?;
-            let stack = |f: &dyn Fn(&Linear) -> Option<Tensor>| -> Result<Option<Tensor>> {
-                match (f(&query), f(&key), f(&value)) {
-                    (Some(q), Some(k), Some(v)) => {
-                        Ok(Some(Tensor::cat(&[q.detach(), k.detach(), v.detach()], 0)?))
-                    }
-                    _ => Ok(None),
-                }
-            };
-            let qkv = if query.weight().is_variable() {
-                None
-            } else {
-                let weight = stack(&|l| Some(l.weight().clone()))?.expect("weights exist");
-                Some(Linear::new(weight, stack(&|l| l.bias().cloned())?))
-            };
-            layers.push(Layer {
-                query,
-                key,
-                value,
-                qkv,
-                attention_out: candle_nn::linear(h, h, a.pp(o_name))?,
-                attention_norm: candle_nn::layer_norm(h, eps, a.pp(norm_name))?,
-                intermediate: candle_nn::linear(
-                    h,
-                    config.intermediate_size,
-                    l.pp("intermediate.dense"),
-                )?,
-                output: candle_nn::linear(config.intermediate_size, h, l.pp("output.dense"))?,
-                output_norm: candle_nn::layer_norm(h, eps, l.pp("output.LayerNorm"))?,
-            });
-        }
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config))
+            .collect::<Result<Vec<_>>>()?;
         let pooler = if vb.contains_tensor("pooler.dense.weight") {
             Some(candle_nn::linear(h, h, vb.pp("pooler.dense"))?)
         } else {
@@ -514,4 +479,44 @@ pub fn mean_pool(hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
 pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
     let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
     Ok(x.broadcast_div(&norm)?)
+}
+
+impl Layer {
+    /// One encoder layer's weights from `l` (BERT's or MPNet's names); frozen weights also
+    /// get the fused query-key-value product.
+    fn load(l: VarBuilder<'_>, config: &Config) -> Result<Self> {
+        let mpnet = config.family() == Family::Mpnet;
+        let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+        let a = l.pp("attention");
+        let [q_name, k_name, v_name, o_name, norm_name] = mpnet::attention_names(mpnet);
+        let query = candle_nn::linear(h, h, a.pp(q_name))?;
+        let key = candle_nn::linear(h, h, a.pp(k_name))?;
+        let value = candle_nn::linear(h, h, a.pp(v_name))?;
+        let stack = |f: &dyn Fn(&Linear) -> Option<Tensor>| -> Result<Option<Tensor>> {
+            match (f(&query), f(&key), f(&value)) {
+                (Some(q), Some(k), Some(v)) => {
+                    Ok(Some(Tensor::cat(&[q.detach(), k.detach(), v.detach()], 0)?))
+                }
+                _ => Ok(None),
+            }
+        };
+        let qkv = if query.weight().is_variable() {
+            None
+        } else {
+            let weight = stack(&|l| Some(l.weight().clone()))?.expect("weights exist");
+            Some(Linear::new(weight, stack(&|l| l.bias().cloned())?))
+        };
+        let units = config.intermediate_size;
+        Ok(Layer {
+            query,
+            key,
+            value,
+            qkv,
+            attention_out: candle_nn::linear(h, h, a.pp(o_name))?,
+            attention_norm: candle_nn::layer_norm(h, eps, a.pp(norm_name))?,
+            intermediate: candle_nn::linear(h, units, l.pp("intermediate.dense"))?,
+            output: candle_nn::linear(units, h, l.pp("output.dense"))?,
+            output_norm: candle_nn::layer_norm(h, eps, l.pp("output.LayerNorm"))?,
+        })
+    }
 }

@@ -240,83 +240,124 @@ impl Objective for Distill {
         let (logits, out) = student.forward(&encoded, collect, true)?;
         let choices = examples[0].choices.len();
         let logits = logits.reshape((examples.len(), choices)).map_err(model_err)?;
-        let mask = &encoded.batch.attention_mask;
-        let mut loss: Option<Tensor> = None;
+        let pass = StudentPass { model: student, encoded: &encoded, out: &out, choices };
+        let mut terms: Vec<(Tensor, f64)> = Vec::new();
         // The first teacher's logits `[positions, choices]` for some positions of the batch,
         // when its forward pass runs anyway (intermediate losses).
-        let mut first_logits: Option<(Vec<usize>, Tensor)> = None;
-        let mut add = |t: Tensor, w: f64| -> Result<()> {
+        let first_logits = if c.tinybert {
+            Some(self.tinybert_terms(&pass, &examples, collect, &mut terms)?)
+        } else if intermediate {
+            self.cosine_terms(&pass, batch, &mut terms)?
+        } else {
+            None
+        };
+        let prediction = !c.tinybert || epoch >= c.intermediate_epochs;
+        if prediction {
+            let answers: Vec<usize> = examples.iter().map(|e| e.answer).collect();
+            if c.alpha < 1.0 {
+                terms.push((cross_entropy(&logits, &answers)?, 1.0 - c.alpha));
+            }
+            if c.alpha > 0.0 {
+                let first = first_logits.as_ref().map(|(p, l)| (p.as_slice(), l));
+                let teacher = self.teacher_logits(batch, first)?;
+                terms.push((soft_target_loss(&logits, &teacher, c.temperature)?, c.alpha));
+            }
+        }
+        let mut loss: Option<Tensor> = None;
+        for (t, w) in terms {
             let t = (t * w).map_err(model_err)?;
             loss = Some(match loss.take() {
                 Some(l) => (l + t).map_err(model_err)?,
                 None => t,
             });
-            Ok(())
-        };
-        if intermediate && !c.tinybert {
-            // The cosine loss alone: the first teacher's last hidden states, kept from an
-            // earlier epoch or computed now for the questions not kept (no dropout).
-            let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
-            let mut hidden = self.hidden.lock().expect("hidden cache");
-            let missing: Vec<usize> =
-                (0..ids.len()).filter(|&p| !hidden.contains(ids[p])).collect();
-            let mut fresh = HiddenCache::new(usize::MAX);
-            if !missing.is_empty() {
-                let teacher = &self.teachers[0];
-                let sub: Vec<_> = missing.iter().map(|&p| examples[p].question()).collect();
-                let t_encoded = teacher.encode_many(&sub)?;
-                let (t_logits, t_out) = teacher.forward(&t_encoded, Collect::default(), false)?;
-                self.passes.fetch_add(1, Ordering::Relaxed);
-                let t_logits = t_logits.reshape((missing.len(), choices)).map_err(model_err)?;
-                let sub_ids: Vec<usize> = missing.iter().map(|&p| ids[p]).collect();
-                let (t_last, t_mask) = (&t_out.last_hidden_state, &t_encoded.batch.attention_mask);
-                hidden.insert(&sub_ids, choices, t_last, t_mask)?;
-                // What the budget left out is used for this step only.
-                if !hidden.has_all(&sub_ids) {
-                    fresh.insert(&sub_ids, choices, t_last, t_mask)?;
-                }
-                first_logits = Some((missing, t_logits));
-            }
-            let seq = mask.dim(1).map_err(model_err)?;
-            let t_last = HiddenCache::assemble_from(&[&hidden, &fresh], &ids, seq)?;
-            drop(hidden);
-            let s_last = project(student, &out.last_hidden_state)?;
-            add(cosine_loss(&s_last, &t_last, mask)?, c.cosine)?;
-        } else if c.tinybert {
-            // TinyBERT: the first teacher's internals for the same inputs (no dropout).
-            let teacher = &self.teachers[0];
-            let t_encoded = teacher.encode_many(&questions)?;
-            let (t_logits, t_out) = teacher.forward(&t_encoded, collect, false)?;
-            self.passes.fetch_add(1, Ordering::Relaxed);
-            let t_logits = t_logits.reshape((examples.len(), choices)).map_err(model_err)?;
-            first_logits = Some(((0..examples.len()).collect(), t_logits));
-            let detach = |t: &Tensor| t.detach();
-            if c.cosine > 0.0 {
-                let s_last = project(student, &out.last_hidden_state)?;
-                add(cosine_loss(&s_last, &detach(&t_out.last_hidden_state), mask)?, c.cosine)?;
-            }
-            let map = layer_map(out.attention_probs.len(), t_out.attention_probs.len());
-            let s0 = project(student, &out.hidden_states[0])?;
-            add(hidden_mse(&s0, &detach(&t_out.hidden_states[0]), mask)?, 1.0)?;
-            for (m, &g) in map.iter().enumerate() {
-                let s_h = project(student, &out.hidden_states[m + 1])?;
-                add(hidden_mse(&s_h, &detach(&t_out.hidden_states[g]), mask)?, 1.0)?;
-                let ta = detach(&t_out.attention_scores[g - 1]);
-                add(attention_mse(&out.attention_scores[m], &ta, mask)?, 1.0)?;
-            }
-        }
-        let prediction = !c.tinybert || epoch >= c.intermediate_epochs;
-        if prediction {
-            let answers: Vec<usize> = examples.iter().map(|e| e.answer).collect();
-            if c.alpha < 1.0 {
-                add(cross_entropy(&logits, &answers)?, 1.0 - c.alpha)?;
-            }
-            if c.alpha > 0.0 {
-                let first = first_logits.as_ref().map(|(p, l)| (p.as_slice(), l));
-                let teacher = self.teacher_logits(batch, first)?;
-                add(soft_target_loss(&logits, &teacher, c.temperature)?, c.alpha)?;
-            }
         }
         loss.ok_or_else(|| Error::Invalid { field: "distill", message: "no loss selected".into() })
+    }
+}
+
+/// The student's forward pass over a batch, as the intermediate losses read it.
+struct StudentPass<'a> {
+    model: &'a MultipleChoice,
+    encoded: &'a crate::model::head::Encoded,
+    out: &'a crate::model::bert::Outputs,
+    choices: usize,
+}
+
+/// Teacher logits for some positions of a batch: (positions, `[positions, choices]`).
+type FirstLogits = (Vec<usize>, Tensor);
+
+impl Distill {
+    /// The cosine loss alone: against the first teacher's last hidden states, kept from an
+    /// earlier epoch or computed now for the questions not kept (no dropout); the teacher
+    /// logits of the questions it ran on.
+    fn cosine_terms(
+        &self,
+        pass: &StudentPass<'_>,
+        batch: &[(usize, &Example)],
+        terms: &mut Vec<(Tensor, f64)>,
+    ) -> Result<Option<FirstLogits>> {
+        let choices = pass.choices;
+        let ids: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
+        let mut hidden = self.hidden.lock().expect("hidden cache");
+        let missing: Vec<usize> = (0..ids.len()).filter(|&p| !hidden.contains(ids[p])).collect();
+        let mut fresh = HiddenCache::new(usize::MAX);
+        let mut first_logits = None;
+        if !missing.is_empty() {
+            let teacher = &self.teachers[0];
+            let sub: Vec<_> = missing.iter().map(|&p| batch[p].1.question()).collect();
+            let t_encoded = teacher.encode_many(&sub)?;
+            let (t_logits, t_out) = teacher.forward(&t_encoded, Collect::default(), false)?;
+            self.passes.fetch_add(1, Ordering::Relaxed);
+            let t_logits = t_logits.reshape((missing.len(), choices)).map_err(model_err)?;
+            let sub_ids: Vec<usize> = missing.iter().map(|&p| ids[p]).collect();
+            let (t_last, t_mask) = (&t_out.last_hidden_state, &t_encoded.batch.attention_mask);
+            hidden.insert(&sub_ids, choices, t_last, t_mask)?;
+            // What the budget left out is used for this step only.
+            if !hidden.has_all(&sub_ids) {
+                fresh.insert(&sub_ids, choices, t_last, t_mask)?;
+            }
+            first_logits = Some((missing, t_logits));
+        }
+        let mask = &pass.encoded.batch.attention_mask;
+        let seq = mask.dim(1).map_err(model_err)?;
+        let t_last = HiddenCache::assemble_from(&[&hidden, &fresh], &ids, seq)?;
+        drop(hidden);
+        let s_last = project(pass.model, &pass.out.last_hidden_state)?;
+        terms.push((cosine_loss(&s_last, &t_last, mask)?, self.config.cosine));
+        Ok(first_logits)
+    }
+
+    /// TinyBERT's losses against the first teacher's internals for the same inputs (no
+    /// dropout), and the cosine loss when asked for; the teacher's logits for the batch.
+    fn tinybert_terms(
+        &self,
+        pass: &StudentPass<'_>,
+        examples: &[&Example],
+        collect: Collect,
+        terms: &mut Vec<(Tensor, f64)>,
+    ) -> Result<FirstLogits> {
+        let (out, mask) = (pass.out, &pass.encoded.batch.attention_mask);
+        let teacher = &self.teachers[0];
+        let questions: Vec<_> = examples.iter().map(|e| e.question()).collect();
+        let t_encoded = teacher.encode_many(&questions)?;
+        let (t_logits, t_out) = teacher.forward(&t_encoded, collect, false)?;
+        self.passes.fetch_add(1, Ordering::Relaxed);
+        let t_logits = t_logits.reshape((examples.len(), pass.choices)).map_err(model_err)?;
+        let detach = |t: &Tensor| t.detach();
+        if self.config.cosine > 0.0 {
+            let s_last = project(pass.model, &out.last_hidden_state)?;
+            let t_last = detach(&t_out.last_hidden_state);
+            terms.push((cosine_loss(&s_last, &t_last, mask)?, self.config.cosine));
+        }
+        let map = layer_map(out.attention_probs.len(), t_out.attention_probs.len());
+        let s0 = project(pass.model, &out.hidden_states[0])?;
+        terms.push((hidden_mse(&s0, &detach(&t_out.hidden_states[0]), mask)?, 1.0));
+        for (m, &g) in map.iter().enumerate() {
+            let s_h = project(pass.model, &out.hidden_states[m + 1])?;
+            terms.push((hidden_mse(&s_h, &detach(&t_out.hidden_states[g]), mask)?, 1.0));
+            let ta = detach(&t_out.attention_scores[g - 1]);
+            terms.push((attention_mse(&out.attention_scores[m], &ta, mask)?, 1.0));
+        }
+        Ok(((0..examples.len()).collect(), t_logits))
     }
 }

@@ -356,75 +356,17 @@ pub fn train_with(
     progress: &mut dyn FnMut(&TrainState, u64, f64),
 ) -> Result<TrainState> {
     config.validate()?;
-    std::fs::create_dir_all(run).map_err(io(run))?;
-    let checkpoint = run.join("checkpoint");
-    // Killed between the two renames of a checkpoint swap: the previous one is complete.
-    if !checkpoint.exists() && run.join("checkpoint.old").join("state.json").is_file() {
-        std::fs::rename(run.join("checkpoint.old"), &checkpoint).map_err(io(run))?;
-    }
-    let resume = checkpoint.join("state.json").is_file();
-    if resume {
-        let saved: TrainConfig = read_json(&run.join("config.json"))?;
-        let plain =
-            |c: TrainConfig| TrainConfig { command: String::new(), keep_evaluations: false, ..c };
-        let same = plain(saved) == plain(config.clone());
-        if !same {
-            return Err(Error::Invalid {
-                field: "run",
-                message: format!(
-                    "{} holds a run with other settings (see its config.json); use another folder",
-                    run.display()
-                ),
-            });
-        }
-    } else {
-        write_json(&run.join("config.json"), config)?;
-    }
-    let device = crate::model::device();
-    let from = if resume { checkpoint.clone() } else { config.base.clone() };
-    let (mut model, vars) = MultipleChoice::load_trainable(&from, &device, config.seed, |h| {
-        h.fusion = config.fusion;
-        h.max_length = config.max_length;
-    })?;
-    let positions = model.bert().config().max_position_embeddings;
-    if config.max_length > positions {
-        return Err(Error::Invalid {
-            field: "max_length",
-            message: format!(
-                "{} word pieces do not fit the model's {positions} positions",
-                config.max_length
-            ),
-        });
-    }
-    let tokenizer = from.join("tokenizer.json");
-    let plain: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
-    let mut optimizer = AdamW::new(
-        vars,
-        AdamWConfig { weight_decay: config.weight_decay, ..AdamWConfig::default() },
-    )?;
+    let resume = prepare_run(run, config)?;
+    let mut session = Session::start(run, config, resume, training_only)?;
     let mut state = TrainState::default();
     if resume {
-        optimizer.load(&checkpoint.join("optimizer.safetensors"))?;
+        let checkpoint = run.join("checkpoint");
+        session.optimizer.load(&checkpoint.join("optimizer.safetensors"))?;
         state = read_json(&checkpoint.join("state.json"))?;
     }
     let per_epoch = train_set.len().div_ceil(config.batch_size) as u64;
     let total = per_epoch * config.epochs as u64;
     let warmup = (total as f64 * config.warmup).round() as u64;
-    let save_checkpoint =
-        |model: &MultipleChoice, optimizer: &AdamW, state: &TrainState| -> Result<()> {
-            let tmp = run.join("checkpoint.tmp");
-            let _ = std::fs::remove_dir_all(&tmp);
-            model.save(&tmp, &tokenizer)?;
-            optimizer.save(&tmp.join("optimizer.safetensors"))?;
-            write_json(&tmp.join("state.json"), state)?;
-            let _ = std::fs::remove_dir_all(run.join("checkpoint.old"));
-            if checkpoint.exists() {
-                std::fs::rename(&checkpoint, run.join("checkpoint.old")).map_err(io(run))?;
-            }
-            std::fs::rename(&tmp, &checkpoint).map_err(io(run))?;
-            let _ = std::fs::remove_dir_all(run.join("checkpoint.old"));
-            Ok(())
-        };
     let mut clock = Instant::now();
     while state.epoch < config.epochs {
         let order = permutation(train_set.len(), config.seed ^ ((state.epoch as u64 + 1) * 0x9E37));
@@ -432,57 +374,35 @@ pub fn train_with(
         while state.batch < batches.len() {
             let batch: Vec<(usize, &Example)> =
                 batches[state.batch].iter().map(|&i| (i, &train_set[i])).collect();
-            model.bert().seed_dropout(config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ state.step);
-            let loss = objective.loss(&model, &batch, state.epoch)?;
-            let m = |e: candle_core::Error| Error::Model(e.into());
-            let loss_value = loss.to_scalar::<f32>().map_err(m)? as f64;
-            if !loss_value.is_finite() {
-                return Err(Error::Invalid {
-                    field: "lr",
-                    message: format!("the loss diverged ({loss_value}) at step {}", state.step),
-                });
-            }
-            let mut grads = loss.backward().map_err(m)?;
-            clip_grad_norm(&mut grads, &plain, config.clip)?;
-            optimizer.step(&grads, learning_rate(state.step, warmup, total, config.lr))?;
+            let lr = learning_rate(state.step, warmup, total, config.lr);
+            let loss = session.step(&batch, &state, objective, lr)?;
             state.step += 1;
             state.batch += 1;
-            state.epoch_loss += loss_value;
+            state.epoch_loss += loss;
             state.seconds += clock.elapsed().as_secs_f64();
-            clock = Instant::now();
-            progress(&state, total, loss_value);
+            progress(&state, total, loss);
             let mid_eval = config.eval_every > 0
                 && state.step % config.eval_every == 0
                 && state.batch < batches.len();
             if mid_eval {
-                let keep = Keep {
-                    run,
-                    tokenizer: &tokenizer,
-                    training_only,
-                    every: config.keep_evaluations,
-                    rule: config.keep,
-                };
-                evaluate(&mut model, held_out, &mut state, keep)?;
-                save_checkpoint(&model, &optimizer, &state)?;
+                session.evaluate(held_out, &mut state)?;
+                session.checkpoint(&state)?;
                 write_log(run, &state)?;
-                clock = Instant::now();
             } else if config.checkpoint_every > 0 && state.step % config.checkpoint_every == 0 {
-                save_checkpoint(&model, &optimizer, &state)?;
-                // The training clock counts steps, not saving (as after evaluations).
-                clock = Instant::now();
+                session.checkpoint(&state)?;
             }
+            // The training clock counts steps, not evaluating or saving.
+            clock = Instant::now();
             if stop_at.is_some_and(|s| state.step >= s) && state.batch < batches.len() {
-                save_checkpoint(&model, &optimizer, &state)?;
+                session.checkpoint(&state)?;
                 return Ok(state);
             }
         }
-        let every = config.keep_evaluations;
-        let keep = Keep { run, tokenizer: &tokenizer, training_only, every, rule: config.keep };
-        evaluate(&mut model, held_out, &mut state, keep)?;
+        session.evaluate(held_out, &mut state)?;
         state.epoch += 1;
         state.batch = 0;
         state.epoch_loss = 0.0;
-        save_checkpoint(&model, &optimizer, &state)?;
+        session.checkpoint(&state)?;
         write_log(run, &state)?;
         if stop_at.is_some_and(|s| state.step >= s) && state.epoch < config.epochs {
             return Ok(state);
@@ -490,6 +410,133 @@ pub fn train_with(
         clock = Instant::now();
     }
     Ok(state)
+}
+
+/// Creates the run folder, or checks that the run it holds has `config`'s settings (the
+/// command line and `keep_evaluations` may differ); whether it resumes from a checkpoint.
+fn prepare_run(run: &Path, config: &TrainConfig) -> Result<bool> {
+    std::fs::create_dir_all(run).map_err(io(run))?;
+    let checkpoint = run.join("checkpoint");
+    // Killed between the two renames of a checkpoint swap: the previous one is complete.
+    if !checkpoint.exists() && run.join("checkpoint.old").join("state.json").is_file() {
+        std::fs::rename(run.join("checkpoint.old"), &checkpoint).map_err(io(run))?;
+    }
+    let resume = checkpoint.join("state.json").is_file();
+    if !resume {
+        write_json(&run.join("config.json"), config)?;
+        return Ok(false);
+    }
+    let saved: TrainConfig = read_json(&run.join("config.json"))?;
+    let plain =
+        |c: TrainConfig| TrainConfig { command: String::new(), keep_evaluations: false, ..c };
+    if plain(saved) != plain(config.clone()) {
+        return Err(Error::Invalid {
+            field: "run",
+            message: format!(
+                "{} holds a run with other settings (see its config.json); use another folder",
+                run.display()
+            ),
+        });
+    }
+    Ok(true)
+}
+
+/// The model being trained, its optimizer and where the run keeps them.
+struct Session<'a> {
+    run: &'a Path,
+    config: &'a TrainConfig,
+    training_only: &'a [&'a str],
+    model: MultipleChoice,
+    optimizer: AdamW,
+    vars: Vec<Var>,
+    tokenizer: PathBuf,
+}
+
+impl<'a> Session<'a> {
+    /// The model from the checkpoint (`resume`) or the base, and a fresh optimizer.
+    fn start(
+        run: &'a Path,
+        config: &'a TrainConfig,
+        resume: bool,
+        training_only: &'a [&'a str],
+    ) -> Result<Self> {
+        let device = crate::model::device();
+        let from = if resume { run.join("checkpoint") } else { config.base.clone() };
+        let (model, vars) = MultipleChoice::load_trainable(&from, &device, config.seed, |h| {
+            h.fusion = config.fusion;
+            h.max_length = config.max_length;
+        })?;
+        let positions = model.bert().config().max_position_embeddings;
+        if config.max_length > positions {
+            return Err(Error::Invalid {
+                field: "max_length",
+                message: format!(
+                    "{} word pieces do not fit the model's {positions} positions",
+                    config.max_length
+                ),
+            });
+        }
+        let plain: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+        let adamw = AdamWConfig { weight_decay: config.weight_decay, ..AdamWConfig::default() };
+        let optimizer = AdamW::new(vars, adamw)?;
+        let tokenizer = from.join("tokenizer.json");
+        Ok(Session { run, config, training_only, model, optimizer, vars: plain, tokenizer })
+    }
+
+    /// One step on `batch` at learning rate `lr`: its loss.
+    fn step(
+        &mut self,
+        batch: &[(usize, &Example)],
+        state: &TrainState,
+        objective: &dyn Objective,
+        lr: f64,
+    ) -> Result<f64> {
+        let seed = self.config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ state.step;
+        self.model.bert().seed_dropout(seed);
+        let loss = objective.loss(&self.model, batch, state.epoch)?;
+        let m = |e: candle_core::Error| Error::Model(e.into());
+        let value = loss.to_scalar::<f32>().map_err(m)? as f64;
+        if !value.is_finite() {
+            return Err(Error::Invalid {
+                field: "lr",
+                message: format!("the loss diverged ({value}) at step {}", state.step),
+            });
+        }
+        let mut grads = loss.backward().map_err(m)?;
+        clip_grad_norm(&mut grads, &self.vars, self.config.clip)?;
+        self.optimizer.step(&grads, lr)?;
+        Ok(value)
+    }
+
+    /// A held-out evaluation, keeping the model as the run's rule says.
+    fn evaluate(&mut self, held_out: &[Example], state: &mut TrainState) -> Result<()> {
+        let keep = Keep {
+            run: self.run,
+            tokenizer: &self.tokenizer,
+            training_only: self.training_only,
+            every: self.config.keep_evaluations,
+            rule: self.config.keep,
+        };
+        evaluate(&mut self.model, held_out, state, keep)
+    }
+
+    /// Writes `checkpoint.tmp` whole, then swaps it in for `checkpoint` by two renames.
+    fn checkpoint(&self, state: &TrainState) -> Result<()> {
+        let run = self.run;
+        let (tmp, old, current) =
+            (run.join("checkpoint.tmp"), run.join("checkpoint.old"), run.join("checkpoint"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        self.model.save(&tmp, &self.tokenizer)?;
+        self.optimizer.save(&tmp.join("optimizer.safetensors"))?;
+        write_json(&tmp.join("state.json"), state)?;
+        let _ = std::fs::remove_dir_all(&old);
+        if current.exists() {
+            std::fs::rename(&current, &old).map_err(io(run))?;
+        }
+        std::fs::rename(&tmp, &current).map_err(io(run))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

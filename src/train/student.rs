@@ -57,15 +57,10 @@ pub fn build_student(
     seed: u64,
     init: NarrowInit,
 ) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
-    };
     let teacher_config = Config::read(&teacher.join("config.json"))?;
-    let mut value: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(teacher.join("config.json")).map_err(io(teacher))?,
-    )
-    .map_err(|e| Error::Invalid { field: "teacher", message: e.to_string() })?;
+    let text = std::fs::read_to_string(teacher.join("config.json")).map_err(io(teacher))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid { field: "teacher", message: e.to_string() })?;
     let width = hidden.unwrap_or(teacher_config.hidden_size);
     if layers.iter().any(|&l| l >= teacher_config.num_hidden_layers) || layers.is_empty() {
         return Err(Error::Invalid {
@@ -77,156 +72,29 @@ pub fn build_student(
         });
     }
     value["num_hidden_layers"] = layers.len().into();
-    let device = Device::Cpu;
-    let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    let load_teacher = || -> Result<HashMap<String, Tensor>> {
-        let all = candle_core::safetensors::load(teacher.join("model.safetensors"), &device)
-            .map_err(model_err)?;
-        let mut kept = HashMap::new();
-        for (name, t) in all {
-            let bare = name.strip_prefix("bert.").unwrap_or(&name).to_owned();
-            if let Some(rest) = bare.strip_prefix("encoder.layer.") {
-                let (index, tail) = rest.split_once('.').unwrap_or((rest, ""));
-                let index: usize = index.parse().unwrap_or(usize::MAX);
-                for (m, &src) in layers.iter().enumerate() {
-                    if src == index {
-                        kept.insert(format!("encoder.layer.{m}.{tail}"), t.clone());
-                    }
-                }
-            } else {
-                kept.insert(bare, t);
-            }
-        }
-        Ok(kept)
-    };
-    if width == teacher_config.hidden_size {
+    let tensors = if width == teacher_config.hidden_size {
         std::fs::create_dir_all(out).map_err(io(out))?;
-        tensors = load_teacher()?;
+        teacher_layers(teacher, layers)?
     } else {
-        if width == 0 || !width.is_multiple_of(16) || width > teacher_config.hidden_size {
-            return Err(Error::Invalid {
-                field: "student_hidden",
-                message: format!(
-                    "{width}: a student width is a multiple of 16 up to the teacher's {}",
-                    teacher_config.hidden_size
-                ),
-            });
-        }
-        let t = teacher_config.hidden_size;
-        let teacher_head = t / teacher_config.num_attention_heads;
-        // A selected student keeps whole teacher heads; a random one has heads of 32
-        // dimensions (MiniLM's), or 16 for widths that are not multiples of 32.
-        let head = match init {
-            NarrowInit::Select if width.is_multiple_of(teacher_head) => teacher_head,
-            NarrowInit::Select => {
-                return Err(Error::Invalid {
-                    field: "student_hidden",
-                    message: format!(
-                        "{width} is not a whole number of the teacher's {teacher_head}-wide \
-                         attention heads, which a student started from the teacher's weights \
-                         keeps; pick such a width or a random start"
-                    ),
-                });
-            }
-            NarrowInit::Random if width.is_multiple_of(32) => 32,
-            NarrowInit::Random => 16,
-        };
+        let shape = narrow_shape(&teacher_config, width, init)?;
         value["hidden_size"] = width.into();
-        value["num_attention_heads"] = (width / head).into();
-        // A selected student keeps the teacher's ratio of units to width, a random one 4.
-        let units = match init {
-            NarrowInit::Select => teacher_config.intermediate_size * width / t,
-            NarrowInit::Random => 4 * width,
-        };
-        value["intermediate_size"] = units.into();
+        value["num_attention_heads"] = (width / shape.head).into();
+        value["intermediate_size"] = shape.units.into();
         let config: Config = serde_json::from_value(value.clone())
             .map_err(|e| Error::Invalid { field: "student", message: e.to_string() })?;
         std::fs::create_dir_all(out).map_err(io(out))?;
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        Bert::load(vb, &config)?;
-        let data = varmap.data().lock().expect("varmap");
-        let shapes: HashMap<String, candle_core::Shape> =
-            data.iter().map(|(n, v)| (n.clone(), v.as_tensor().shape().clone())).collect();
-        drop(data);
-        let channels = evenly_spaced(t, width);
-        let projection = match init {
+        let shapes = student_shapes(&config)?;
+        let mut tensors = match init {
             NarrowInit::Select => {
-                let heads = evenly_spaced(teacher_config.num_attention_heads, width / head);
-                let head_dims: Vec<usize> =
-                    heads.iter().flat_map(|h| h * head..(h + 1) * head).collect();
-                let units = evenly_spaced(teacher_config.intermediate_size, units);
-                let kept = load_teacher()?;
-                let pick = Selection {
-                    width: t,
-                    channels: &channels,
-                    head_dims: &head_dims,
-                    units: &units,
-                };
-                for (name, shape) in &shapes {
-                    let source = kept.get(name).ok_or_else(|| Error::Invalid {
-                        field: "teacher",
-                        message: format!("{}: no tensor {name}", teacher.display()),
-                    })?;
-                    let selected = pick.apply(name, source)?;
-                    if selected.shape() != shape {
-                        return Err(Error::Invalid {
-                            field: "teacher",
-                            message: format!(
-                                "{name}: selected {:?}, the student needs {shape:?}",
-                                selected.dims()
-                            ),
-                        });
-                    }
-                    tensors.insert(name.clone(), selected);
-                }
-                // The head and anything else outside BERT (e.g. entity fusion's).
-                for (name, source) in &kept {
-                    if !shapes.contains_key(name) && !name.starts_with("encoder.") {
-                        tensors.insert(name.clone(), pick.apply(name, source)?);
-                    }
-                }
-                // Student channel j back to teacher channel channels[j].
-                let mut map = vec![0f32; t * width];
-                for (j, &c) in channels.iter().enumerate() {
-                    map[c * width + j] = 1.0;
-                }
-                Tensor::from_vec(map, (t, width), &device).map_err(model_err)?
+                let kept = teacher_layers(teacher, layers)?;
+                selected(teacher, &teacher_config, &shape, &shapes, &kept)?
             }
-            NarrowInit::Random => {
-                // BERT's initialisation, drawn from the run's seed (candle's own is
-                // unseeded): weights N(0, 0.02), biases 0, layer norms 1 and 0; names in
-                // sorted order.
-                let mut state = seed ^ 0x57D0_1417;
-                let mut names: Vec<&String> = shapes.keys().collect();
-                names.sort();
-                for name in names {
-                    let shape = shapes[name].clone();
-                    let t = if name.ends_with("bias") {
-                        Tensor::zeros(shape, DType::F32, &device)
-                    } else if name.contains("LayerNorm") {
-                        Tensor::ones(shape, DType::F32, &device)
-                    } else {
-                        let values =
-                            (0..shape.elem_count()).map(|_| 0.02 * normal(&mut state)).collect();
-                        Tensor::from_vec(values, shape, &device)
-                    };
-                    tensors.insert(name.clone(), t.map_err(model_err)?);
-                }
-                let noise: Vec<f32> = (0..t * width).map(|_| 0.02 * normal(&mut state)).collect();
-                (Tensor::from_vec(noise, (t, width), &device).map_err(model_err)?
-                    + Tensor::eye(width, DType::F32, &device)
-                        .and_then(|e| e.pad_with_zeros(0, 0, t - width))
-                        .map_err(model_err)?)
-                .map_err(model_err)?
-            }
+            NarrowInit::Random => random(&shapes, teacher_config.hidden_size, width, seed)?,
         };
-        tensors.insert(PROJECTION.into(), projection);
-        tensors.insert(
-            PROJECTION_BIAS.into(),
-            Tensor::zeros(t, DType::F32, &device).map_err(model_err)?,
-        );
-    }
+        let bias = Tensor::zeros(teacher_config.hidden_size, DType::F32, &Device::Cpu);
+        tensors.insert(PROJECTION_BIAS.into(), bias.map_err(model_err)?);
+        tensors
+    };
     candle_core::safetensors::save(&tensors, out.join("model.safetensors")).map_err(model_err)?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&value).expect("json"))
         .map_err(io(out))?;
@@ -236,6 +104,169 @@ pub fn build_student(
         }
     }
     Ok(())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+/// The teacher's tensors without the `bert.` prefix, its encoder layers renumbered to the
+/// student's (`layers[m]` becomes layer `m`; layers not listed are left out).
+fn teacher_layers(teacher: &Path, layers: &[usize]) -> Result<HashMap<String, Tensor>> {
+    let all = candle_core::safetensors::load(teacher.join("model.safetensors"), &Device::Cpu)
+        .map_err(model_err)?;
+    let mut kept = HashMap::new();
+    for (name, t) in all {
+        let bare = name.strip_prefix("bert.").unwrap_or(&name).to_owned();
+        if let Some(rest) = bare.strip_prefix("encoder.layer.") {
+            let (index, tail) = rest.split_once('.').unwrap_or((rest, ""));
+            let index: usize = index.parse().unwrap_or(usize::MAX);
+            for (m, &src) in layers.iter().enumerate() {
+                if src == index {
+                    kept.insert(format!("encoder.layer.{m}.{tail}"), t.clone());
+                }
+            }
+        } else {
+            kept.insert(bare, t);
+        }
+    }
+    Ok(kept)
+}
+
+/// A narrower student's shape: its width, attention head size and feed-forward units.
+struct NarrowShape {
+    width: usize,
+    head: usize,
+    units: usize,
+}
+
+/// The shape of a student `width` wide: a selected student keeps whole teacher heads and
+/// the teacher's ratio of units to width; a random one has heads of 32 dimensions
+/// (MiniLM's), or 16 for widths that are not multiples of 32, and 4 units per channel.
+fn narrow_shape(teacher: &Config, width: usize, init: NarrowInit) -> Result<NarrowShape> {
+    let t = teacher.hidden_size;
+    if width == 0 || !width.is_multiple_of(16) || width > t {
+        return Err(Error::Invalid {
+            field: "student_hidden",
+            message: format!(
+                "{width}: a student width is a multiple of 16 up to the teacher's {t}"
+            ),
+        });
+    }
+    let teacher_head = t / teacher.num_attention_heads;
+    let head = match init {
+        NarrowInit::Select if width.is_multiple_of(teacher_head) => teacher_head,
+        NarrowInit::Select => {
+            return Err(Error::Invalid {
+                field: "student_hidden",
+                message: format!(
+                    "{width} is not a whole number of the teacher's {teacher_head}-wide \
+                     attention heads, which a student started from the teacher's weights \
+                     keeps; pick such a width or a random start"
+                ),
+            });
+        }
+        NarrowInit::Random if width.is_multiple_of(32) => 32,
+        NarrowInit::Random => 16,
+    };
+    let units = match init {
+        NarrowInit::Select => teacher.intermediate_size * width / t,
+        NarrowInit::Random => 4 * width,
+    };
+    Ok(NarrowShape { width, head, units })
+}
+
+/// The shape of every tensor of a BERT encoder with `config`.
+fn student_shapes(config: &Config) -> Result<HashMap<String, candle_core::Shape>> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Bert::load(vb, config)?;
+    let data = varmap.data().lock().expect("varmap");
+    Ok(data.iter().map(|(n, v)| (n.clone(), v.as_tensor().shape().clone())).collect())
+}
+
+/// A selected student's tensors (weight selection: evenly spaced channels, whole heads and
+/// units of the teacher's `kept` layers), the head and other tensors outside BERT, and the
+/// projection that maps student channel j back to teacher channel `channels[j]`.
+fn selected(
+    teacher: &Path,
+    config: &Config,
+    shape: &NarrowShape,
+    shapes: &HashMap<String, candle_core::Shape>,
+    kept: &HashMap<String, Tensor>,
+) -> Result<HashMap<String, Tensor>> {
+    let (t, width, head) = (config.hidden_size, shape.width, shape.head);
+    let channels = evenly_spaced(t, width);
+    let heads = evenly_spaced(config.num_attention_heads, width / head);
+    let head_dims: Vec<usize> = heads.iter().flat_map(|h| h * head..(h + 1) * head).collect();
+    let units = evenly_spaced(config.intermediate_size, shape.units);
+    let pick = Selection { width: t, channels: &channels, head_dims: &head_dims, units: &units };
+    let mut tensors = HashMap::new();
+    for (name, shape) in shapes {
+        let source = kept.get(name).ok_or_else(|| Error::Invalid {
+            field: "teacher",
+            message: format!("{}: no tensor {name}", teacher.display()),
+        })?;
+        let selected = pick.apply(name, source)?;
+        if selected.shape() != shape {
+            return Err(Error::Invalid {
+                field: "teacher",
+                message: format!(
+                    "{name}: selected {:?}, the student needs {shape:?}",
+                    selected.dims()
+                ),
+            });
+        }
+        tensors.insert(name.clone(), selected);
+    }
+    // The head and anything else outside BERT (e.g. entity fusion's).
+    for (name, source) in kept {
+        if !shapes.contains_key(name) && !name.starts_with("encoder.") {
+            tensors.insert(name.clone(), pick.apply(name, source)?);
+        }
+    }
+    let mut map = vec![0f32; t * width];
+    for (j, &c) in channels.iter().enumerate() {
+        map[c * width + j] = 1.0;
+    }
+    let projection = Tensor::from_vec(map, (t, width), &Device::Cpu).map_err(model_err)?;
+    tensors.insert(PROJECTION.into(), projection);
+    Ok(tensors)
+}
+
+/// A random student's tensors: BERT's initialisation drawn from `seed` (candle's own is
+/// unseeded): weights N(0, 0.02), biases 0, layer norms 1 and 0, names in sorted order;
+/// the projection is the identity on the first `width` teacher channels plus noise.
+fn random(
+    shapes: &HashMap<String, candle_core::Shape>,
+    t: usize,
+    width: usize,
+    seed: u64,
+) -> Result<HashMap<String, Tensor>> {
+    let device = Device::Cpu;
+    let mut state = seed ^ 0x57D0_1417;
+    let mut names: Vec<&String> = shapes.keys().collect();
+    names.sort();
+    let mut tensors = HashMap::new();
+    for name in names {
+        let shape = shapes[name].clone();
+        let t = if name.ends_with("bias") {
+            Tensor::zeros(shape, DType::F32, &device)
+        } else if name.contains("LayerNorm") {
+            Tensor::ones(shape, DType::F32, &device)
+        } else {
+            let values = (0..shape.elem_count()).map(|_| 0.02 * normal(&mut state)).collect();
+            Tensor::from_vec(values, shape, &device)
+        };
+        tensors.insert(name.clone(), t.map_err(model_err)?);
+    }
+    let noise: Vec<f32> = (0..t * width).map(|_| 0.02 * normal(&mut state)).collect();
+    let eye = Tensor::eye(width, DType::F32, &device)
+        .and_then(|e| e.pad_with_zeros(0, 0, t - width))
+        .map_err(model_err)?;
+    let noise = Tensor::from_vec(noise, (t, width), &device).map_err(model_err)?;
+    tensors.insert(PROJECTION.into(), (noise + eye).map_err(model_err)?);
+    Ok(tensors)
 }
 
 /// Which indices of each teacher dimension a selected student keeps.

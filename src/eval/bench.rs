@@ -1,0 +1,119 @@
+//! Batch scoring for `kgqa bench` and evaluation: each question scored alone (as a user's
+//! question is) with its encoding and scoring times, paired comparisons, batched
+//! throughput, facts coverage and peak memory.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::engine::dataset::Item;
+use crate::engine::knowledge::Knowledge;
+use crate::eval::report::{Latency, Paired, Run};
+use crate::eval::stats::{mcnemar_exact, wilson_interval};
+use crate::model::head::MultipleChoice;
+use crate::train::data::Example;
+use crate::train::error::{Error, Result};
+
+/// Scores each question alone (batch 1, as a user's question is): the run's figures,
+/// which questions it got right and each question's model time (encoding + scoring).
+/// Encoding: tokenizing the question with each choice (and its facts) and building the
+/// model's inputs; scoring: the forward pass to the choices' probabilities.
+pub fn score(
+    model: &MultipleChoice,
+    examples: &[Example],
+    progress: &dyn Fn(),
+) -> Result<(Run, Vec<bool>, Vec<f64>)> {
+    let mut right = Vec::with_capacity(examples.len());
+    let (mut encode_ms, mut score_ms, mut ms) = (Vec::new(), Vec::new(), Vec::new());
+    for e in examples {
+        let t = Instant::now();
+        let encoded = model.encode_many(&[e.question()])?;
+        let encoded_at = t.elapsed().as_secs_f64() * 1e3;
+        let logits = model.logits(&encoded, false)?;
+        let logits = logits.to_vec1::<f32>().map_err(crate::model::Error::from)?;
+        let total = t.elapsed().as_secs_f64() * 1e3;
+        // The first of the highest, as `argmax` picks.
+        let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+        encode_ms.push(encoded_at);
+        score_ms.push(total - encoded_at);
+        ms.push(total);
+        right.push(best == e.answer);
+        progress();
+    }
+    let correct = right.iter().filter(|r| **r).count();
+    let (low, high) = wilson_interval(correct, right.len());
+    let run = Run {
+        correct,
+        accuracy: correct as f64 / right.len() as f64,
+        ci95: [low, high],
+        latency: Latency::of(ms.clone()),
+        encoding: Latency::of(encode_ms),
+        scoring: Latency::of(score_ms),
+    };
+    Ok((run, right, ms))
+}
+
+/// A against B on the same questions.
+pub fn paired(a: &[bool], b: &[bool]) -> Paired {
+    let only_a = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
+    let only_b = a.iter().zip(b).filter(|(x, y)| !**x && **y).count();
+    Paired {
+        difference: (only_a as f64 - only_b as f64) / a.len().max(1) as f64,
+        only_a,
+        only_b,
+        p_value: mcnemar_exact(only_a, only_b),
+    }
+}
+
+/// Questions per second scored in batches of `batch` (questions with the same number of
+/// choices together), over at most 512 questions.
+pub fn throughput(model: &MultipleChoice, examples: &[Example], batch: usize) -> Result<f64> {
+    let sample = &examples[..examples.len().min(512)];
+    let mut by_choices: HashMap<usize, Vec<&Example>> = HashMap::new();
+    for e in sample {
+        by_choices.entry(e.choices.len()).or_default().push(e);
+    }
+    let t = Instant::now();
+    for group in by_choices.values() {
+        for chunk in group.chunks(batch) {
+            crate::train::batch_logits(model, chunk, false)?;
+        }
+    }
+    Ok(sample.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// The questions as examples for a model with `fusion`, with their knowledge where given.
+/// Every question must have an answer.
+pub fn examples(
+    items: &[Item],
+    knowledge: &[Option<Knowledge>],
+    fusion: crate::model::fusion::Fusion,
+) -> Result<Vec<Example>> {
+    items
+        .iter()
+        .zip(knowledge)
+        .map(|(item, k)| {
+            Example::new(item, k.as_ref(), fusion).ok_or_else(|| Error::Invalid {
+                field: "answerKey",
+                message: format!("question {:?} has no answer", item.id),
+            })
+        })
+        .collect()
+}
+
+/// The share of choices with at least one fact.
+pub fn coverage(knowledge: &[Option<Knowledge>]) -> Option<f64> {
+    let (mut with, mut all) = (0usize, 0usize);
+    for k in knowledge.iter().flatten() {
+        all += k.choices.len();
+        with += k.choices.iter().filter(|c| !c.facts.is_empty()).count();
+    }
+    (all > 0).then(|| with as f64 / all as f64)
+}
+
+/// The process's peak resident memory (Linux's `VmHWM`), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
