@@ -15,7 +15,7 @@ use kgqa::model::{Collect, Inputs, load_bert};
 /// The allocator the `kgqa` binary runs with (`src/main.rs`); `mc_speed.sh` sets its
 /// purge delay to "never", as the binary does.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kgqa::alloc::Allocator = kgqa::alloc::Allocator;
 
 fn ids(rows: usize, len: usize) -> Vec<u32> {
     let mut out = Vec::with_capacity(rows * len);

@@ -19,7 +19,7 @@ use std::time::Instant;
 use kgqa::engine::{Engine, Options, Request};
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kgqa::alloc::Allocator = kgqa::alloc::Allocator;
 
 fn questions(n: usize) -> Vec<Request> {
     let data = std::env::var_os("KGQA_DATASETS")

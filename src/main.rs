@@ -6,13 +6,11 @@ use clap::Parser;
 
 mod cli;
 
-/// mimalloc instead of glibc's malloc: training and inference allocate and free tensors of
-/// tens of megabytes per step, which glibc serves with a fresh `mmap` each time (page
-/// faults to zero every page, TLB shootdowns across threads on `munmap`); in a profile of a
-/// distillation run those kernel paths took more time than the matrix products. See
-/// [`keep_freed_memory`] for the one setting it needs.
+/// mimalloc, with the system `malloc`'s blocks that C code hands to Rust freed by the
+/// system (`kgqa::alloc`, which says why). See [`keep_freed_memory`] for the one setting
+/// it needs.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: kgqa::alloc::Allocator = kgqa::alloc::Allocator;
 
 /// mimalloc's `purge_delay` option (`mi_option_purge_delay` in `mimalloc.h`, the same
 /// index in its v2 and v3 enums, which keep retired entries to keep the numbering).

@@ -317,6 +317,55 @@ fn a_damaged_model_is_refused_at_start_naming_the_file() {
     }
 }
 
+/// A damaged store stops the server from starting: a concept index cut short always
+/// (named), damaged table files with `--check-store` (which reads the generation whole,
+/// as `kgqa load --check` does).
+#[test]
+fn a_damaged_store_is_refused_at_start() {
+    let kgqa = || std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut load = kgqa();
+    load.arg("load").arg(data.join("sample.tsv")).arg(data.join("wordnet"));
+    assert!(load.arg("--store").arg(&store).arg("-q").status().unwrap().success());
+    let serve = |extra: &[&str]| {
+        let mut c = kgqa();
+        c.arg("--store").arg(&store).args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
+        let out = c.env_remove("RUST_BACKTRACE").output().unwrap();
+        assert!(!out.status.success(), "{extra:?}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    };
+    let check = kgqa().arg("--store").arg(&store).args(["load", "--check"]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    let index = store.join("concepts-1.idx");
+    let bytes = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &bytes[..bytes.len() - 3]).unwrap();
+    let err = serve(&[]);
+    assert!(err.contains("concepts-1.idx") && err.contains("damaged"), "{err}");
+    std::fs::write(&index, &bytes).unwrap();
+
+    for entry in std::fs::read_dir(store.join("gen-1")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sst") {
+            let mut table = std::fs::read(&path).unwrap();
+            let end = table.len() * 3 / 4;
+            for i in (table.len() / 8..end).step_by(16) {
+                table[i] ^= 0x5a;
+            }
+            std::fs::write(&path, table).unwrap();
+        }
+    }
+    let err = serve(&["--check-store"]);
+    assert!(err.contains("generation 1") && err.contains("damaged"), "{err}");
+    let check = kgqa().arg("--store").arg(&store).args(["load", "--check"]).output().unwrap();
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success() && err.contains("damaged"), "{err}");
+}
+
 /// On an on-disk store the workers open the store's live generation read-only, next to
 /// the server, and answer from it.
 #[test]
