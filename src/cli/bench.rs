@@ -11,14 +11,16 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgqa::engine::dataset::{self, Item, Split};
+use kgqa::engine::dataset::{self, Item};
 use kgqa::engine::formats::{self, Format};
 use kgqa::engine::knowledge::Knowledge;
-use kgqa::eval::bench::{coverage, examples, paired, peak_rss_mib, throughput};
+use kgqa::eval::bench::{
+    coverage, examples, labels_of, load_model, paired, peak_rss_mib, questions, throughput,
+};
 use kgqa::kg::retrieve::{Options, Retriever};
 use kgqa::model::head::MultipleChoice;
 
-use kgqa::eval::report::{DatasetReport, Latency, ModelInfo, Report, Run};
+use kgqa::eval::report::{DatasetReport, Latency, Report, Run};
 
 /// A question-set format on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -99,8 +101,12 @@ pub fn run(
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     let started = Instant::now();
     let dir = args.model.clone().unwrap_or_else(kgqa::model::default_model);
-    let (model, info) = load(&dir, precision)?;
-    let baseline = args.baseline.as_deref().map(|b| load(b, precision)).transpose()?;
+    let load = |dir: &Path| {
+        load_model(dir, precision)
+            .with_context(|| format!("loading the model in {}", dir.display()))
+    };
+    let (model, info) = load(&dir)?;
+    let baseline = args.baseline.as_deref().map(load).transpose()?;
     let fusion = model.head().fusion;
     let uses_graph = fusion.reads_facts();
     // The graph is opened only when some question's facts must be retrieved.
@@ -114,7 +120,9 @@ pub fn run(
             FormatArg::Siqa => Format::Siqa,
             FormatArg::Winogrande => Format::Winogrande,
         };
-        let items = questions(path, format, labels_of(path, args.labels.get(k)).as_deref(), args)?;
+        let labels = labels_of(path, args.labels.get(k));
+        let (ids, limit) = (args.ids.as_deref(), args.limit);
+        let items = questions(path, format, labels.as_deref(), ids, limit)?;
         let needs_facts =
             uses_graph || baseline.as_ref().is_some_and(|(m, _)| m.head().fusion.reads_facts());
         let (knowledge, retrieval) = if needs_facts {
@@ -172,69 +180,6 @@ pub fn run(
         print!("{}", report.markdown());
     }
     Ok(())
-}
-
-/// The model in `dir` and what the report says of it.
-fn load(
-    dir: &Path,
-    precision: kgqa::model::kernels::Precision,
-) -> anyhow::Result<(MultipleChoice, ModelInfo)> {
-    let mut model = MultipleChoice::load(dir, &kgqa::model::device())
-        .with_context(|| format!("loading the model in {}", dir.display()))?;
-    model.set_precision(precision).context("choosing the products' precision")?;
-    let bytes = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum();
-    let info = ModelInfo {
-        path: dir.display().to_string(),
-        fusion: model.head().fusion.name().to_owned(),
-        parameters: model.parameters(),
-        bytes_on_disk: bytes,
-        precision: model.bert().precision().name().to_owned(),
-    };
-    Ok((model, info))
-}
-
-/// The labels file of the set `path`: the one given (none for `-`), else
-/// `<name>-labels.lst` beside it when that exists.
-fn labels_of(path: &Path, given: Option<&PathBuf>) -> Option<PathBuf> {
-    match given {
-        Some(l) if l.as_os_str() == "-" => None,
-        Some(l) => Some(l.clone()),
-        None => {
-            let stem = path.file_stem()?.to_string_lossy();
-            Some(path.with_file_name(format!("{stem}-labels.lst"))).filter(|l| l.is_file())
-        }
-    }
-}
-
-/// The questions of one set: every one must have an answer.
-fn questions(
-    path: &Path,
-    format: Format,
-    labels: Option<&Path>,
-    args: &BenchArgs,
-) -> anyhow::Result<Vec<Item>> {
-    let items = formats::read(path, format, labels)?;
-    let mut items = match &args.ids {
-        Some(ids) => dataset::select(items, &dataset::read_ids(ids)?, Split::Unlisted),
-        None => items,
-    };
-    if let Some(n) = args.limit {
-        items.truncate(n);
-    }
-    anyhow::ensure!(!items.is_empty(), "{}: no questions to score", path.display());
-    if let Some(item) = items.iter().find(|i| i.answer.is_none()) {
-        anyhow::bail!(
-            "{}: question {:?} has no answer (give the answers with --labels FILE)",
-            path.display(),
-            item.id
-        );
-    }
-    Ok(items)
 }
 
 /// Each question's knowledge, from the cache `cache` when it exists, else retrieved from

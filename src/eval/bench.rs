@@ -3,13 +3,16 @@
 //! throughput, facts coverage and peak memory.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::engine::dataset::Item;
+use crate::engine::dataset::{self, Item, Split};
+use crate::engine::formats::{self, Format};
 use crate::engine::knowledge::Knowledge;
-use crate::eval::report::{Latency, Paired, Run};
+use crate::eval::report::{Latency, ModelInfo, Paired, Run};
 use crate::eval::stats::{mcnemar_exact, wilson_interval};
 use crate::model::head::MultipleChoice;
+use crate::model::kernels::Precision;
 use crate::train::data::Example;
 use crate::train::error::{Error, Result};
 
@@ -116,4 +119,68 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// The model in `dir` with its products at `precision`, and what the report says of it.
+pub fn load_model(dir: &Path, precision: Precision) -> Result<(MultipleChoice, ModelInfo)> {
+    let mut model = MultipleChoice::load(dir, &crate::model::device())?;
+    model.set_precision(precision)?;
+    let bytes = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let info = ModelInfo {
+        path: dir.display().to_string(),
+        fusion: model.head().fusion.name().to_owned(),
+        parameters: model.parameters(),
+        bytes_on_disk: bytes,
+        precision: model.bert().precision().name().to_owned(),
+    };
+    Ok((model, info))
+}
+
+/// The labels file of the set `path`: the one given (none for `-`), else
+/// `<name>-labels.lst` beside it when that exists.
+pub fn labels_of(path: &Path, given: Option<&PathBuf>) -> Option<PathBuf> {
+    match given {
+        Some(l) if l.as_os_str() == "-" => None,
+        Some(l) => Some(l.clone()),
+        None => {
+            let stem = path.file_stem()?.to_string_lossy();
+            Some(path.with_file_name(format!("{stem}-labels.lst"))).filter(|l| l.is_file())
+        }
+    }
+}
+
+/// The questions of one set in `format` (answers from `labels` where the format keeps
+/// them apart), without those `ids` lists, at most `limit`: every one must have an answer.
+pub fn questions(
+    path: &Path,
+    format: Format,
+    labels: Option<&Path>,
+    ids: Option<&Path>,
+    limit: Option<usize>,
+) -> Result<Vec<Item>> {
+    let items = formats::read(path, format, labels)?;
+    let mut items = match ids {
+        Some(ids) => dataset::select(items, &dataset::read_ids(ids)?, Split::Unlisted),
+        None => items,
+    };
+    if let Some(n) = limit {
+        items.truncate(n);
+    }
+    let invalid = |message: String| Error::Invalid { field: "dataset", message };
+    if items.is_empty() {
+        return Err(invalid(format!("{}: no questions to score", path.display())));
+    }
+    if let Some(item) = items.iter().find(|i| i.answer.is_none()) {
+        return Err(invalid(format!(
+            "{}: question {:?} has no answer (give the answers with --labels FILE)",
+            path.display(),
+            item.id
+        )));
+    }
+    Ok(items)
 }
