@@ -20,7 +20,7 @@ use kgqa::eval::bench::{
 use kgqa::kg::retrieve::{Options, Retriever};
 use kgqa::model::head::MultipleChoice;
 
-use kgqa::eval::report::{DatasetReport, Latency, Report, Run};
+use kgqa::eval::report::{DatasetReport, Latency, ModelInfo, Report, Run};
 
 /// A question-set format on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,56 +107,12 @@ pub fn run(
     };
     let (model, info) = load(&dir)?;
     let baseline = args.baseline.as_deref().map(load).transpose()?;
-    let fusion = model.head().fusion;
-    let uses_graph = fusion.reads_facts();
     // The graph is opened only when some question's facts must be retrieved.
     let mut graph = None;
     let mut reports = Vec::new();
     for (k, path) in args.datasets.iter().enumerate() {
-        let format = match args.format {
-            FormatArg::Auto => formats::detect(path)?,
-            FormatArg::Csqa => Format::Csqa,
-            FormatArg::Piqa => Format::Piqa,
-            FormatArg::Siqa => Format::Siqa,
-            FormatArg::Winogrande => Format::Winogrande,
-        };
-        let labels = labels_of(path, args.labels.get(k));
-        let (ids, limit) = (args.ids.as_deref(), args.limit);
-        let items = questions(path, format, labels.as_deref(), ids, limit)?;
-        let needs_facts =
-            uses_graph || baseline.as_ref().is_some_and(|(m, _)| m.head().fusion.reads_facts());
-        let (knowledge, retrieval) = if needs_facts {
-            facts(graph_args, &mut graph, &items, args.facts.get(k), args.threads)?
-        } else {
-            (vec![None; items.len()], None)
-        };
-        let mut report = DatasetReport::new(path, format.name(), &items);
-        report.facts_coverage = coverage(&knowledge);
-        let with = examples(&items, &knowledge, fusion)?;
-        let (run_with, right_with, model_ms) = score(&model, &with, "with the graph")?;
-        if let Some(ms) = retrieval {
-            // End to end: the question's own retrieval, then its encoding and scoring.
-            let total = ms.iter().zip(&model_ms).map(|(r, m)| r + m).collect();
-            report.end_to_end = Some(Latency::of(total));
-            report.retrieval = Some(Latency::of(ms));
-        }
-        if uses_graph {
-            let none = vec![None; items.len()];
-            let without = examples(&items, &none, fusion)?;
-            let (run, right, _) = score(&model, &without, "graph withheld")?;
-            report.graph_gain = Some(paired(&right_with, &right));
-            report.without_graph = Some(run);
-        }
-        if let Some((b, _)) = &baseline {
-            let bx = examples(&items, &knowledge, b.head().fusion)?;
-            let (run, right, _) = score(b, &bx, "baseline")?;
-            report.baseline_gain = Some(paired(&right_with, &right));
-            report.baseline = Some(run);
-        }
-        report.with_graph = run_with;
-        report.throughput_qps = throughput(&model, &with, args.batch)?;
-        report.batch = args.batch;
-        reports.push(report);
+        let set = Set { path, k, graph_args };
+        reports.push(dataset_report(&set, args, (&model, baseline.as_ref()), &mut graph)?);
     }
     let report = Report {
         model: info,
@@ -180,6 +136,70 @@ pub fn run(
         print!("{}", report.markdown());
     }
     Ok(())
+}
+
+/// One `--dataset` of the run: its path, its position (for `--labels` and `--facts`) and
+/// the graph its facts come from.
+struct Set<'a> {
+    path: &'a PathBuf,
+    k: usize,
+    graph_args: &'a super::GraphArgs,
+}
+
+/// The report of one set: the model with its facts, with them withheld, the baseline,
+/// latencies and throughput.
+fn dataset_report(
+    set: &Set<'_>,
+    args: &BenchArgs,
+    (model, baseline): (&MultipleChoice, Option<&(MultipleChoice, ModelInfo)>),
+    graph: &mut Option<kgqa::kg::Graph>,
+) -> anyhow::Result<DatasetReport> {
+    let (path, k) = (set.path, set.k);
+    let format = match args.format {
+        FormatArg::Auto => formats::detect(path)?,
+        FormatArg::Csqa => Format::Csqa,
+        FormatArg::Piqa => Format::Piqa,
+        FormatArg::Siqa => Format::Siqa,
+        FormatArg::Winogrande => Format::Winogrande,
+    };
+    let labels = labels_of(path, args.labels.get(k));
+    let (ids, limit) = (args.ids.as_deref(), args.limit);
+    let items = questions(path, format, labels.as_deref(), ids, limit)?;
+    let fusion = model.head().fusion;
+    let uses_graph = fusion.reads_facts();
+    let needs_facts = uses_graph || baseline.is_some_and(|(m, _)| m.head().fusion.reads_facts());
+    let (knowledge, retrieval) = if needs_facts {
+        facts(set.graph_args, graph, &items, args.facts.get(k), args.threads)?
+    } else {
+        (vec![None; items.len()], None)
+    };
+    let mut report = DatasetReport::new(path, format.name(), &items);
+    report.facts_coverage = coverage(&knowledge);
+    let with = examples(&items, &knowledge, fusion)?;
+    let (run_with, right_with, model_ms) = score(model, &with, "with the graph")?;
+    if let Some(ms) = retrieval {
+        // End to end: the question's own retrieval, then its encoding and scoring.
+        let total = ms.iter().zip(&model_ms).map(|(r, m)| r + m).collect();
+        report.end_to_end = Some(Latency::of(total));
+        report.retrieval = Some(Latency::of(ms));
+    }
+    if uses_graph {
+        let none = vec![None; items.len()];
+        let without = examples(&items, &none, fusion)?;
+        let (run, right, _) = score(model, &without, "graph withheld")?;
+        report.graph_gain = Some(paired(&right_with, &right));
+        report.without_graph = Some(run);
+    }
+    if let Some((b, _)) = baseline {
+        let bx = examples(&items, &knowledge, b.head().fusion)?;
+        let (run, right, _) = score(b, &bx, "baseline")?;
+        report.baseline_gain = Some(paired(&right_with, &right));
+        report.baseline = Some(run);
+    }
+    report.with_graph = run_with;
+    report.throughput_qps = throughput(model, &with, args.batch)?;
+    report.batch = args.batch;
+    Ok(report)
 }
 
 /// Each question's knowledge, from the cache `cache` when it exists, else retrieved from
