@@ -104,7 +104,8 @@ mod tests {
         }
     }
 
-    /// The two probes that killed the server (issue 26): refused, not parsed.
+    /// Nesting deep enough to overflow the parser's stack (brackets and groups): refused,
+    /// not parsed.
     #[test]
     fn the_stack_overflow_probes_are_refused() {
         let parens =
