@@ -250,19 +250,7 @@ fn a_damaged_generation_is_reported_not_half_read() {
     assert!(intact.statements > 50 && intact.index_concepts > Some(10), "{intact:?}");
 
     let generation = dir.path().join("gen-1");
-    let mut tables = 0;
-    for entry in std::fs::read_dir(&generation).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "sst") {
-            let mut bytes = std::fs::read(&path).unwrap();
-            let end = bytes.len() * 3 / 4;
-            for i in (bytes.len() / 8..end).step_by(16) {
-                bytes[i] ^= 0x5a;
-            }
-            std::fs::write(&path, bytes).unwrap();
-            tables += 1;
-        }
-    }
+    let tables = common::damage_tables(&generation);
     assert!(tables > 0, "the load wrote table files");
     let e = check(dir.path()).expect_err("a damaged generation is refused").to_string();
     assert!(e.contains("generation 1") && e.contains("damaged"), "{e}");

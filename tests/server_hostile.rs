@@ -357,17 +357,7 @@ fn a_damaged_store_is_refused_at_start() {
     assert!(err.contains("concepts-1.idx") && err.contains("damaged"), "{err}");
     std::fs::write(&index, &bytes).unwrap();
 
-    for entry in std::fs::read_dir(store.join("gen-1")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "sst") {
-            let mut table = std::fs::read(&path).unwrap();
-            let end = table.len() * 3 / 4;
-            for i in (table.len() / 8..end).step_by(16) {
-                table[i] ^= 0x5a;
-            }
-            std::fs::write(&path, table).unwrap();
-        }
-    }
+    assert!(common::damage_tables(&store.join("gen-1")) > 0);
     let err = serve(&["--check-store"]);
     assert!(err.contains("generation 1") && err.contains("damaged"), "{err}");
     let check = kgqa().arg("--store").arg(&store).args(["load", "--check"]).output().unwrap();

@@ -174,7 +174,8 @@ pub struct EpochLog {
     pub seconds: f64,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+/// Maps an I/O error on `path` to [`Error::Io`] (for `map_err`).
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 

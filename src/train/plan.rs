@@ -17,7 +17,7 @@ use crate::train::data::{DataSpec, Example, split_held_out};
 use crate::train::distill::{self, Distill, DistillConfig, NarrowInit, build_student};
 use crate::train::error::{Error, Result};
 use crate::train::losses::every_other;
-use crate::train::{HardLabels, TrainConfig, TrainState, train_with};
+use crate::train::{HardLabels, TrainConfig, TrainState, io, train_with};
 
 /// The run folder and what bounds the run.
 #[derive(Clone, Debug, Serialize)]
@@ -322,8 +322,4 @@ fn canonical(path: &Path) -> Result<PathBuf> {
 
 fn invalid(field: &'static str, message: String) -> Error {
     Error::Invalid { field, message }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
 }

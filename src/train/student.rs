@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::head::normal;
 use crate::model::{Bert, Config};
 use crate::train::error::{Error, Result};
+use crate::train::io;
 
 /// The tensor name of the TinyBERT projection (student width -> teacher width).
 pub const PROJECTION: &str = "distill_projection.weight";
@@ -104,10 +105,6 @@ pub fn build_student(
         }
     }
     Ok(())
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
 /// The teacher's tensors without the `bert.` prefix, its encoder layers renumbered to the

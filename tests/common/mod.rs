@@ -79,3 +79,22 @@ pub fn snapshot(graph: &Graph) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// Flips bytes through the middle of every RocksDB table file (`*.sst`) of the generation
+/// folder `generation`, as a disk fault would; how many files it damaged.
+pub fn damage_tables(generation: &Path) -> usize {
+    let mut tables = 0;
+    for entry in std::fs::read_dir(generation).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sst") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let end = bytes.len() * 3 / 4;
+            for i in (bytes.len() / 8..end).step_by(16) {
+                bytes[i] ^= 0x5a;
+            }
+            std::fs::write(&path, bytes).unwrap();
+            tables += 1;
+        }
+    }
+    tables
+}

@@ -15,6 +15,7 @@ use crate::model::head::MultipleChoice;
 use crate::train::data::Example;
 use crate::train::distill::mean_teacher_logits_many;
 use crate::train::error::{Error, Result};
+use crate::train::io;
 
 /// The file in the run folder: one line of [`Settings`], then one [`Labelled`] per line.
 pub const FILE: &str = "augmented.jsonl";
@@ -130,10 +131,6 @@ pub fn labelled_variants(
     })?;
     std::fs::rename(&partial, &path).map_err(io(&path))?;
     Ok((extra, false))
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
 fn run_file(path: &Path, line: usize, message: String) -> Error {
