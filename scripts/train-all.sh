@@ -16,7 +16,7 @@
 #        student-ens-l012-choices2-syn-a9 facts-g14 student-ens-l012-choices2-syn-a9-g14
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
-#        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup
+#        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
 #        eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
@@ -45,6 +45,8 @@ SEED1=(); prev=""   # COMMON with --seed 1
 for a in "${COMMON[@]}"; do [ "$prev" = --seed ] && a=1; SEED1+=("$a"); prev="$a"; done
 DEFS=()             # COMMON with the definitions-only cache (facts-defs)
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-defs.jsonl; DEFS+=("$a"); done
+CUR=()              # COMMON with curated knowledge (facts-curated)
+for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-curated.jsonl; CUR+=("$a"); done
 G14=()              # COMMON with the facts-g14 grounding
 for a in "${COMMON[@]}"; do [ "$a" = runs/facts.jsonl ] && a=runs/facts-g14.jsonl; G14+=("$a"); done
 # A run is done when its checkpoint's own epoch count (not an evaluation in its history,
@@ -153,6 +155,9 @@ for step in ${STEPS[*]}; do
     student-mpnet-soup) done_run student-mpnet-soup || {
       [ -f runs/soup-f32/model.safetensors ] || "$KGQA" export --model data/models/student --out runs/soup-f32
       "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations --teacher runs/mpnet-lm-3k/best --student-from runs/soup-f32 --layers 0,1,2 --alpha 0.9 --temperature 2 --lr 1e-4 --run runs/student-mpnet-soup; } ;;
+    facts-curated) [ -f runs/facts-curated.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --curated --out runs/facts-curated.jsonl ;;
+    # mpnet-lm-3k's questions, order and steps, reading curated facts: the graph's gain.
+    mpnet-input-3k-curated) done_run mpnet-input-3k-curated || "$KGQA" train "${CUR[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --limit 3500 --base "$(mpnet)" --run runs/mpnet-input-3k-curated --fusion input --curated ;;
     mpnet-input) done_run mpnet-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input --fusion input ;;
     # The shipped student: the uniform weight average ("model soup") of
     # the four sibling students above (one start, one facts cache), exported as shipped.

@@ -169,7 +169,7 @@ fn dataset_report(
     let uses_graph = fusion.reads_facts();
     let needs_facts = uses_graph || baseline.is_some_and(|(m, _)| m.head().fusion.reads_facts());
     let (knowledge, retrieval) = if needs_facts {
-        facts(set.graph_args, graph, &items, args.facts.get(k), args.threads)?
+        facts(set.graph_args, graph, &items, args.facts.get(k), (args.threads, fusion.curated))?
     } else {
         (vec![None; items.len()], None)
     };
@@ -203,13 +203,14 @@ fn dataset_report(
 }
 
 /// Each question's knowledge, from the cache `cache` when it exists, else retrieved from
-/// the graph (and written to `cache` when given), with the retrieval latency measured.
+/// the graph (and written to `cache` when given; curated for a model trained on curated
+/// knowledge), with the retrieval latency measured.
 fn facts(
     graph_args: &super::GraphArgs,
     graph: &mut Option<kgqa::kg::Graph>,
     items: &[Item],
     cache: Option<&PathBuf>,
-    threads: usize,
+    (threads, curated): (usize, bool),
 ) -> anyhow::Result<Facts> {
     if let Some(path) = cache.filter(|p| p.is_file()) {
         let mut cached = dataset::read_facts(path)?;
@@ -234,7 +235,7 @@ fn facts(
         *graph = Some(super::open_graph(graph_args)?);
     }
     let graph = graph.as_ref().expect("opened above");
-    let retriever = Retriever::new(Options::default())?;
+    let retriever = Retriever::new(Options { curated, ..Options::default() })?;
     let bar = bar(items.len(), "retrieving");
     let timed = dataset::retrieve_all_timed(graph, &retriever, items, threads, &|| bar.inc(1))?;
     bar.finish_and_clear();

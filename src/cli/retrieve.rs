@@ -51,6 +51,10 @@ pub struct RetrieveArgs {
     /// Factor on a path's score per hop beyond the first.
     #[arg(long, default_value_t = Options::default().hop_decay)]
     pub hop_decay: f64,
+    /// Curated knowledge: 2-hop paths only where they say something, and each choice
+    /// defined by the sense the question speaks of (for models trained with `--curated`).
+    #[arg(long)]
+    pub curated: bool,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -87,6 +91,7 @@ pub fn run(graph_args: &super::GraphArgs, args: &RetrieveArgs) -> anyhow::Result
         definitions: args.definitions,
         hub_degree: args.hub_degree,
         hop_decay: args.hop_decay,
+        curated: args.curated,
         ..Options::default()
     })?;
     let bar = ProgressBar::new(items.len() as u64);

@@ -48,10 +48,10 @@ pub enum FusionArg {
 impl From<FusionArg> for Fusion {
     fn from(f: FusionArg) -> Self {
         match f {
-            FusionArg::None => Fusion { input: false, entity: false },
-            FusionArg::Input => Fusion { input: true, entity: false },
-            FusionArg::Entity => Fusion { input: false, entity: true },
-            FusionArg::Both => Fusion { input: true, entity: true },
+            FusionArg::None => Fusion { input: false, entity: false, curated: false },
+            FusionArg::Input => Fusion { input: true, entity: false, curated: false },
+            FusionArg::Entity => Fusion { input: false, entity: true, curated: false },
+            FusionArg::Both => Fusion { input: true, entity: true, curated: false },
         }
     }
 }
@@ -141,6 +141,10 @@ pub struct TrainArgs {
     /// Knowledge fusion.
     #[arg(long, value_enum, default_value = "none")]
     pub fusion: FusionArg,
+    /// The facts are curated (`kgqa retrieve --curated`): recorded in the model's
+    /// `kgqa.json`, so the engine retrieves the same way for it.
+    #[arg(long)]
+    pub curated: bool,
 }
 
 /// Arguments of `kgqa distill`.
@@ -248,7 +252,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let plan = TrainPlan {
         data: args.data.spec(),
         run: run_spec(&args.hyper),
-        config: settings(&args.hyper, base, args.fusion.into()),
+        config: settings(
+            &args.hyper,
+            base,
+            Fusion { curated: args.curated, ..args.fusion.into() },
+        ),
     };
     let mut report = Report::new(&args.hyper);
     let state = plan.run(&mut report)?;

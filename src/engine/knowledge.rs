@@ -10,6 +10,7 @@ use crate::kg::Graph;
 use crate::kg::candidates::{AnswerKind, Focus, answer_kind, asking_sentence};
 use crate::kg::ground::{Diagnostic, Grounder, Mention};
 use crate::kg::retrieve::{Definition, Fact, Retriever};
+use crate::kg::sense;
 use crate::kg::vocab;
 use crate::kg::vocab::display_name;
 use crate::model::fusion::{EntityMention, Fusion, Segment};
@@ -75,6 +76,38 @@ fn push_unique(out: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
             out.push(item);
         }
     }
+}
+
+/// The question as its mentions' surface forms and lexicon forms, for sense choice.
+fn question_text(mentions: &[Mention]) -> String {
+    mentions.iter().flat_map(|m| [m.text.as_str(), m.form.as_str()]).collect::<Vec<_>>().join(" ")
+}
+
+/// The definition a choice gets from curated knowledge: the gloss of the sense of its last
+/// mention (the head of a noun phrase) that [`sense::choose`] picks, named by the
+/// mention's first concept; `None` when the mention has no WordNet senses.
+fn sense_definition(
+    graph: &Graph,
+    retriever: &Retriever,
+    mentions: &[Mention],
+    context: &std::collections::HashSet<String>,
+) -> crate::kg::Result<Option<Definition>> {
+    let Some(head) = mentions.iter().rev().find(|m| m.concepts.iter().any(|c| is_sense(c))) else {
+        return Ok(None);
+    };
+    let mut senses = Vec::new();
+    for iri in head.concepts.iter().filter(|c| is_sense(c)) {
+        if let Some(gloss) = retriever.definitions(graph, iri, 1)?.into_iter().next() {
+            senses.push((iri.clone(), gloss));
+        }
+    }
+    let concept = retrieval_concepts(head).into_iter().next().unwrap_or_default();
+    Ok(sense::choose(&senses, context)
+        .map(|i| Definition { concept, text: senses.swap_remove(i).1 }))
+}
+
+fn is_sense(iri: &str) -> bool {
+    sense::part_of_speech(iri).is_some()
 }
 
 /// A grounded question: mentions in the question and the passage, unmatched words, and
@@ -171,9 +204,15 @@ impl Knowledge {
         let concept_lists: Vec<Vec<String>> =
             choice_knowledge.iter().map(|c| c.concepts.clone()).collect();
         let retrieved = retriever.retrieve(graph, &question_concepts, &concept_lists)?;
+        let context = sense::content_words(&question_text(&question_mentions));
         for (choice, r) in choice_knowledge.iter_mut().zip(retrieved) {
             choice.facts = r.facts;
             choice.definitions = r.definitions;
+            if retriever.options().curated
+                && let Some(d) = sense_definition(graph, retriever, &choice.mentions, &context)?
+            {
+                choice.definitions = vec![d];
+            }
         }
         let mut concept_definitions = BTreeMap::new();
         let mentioned = question_mentions

@@ -205,6 +205,11 @@ impl Engine {
         model: Option<(PathBuf, MultipleChoice)>,
         options: Options,
     ) -> Result<Self> {
+        let mut options = options;
+        if let Some((_, m)) = &model {
+            // A model trained on curated knowledge reads it at inference too.
+            options.retrieve.curated |= m.head().fusion.curated;
+        }
         let retriever = Retriever::new(options.retrieve.clone())?;
         Ok(Engine { graph, retriever, model, options })
     }

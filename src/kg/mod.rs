@@ -14,6 +14,7 @@ pub mod neighbourhood;
 pub mod paths;
 pub mod query;
 pub mod retrieve;
+pub mod sense;
 pub mod store;
 pub mod text;
 pub mod verbalize;

@@ -79,6 +79,11 @@ pub struct Options {
     /// Concepts whose neighbourhood, definitions and degree are kept in memory (0: none).
     /// Caching never changes results: it only saves queries on concepts seen before.
     pub cache: usize,
+    /// Curated knowledge: 2-hop paths only where they say something ([`informative`]),
+    /// and each choice defined by the sense its question speaks of
+    /// ([`crate::kg::sense::choose`]). Off for models trained before it existed.
+    #[serde(default)]
+    pub curated: bool,
 }
 
 impl Default for Options {
@@ -90,6 +95,7 @@ impl Default for Options {
             hub_degree: 150.0,
             hop_decay: 0.5,
             cache: 8192,
+            curated: false,
         }
     }
 }
@@ -115,6 +121,39 @@ pub fn hub_penalty(degree: u32, hub_degree: f64) -> f64 {
 pub fn edge_strength(weight: f64) -> f64 {
     let w = weight.max(0.0);
     w / (1.0 + w)
+}
+
+/// Relations that only say how words relate (taxonomy, synonymy, derivation): two of them
+/// in a row rarely tell a question's concept anything about a choice.
+const LEXICAL: &[&str] = &[
+    "http://conceptnet.io/r/IsA",
+    "http://conceptnet.io/r/Synonym",
+    "http://conceptnet.io/r/Antonym",
+    "http://conceptnet.io/r/SimilarTo",
+    "http://conceptnet.io/r/RelatedTo",
+    "http://conceptnet.io/r/DerivedFrom",
+    "http://conceptnet.io/r/FormOf",
+    "http://conceptnet.io/r/EtymologicallyRelatedTo",
+    "http://conceptnet.io/r/InheritsFrom",
+    "http://kgqa.dev/wn#hyponym",
+    "http://kgqa.dev/wn#instanceHyponym",
+    "http://kgqa.dev/wn#alsoSee",
+    "http://kgqa.dev/wn#verbGroup",
+    "http://kgqa.dev/wn#attribute",
+    "http://kgqa.dev/wn#derivation",
+    "http://kgqa.dev/wn#participle",
+    "http://kgqa.dev/wn#pertainym",
+    "http://kgqa.dev/wn#domainUsage",
+    "http://kgqa.dev/wn#memberOfUsage",
+];
+
+/// Whether a path says something: a single edge always does; a 2-hop path does when one
+/// of its edges is more than a word relation ([`LEXICAL`]) and none is a derivation
+/// ("find is derived from the same word as restoration").
+pub fn informative(edges: &[Edge]) -> bool {
+    let lexical = |e: &Edge| LEXICAL.contains(&e.relation.as_str());
+    let derivation = |e: &Edge| e.relation.ends_with("#derivation");
+    edges.len() < 2 || (!edges.iter().all(lexical) && !edges.iter().any(derivation))
 }
 
 /// Runs the retrieval queries. Shareable between threads: queries are parsed once, and
@@ -429,7 +468,9 @@ impl Retriever {
             for c in concepts {
                 for q in question {
                     if q != c && !concepts.contains(q) {
-                        paths.extend(subgraph.paths(q, c, self.options.two_hop, question));
+                        let found = subgraph.paths(q, c, self.options.two_hop, question);
+                        let curated = self.options.curated;
+                        paths.extend(found.into_iter().filter(|p| !curated || informative(&p.edges)));
                     }
                 }
             }

@@ -25,6 +25,10 @@ pub struct Fusion {
     /// Concept embeddings added to the token embeddings of grounded mentions.
     #[serde(default)]
     pub entity: bool,
+    /// Trained on curated knowledge (`kgqa retrieve --curated`): the engine retrieves the
+    /// same way for it. Not written when off, so older model folders read unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub curated: bool,
 }
 
 impl Fusion {

@@ -239,7 +239,11 @@ impl DistillPlan {
         Ok(Source {
             path: from.clone(),
             student: s,
-            examples: Fusion { input: s.input || t.input, entity: s.entity || t.entity },
+            examples: Fusion {
+                input: s.input || t.input,
+                entity: s.entity || t.entity,
+                curated: s.curated || t.curated,
+            },
             depth: student.bert().config().num_hidden_layers,
         })
     }
