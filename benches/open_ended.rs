@@ -11,8 +11,8 @@
 
 use std::path::PathBuf;
 
-use kgqa::engine::dataset::{self, Split};
 use kgqa::engine::{Engine, Options, Request, mix};
+use kgqa::eval::dataset::{self, Split};
 use kgqa::kg::Graph;
 use kgqa::model::head::MultipleChoice;
 

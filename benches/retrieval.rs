@@ -15,10 +15,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use kgqa::engine::Knowledge;
-use kgqa::engine::dataset::{self, Split};
+use kgqa::eval::dataset::{self, Split};
 use kgqa::kg::Graph;
 use kgqa::kg::retrieve::{Options, Retriever};
+use kgqa::knowledge::Knowledge;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

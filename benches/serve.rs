@@ -28,7 +28,7 @@ fn questions(n: usize) -> Vec<Request> {
     let file = data.join("train_rand_split.jsonl");
     let ids = data.join("inhouse_split_qids.txt");
     if file.is_file() && ids.is_file() {
-        use kgqa::engine::dataset::{Split, read_csqa, read_ids, select};
+        use kgqa::eval::dataset::{Split, read_csqa, read_ids, select};
         let all = read_csqa(&file).expect("CommonsenseQA loads");
         let items = select(all, &read_ids(&ids).expect("the id list loads"), Split::Unlisted);
         return items

@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod engine;
 pub mod eval;
 pub mod kg;
+pub mod knowledge;
 pub mod model;
 pub mod server;
 pub mod train;

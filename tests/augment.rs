@@ -6,7 +6,7 @@
 mod common;
 
 use common::training::*;
-use kgqa::train::data::Example;
+use kgqa::eval::batch::Example;
 
 /// `kgqa distill --augment 1`: synonym variants from the store's WordNet senses, labelled
 /// by the teacher and kept in the run folder; started again, the run reads them back

@@ -279,7 +279,7 @@ fn retrieve_caches_facts_and_names_bad_lines() {
     let summary = ok(&["retrieve", "--dataset", q, "--out", o, "--json"]);
     let s: serde_json::Value = serde_json::from_str(summary.trim()).unwrap();
     assert_eq!(s["questions"], 2);
-    let cached = kgqa::engine::dataset::read_facts(&out).unwrap();
+    let cached = kgqa::eval::dataset::read_facts(&out).unwrap();
     assert_eq!(cached["q1"].choices[0].facts[0].text, "trowel is used for dig");
     // The cache is reproducible byte for byte.
     let first = std::fs::read(&out).unwrap();
@@ -289,7 +289,7 @@ fn retrieve_caches_facts_and_names_bad_lines() {
     let narrow = dir.path().join("narrow.jsonl");
     let n = narrow.to_str().unwrap();
     ok(&["retrieve", "--dataset", q, "--out", n, "--one-hop", "--definitions", "0"]);
-    let cached = kgqa::engine::dataset::read_facts(&narrow).unwrap();
+    let cached = kgqa::eval::dataset::read_facts(&narrow).unwrap();
     let choices = cached.values().flat_map(|k| &k.choices);
     assert!(choices.clone().all(|c| c.definitions.is_empty()));
     assert!(choices.clone().flat_map(|c| &c.facts).all(|f| f.edges.len() == 1));

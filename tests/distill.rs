@@ -7,9 +7,9 @@ mod common;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use common::training::*;
+use kgqa::eval::batch::{Example, batch_logits};
 use kgqa::model::head::MultipleChoice;
 use kgqa::model::{Bert, Config};
-use kgqa::train::data::Example;
 use kgqa::train::distill::NarrowInit;
 use kgqa::train::{self, TrainConfig};
 
@@ -144,10 +144,10 @@ fn a_narrow_student_starts_from_its_teachers_weights() {
     let data = examples();
     let refs: Vec<&Example> = data.iter().collect();
     let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();
-    let target = train::batch_logits(&teacher, &refs, false).unwrap();
+    let target = batch_logits(&teacher, &refs, false).unwrap();
     let kl = |student: &std::path::Path| {
         let student = MultipleChoice::load(student, &Device::Cpu).unwrap();
-        let logits = train::batch_logits(&student, &refs, false).unwrap();
+        let logits = batch_logits(&student, &refs, false).unwrap();
         soft_target_loss(&logits, &target, 1.0).unwrap().to_scalar::<f32>().unwrap()
     };
     let (selected, drawn) = (kl(&select), kl(&random));
@@ -175,8 +175,8 @@ fn distillation_moves_the_student_towards_the_teacher() {
     let teacher_dir = trained_teacher(dir.path());
     let kl_to_teacher = |student: &MultipleChoice, teacher: &MultipleChoice| {
         let refs: Vec<&Example> = data.iter().collect();
-        let s = train::batch_logits(student, &refs, false).unwrap();
-        let t = train::batch_logits(teacher, &refs, false).unwrap();
+        let s = batch_logits(student, &refs, false).unwrap();
+        let t = batch_logits(teacher, &refs, false).unwrap();
         soft_target_loss(&s, &t, 1.0).unwrap().to_scalar::<f32>().unwrap()
     };
     let teacher = MultipleChoice::load(&teacher_dir, &Device::Cpu).unwrap();

@@ -5,9 +5,9 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use kgqa::engine::Knowledge;
 use kgqa::kg::Graph;
 use kgqa::kg::retrieve::{Options, Retriever};
+use kgqa::knowledge::Knowledge;
 use kgqa::model::fusion::Segment;
 use kgqa::model::head::{MultipleChoice, Question};
 use kgqa::model::{Collect, Inputs};

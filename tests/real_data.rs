@@ -145,7 +145,7 @@ fn commonsenseqa_retrieval_coverage() {
     if !enabled() {
         return;
     }
-    use kgqa::engine::dataset::{self, Split};
+    use kgqa::eval::dataset::{self, Split};
     use kgqa::kg::retrieve::{Options, Retriever};
     let dir = tempfile::tempdir().unwrap();
     let inputs = [datasets().join("conceptnet-100k/train100k.txt.gz"), wordnet()];
@@ -216,10 +216,10 @@ fn shipped_student_keeps_its_accuracy() {
         eprintln!("no shipped student yet: nothing to check");
         return;
     }
-    use kgqa::engine::dataset::{self, Split};
+    use kgqa::eval::batch::Example;
+    use kgqa::eval::dataset::{self, Split};
     use kgqa::kg::retrieve::{Options, Retriever};
     use kgqa::model::head::MultipleChoice;
-    use kgqa::train::data::Example;
     let readme = std::fs::read_to_string(root.join("data/models/README.md")).unwrap();
     let recorded: f64 = readme
         .lines()
@@ -251,7 +251,7 @@ fn shipped_student_keeps_its_accuracy() {
         .zip(&knowledge)
         .map(|(item, k)| Example::new(item, k.as_ref(), fusion).unwrap())
         .collect();
-    let accuracy = kgqa::train::accuracy(&model, &examples, 16).unwrap();
+    let accuracy = kgqa::eval::batch::accuracy(&model, &examples, 16).unwrap();
     println!("shipped student: {:.2}% (recorded {:.2}%)", accuracy * 100.0, recorded * 100.0);
     assert!(accuracy >= recorded - 0.01, "accuracy {accuracy} fell below {recorded} - 1 point");
     // Int8 products (the default where the CPU has AVX-512 VNNI) lose at most half a
@@ -260,7 +260,7 @@ fn shipped_student_keeps_its_accuracy() {
     if kgqa::model::kernels::int8::vnni() {
         let mut model = model;
         model.set_precision(kgqa::model::kernels::Precision::Int8).unwrap();
-        let int8 = kgqa::train::accuracy(&model, &examples, 16).unwrap();
+        let int8 = kgqa::eval::batch::accuracy(&model, &examples, 16).unwrap();
         println!("shipped student, int8 products: {:.2}%", int8 * 100.0);
         assert!(int8 >= accuracy - 0.005, "int8 {int8} lost more than 0.5 points on {accuracy}");
     }

@@ -10,11 +10,11 @@ use std::time::Duration;
 use common::cli::{kgqa, ok, top};
 use common::server::Server;
 use common::{QUESTIONS, fixture, options, without_timings};
-use kgqa::engine::knowledge::Knowledge;
 use kgqa::kg::Graph;
 use kgqa::kg::endpoint::Endpoint;
 use kgqa::kg::lexicon::Lexicon;
 use kgqa::kg::retrieve::{Options, Retriever};
+use kgqa::knowledge::Knowledge;
 
 fn url(server: &Server) -> String {
     format!("http://{}/sparql", server.addr)

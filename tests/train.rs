@@ -8,8 +8,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use common::training::*;
+use kgqa::eval::batch::{Example, accuracy, batch_logits};
 use kgqa::model::head::MultipleChoice;
-use kgqa::train::data::Example;
 use kgqa::train::{self, TrainConfig, TrainState};
 
 #[test]
@@ -20,7 +20,7 @@ fn gradients_match_finite_differences() {
         MultipleChoice::load_trainable(dir.path(), &Device::Cpu, 0, |_| {}).unwrap();
     let e = &examples()[0];
     let loss_of = || {
-        let logits = train::batch_logits(&model, &[e], true).unwrap();
+        let logits = batch_logits(&model, &[e], true).unwrap();
         train::cross_entropy(&logits, &[e.answer]).unwrap()
     };
     let grads = loss_of().backward().unwrap();
@@ -80,7 +80,7 @@ fn a_tiny_model_overfits_sixteen_questions() {
     assert_eq!(state.epoch, 60);
     let best = MultipleChoice::load(&run.join("best"), &Device::Cpu).unwrap();
     assert!(best.head().trained);
-    assert_eq!(train::accuracy(&best, &data, 8).unwrap(), 1.0);
+    assert_eq!(accuracy(&best, &data, 8).unwrap(), 1.0);
 }
 
 #[test]
@@ -207,8 +207,8 @@ fn half_precision_export_round_trips() {
     let loaded = MultipleChoice::load(&half, &Device::Cpu).unwrap();
     let data = examples();
     let refs: Vec<&Example> = data.iter().collect();
-    let a = train::batch_logits(&model, &refs, false).unwrap();
-    let b = train::batch_logits(&loaded, &refs, false).unwrap();
+    let a = batch_logits(&model, &refs, false).unwrap();
+    let b = batch_logits(&loaded, &refs, false).unwrap();
     assert!(max_diff(&a, &b) < 1e-2);
     // Word embeddings as 8-bit codes: smaller still, scores still close.
     let small = dir.path().join("small");
@@ -216,7 +216,7 @@ fn half_precision_export_round_trips() {
     model.save_as(&small, &full.join("tokenizer.json"), &[], DType::F16, &int8).unwrap();
     assert!(size(&small) * 10 < size(&half) * 7, "{} vs {}", size(&small), size(&half));
     let loaded = MultipleChoice::load(&small, &Device::Cpu).unwrap();
-    let c = train::batch_logits(&loaded, &refs, false).unwrap();
+    let c = batch_logits(&loaded, &refs, false).unwrap();
     assert!(max_diff(&a, &c) < 2e-2);
 }
 
@@ -243,13 +243,13 @@ fn int8_export_keeps_the_int8_products() {
     assert!(size(&small) < size(&full), "{} vs {}", size(&small), size(&full));
     let data = examples();
     let refs: Vec<&Example> = data.iter().collect();
-    let f32_scores = train::batch_logits(&model, &refs, false).unwrap();
+    let f32_scores = batch_logits(&model, &refs, false).unwrap();
     model.set_precision(Precision::Int8).unwrap();
-    let int8_scores = train::batch_logits(&model, &refs, false).unwrap();
+    let int8_scores = batch_logits(&model, &refs, false).unwrap();
     let mut exported = MultipleChoice::load(&small, &Device::Cpu).unwrap();
-    let exported_f32 = train::batch_logits(&exported, &refs, false).unwrap();
+    let exported_f32 = batch_logits(&exported, &refs, false).unwrap();
     exported.set_precision(Precision::Int8).unwrap();
-    let exported_int8 = train::batch_logits(&exported, &refs, false).unwrap();
+    let exported_int8 = batch_logits(&exported, &refs, false).unwrap();
     assert!(max_diff(&int8_scores, &exported_int8) < 1e-4, "same codes, same int8 scores");
     assert!(max_diff(&f32_scores, &exported_f32) < 5e-2);
     let gap = max_diff(&f32_scores, &int8_scores);
@@ -303,7 +303,7 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
     let best = state.history.iter().map(|l| l.accuracy).fold(f64::MIN, f64::max);
     assert_eq!(state.best_accuracy, Some(best));
     let kept = MultipleChoice::load(&whole.join("best"), &Device::Cpu).unwrap();
-    assert_eq!(train::accuracy(&kept, held_out, 16).unwrap(), best);
+    assert_eq!(accuracy(&kept, held_out, 16).unwrap(), best);
     // best/ is the model of the first evaluation that reached the best accuracy: the same
     // weights as a run stopped at that step.
     let at = state.history.iter().find(|l| l.accuracy == best).unwrap().step;
@@ -379,7 +379,7 @@ fn averaged_models_hold_the_mean_weights() {
     // The averaged folder is a model: it loads and scores.
     let model = MultipleChoice::load(&soup, &Device::Cpu).unwrap();
     assert!(model.head().trained);
-    assert!(train::accuracy(&model, held_out, 8).is_ok());
+    assert!(accuracy(&model, held_out, 8).is_ok());
     let one = dir.path().join("one");
     assert!(average(&[&a], &one).status.success());
     assert_same_weights(&one, &a, "one model's average");

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use common::cli::ok;
 use common::server::Server;
 use common::{QUESTIONS, without_timings as strip};
-use kgqa::engine::knowledge::Knowledge;
 use kgqa::kg::Graph;
 use kgqa::kg::retrieve::{Options, Retriever};
+use kgqa::knowledge::Knowledge;
 
 /// A running Virtuoso in a folder of its own, killed when dropped.
 struct Virtuoso {
@@ -158,7 +158,7 @@ fn conceptnet_and_wordnet_in_virtuoso_answer_as_the_local_store() {
     if !common::enabled() {
         return;
     }
-    use kgqa::engine::dataset::{self, Split};
+    use kgqa::eval::dataset::{self, Split};
     let data = std::env::var_os("KGQA_DATASETS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"),
         Into::into,

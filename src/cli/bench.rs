@@ -11,16 +11,10 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgqa::engine::dataset::{self, Item};
-use kgqa::engine::formats::{self, Format};
-use kgqa::engine::knowledge::Knowledge;
-use kgqa::eval::bench::{
-    coverage, examples, labels_of, load_model, paired, peak_rss_mib, questions, throughput,
-};
-use kgqa::kg::retrieve::{Options, Retriever};
-use kgqa::model::head::MultipleChoice;
-
-use kgqa::eval::report::{DatasetReport, Latency, ModelInfo, Report, Run};
+use kgqa::eval::bench::{load_model, peak_rss_mib};
+use kgqa::eval::formats::Format;
+use kgqa::eval::report::Report;
+use kgqa::eval::suite::{LazyGraph, Observer, SetSpec, Settings, run_set};
 
 /// A question-set format on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,11 +102,14 @@ pub fn run(
     let (model, info) = load(&dir)?;
     let baseline = args.baseline.as_deref().map(load).transpose()?;
     // The graph is opened only when some question's facts must be retrieved.
-    let mut graph = None;
+    let mut graph = LazyGraph::new(|| {
+        super::open_graph(graph_args).map_err(|e| kgqa::eval::Error::OpenGraph(format!("{e:#}")))
+    });
+    let settings = Settings { threads: args.threads, batch: args.batch };
     let mut reports = Vec::new();
-    for (k, path) in args.datasets.iter().enumerate() {
-        let set = Set { path, k, graph_args };
-        reports.push(dataset_report(&set, args, (&model, baseline.as_ref()), &mut graph)?);
+    for k in 0..args.datasets.len() {
+        let models = (&model, baseline.as_ref().map(|(m, _)| m));
+        reports.push(run_set(&set_spec(args, k), settings, models, &mut graph, &Bars::default())?);
     }
     let report = Report {
         model: info,
@@ -138,134 +135,50 @@ pub fn run(
     Ok(())
 }
 
-/// One `--dataset` of the run: its path, its position (for `--labels` and `--facts`) and
-/// the graph its facts come from.
-struct Set<'a> {
-    path: &'a PathBuf,
-    k: usize,
-    graph_args: &'a super::GraphArgs,
-}
+/// Progress bars for the benchmark's stages.
+#[derive(Default)]
+struct Bars(std::sync::Mutex<Option<ProgressBar>>);
 
-/// The report of one set: the model with its facts, with them withheld, the baseline,
-/// latencies and throughput.
-fn dataset_report(
-    set: &Set<'_>,
-    args: &BenchArgs,
-    (model, baseline): (&MultipleChoice, Option<&(MultipleChoice, ModelInfo)>),
-    graph: &mut Option<kgqa::kg::Graph>,
-) -> anyhow::Result<DatasetReport> {
-    let (path, k) = (set.path, set.k);
-    let format = match args.format {
-        FormatArg::Auto => formats::detect(path)?,
-        FormatArg::Csqa => Format::Csqa,
-        FormatArg::Piqa => Format::Piqa,
-        FormatArg::Siqa => Format::Siqa,
-        FormatArg::Winogrande => Format::Winogrande,
-    };
-    let labels = labels_of(path, args.labels.get(k));
-    let (ids, limit) = (args.ids.as_deref(), args.limit);
-    let items = questions(path, format, labels.as_deref(), ids, limit)?;
-    let fusion = model.head().fusion;
-    let uses_graph = fusion.reads_facts();
-    let needs_facts = uses_graph || baseline.is_some_and(|(m, _)| m.head().fusion.reads_facts());
-    let (knowledge, retrieval) = if needs_facts {
-        facts(set.graph_args, graph, &items, args.facts.get(k), (args.threads, fusion.curated))?
-    } else {
-        (vec![None; items.len()], None)
-    };
-    let mut report = DatasetReport::new(path, format.name(), &items);
-    report.facts_coverage = coverage(&knowledge);
-    let with = examples(&items, &knowledge, fusion)?;
-    let (run_with, right_with, model_ms) = score(model, &with, "with the graph")?;
-    if let Some(ms) = retrieval {
-        // End to end: the question's own retrieval, then its encoding and scoring.
-        let total = ms.iter().zip(&model_ms).map(|(r, m)| r + m).collect();
-        report.end_to_end = Some(Latency::of(total));
-        report.retrieval = Some(Latency::of(ms));
+impl Observer for Bars {
+    fn start(&self, what: &str, len: usize) {
+        let bar = ProgressBar::new(len as u64);
+        let template = format!("{what} {{bar:30}} {{pos}}/{{len}} questions, eta {{eta}}");
+        bar.set_style(ProgressStyle::with_template(&template).expect("static template"));
+        *self.0.lock().expect("bars") = Some(bar);
     }
-    if uses_graph {
-        let none = vec![None; items.len()];
-        let without = examples(&items, &none, fusion)?;
-        let (run, right, _) = score(model, &without, "graph withheld")?;
-        report.graph_gain = Some(paired(&right_with, &right));
-        report.without_graph = Some(run);
-    }
-    if let Some((b, _)) = baseline {
-        let bx = examples(&items, &knowledge, b.head().fusion)?;
-        let (run, right, _) = score(b, &bx, "baseline")?;
-        report.baseline_gain = Some(paired(&right_with, &right));
-        report.baseline = Some(run);
-    }
-    report.with_graph = run_with;
-    report.throughput_qps = throughput(model, &with, args.batch)?;
-    report.batch = args.batch;
-    Ok(report)
-}
 
-/// Each question's knowledge, from the cache `cache` when it exists, else retrieved from
-/// the graph (and written to `cache` when given; curated for a model trained on curated
-/// knowledge), with the retrieval latency measured.
-fn facts(
-    graph_args: &super::GraphArgs,
-    graph: &mut Option<kgqa::kg::Graph>,
-    items: &[Item],
-    cache: Option<&PathBuf>,
-    (threads, curated): (usize, bool),
-) -> anyhow::Result<Facts> {
-    if let Some(path) = cache.filter(|p| p.is_file()) {
-        let mut cached = dataset::read_facts(path)?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let k = cached.remove(&item.id).with_context(|| {
-                format!("{}: no facts for question {:?}", path.display(), item.id)
-            })?;
-            anyhow::ensure!(
-                k.choices.len() == item.choices.len(),
-                "{}: question {:?} has facts for {} choices, the set {}",
-                path.display(),
-                item.id,
-                k.choices.len(),
-                item.choices.len()
-            );
-            out.push(Some(k));
+    fn tick(&self) {
+        if let Some(bar) = &*self.0.lock().expect("bars") {
+            bar.inc(1);
         }
-        return Ok((out, None));
     }
-    if graph.is_none() {
-        *graph = Some(super::open_graph(graph_args)?);
+
+    fn finish(&self) {
+        if let Some(bar) = self.0.lock().expect("bars").take() {
+            bar.finish_and_clear();
+        }
     }
-    let graph = graph.as_ref().expect("opened above");
-    let retriever = Retriever::new(Options { curated, ..Options::default() })?;
-    let bar = bar(items.len(), "retrieving");
-    let timed = dataset::retrieve_all_timed(graph, &retriever, items, threads, &|| bar.inc(1))?;
-    bar.finish_and_clear();
-    let (knowledge, ms): (Vec<Knowledge>, Vec<f64>) = timed.into_iter().unzip();
-    if let Some(path) = cache {
-        dataset::write_facts(path, items, &knowledge)?;
-        eprintln!("facts of {} questions written to {}", items.len(), path.display());
+
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
     }
-    Ok((knowledge.into_iter().map(Some).collect(), Some(ms)))
 }
 
-/// Every question's facts, and each question's retrieval time in ms when they were
-/// retrieved in this run (not read from a cache).
-type Facts = (Vec<Option<Knowledge>>, Option<Vec<f64>>);
-
-/// [`kgqa::eval::bench::score`] with a progress bar.
-fn score(
-    model: &MultipleChoice,
-    examples: &[kgqa::train::data::Example],
-    what: &str,
-) -> anyhow::Result<(Run, Vec<bool>, Vec<f64>)> {
-    let bar = bar(examples.len(), what);
-    let scored = kgqa::eval::bench::score(model, examples, &|| bar.inc(1))?;
-    bar.finish_and_clear();
-    Ok(scored)
-}
-
-fn bar(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    let template = format!("{what} {{bar:30}} {{pos}}/{{len}} questions, eta {{eta}}");
-    bar.set_style(ProgressStyle::with_template(&template).expect("static template"));
-    bar
+/// The library's description of the `k`th `--dataset`.
+fn set_spec(args: &BenchArgs, k: usize) -> SetSpec {
+    let format = match args.format {
+        FormatArg::Auto => None,
+        FormatArg::Csqa => Some(Format::Csqa),
+        FormatArg::Piqa => Some(Format::Piqa),
+        FormatArg::Siqa => Some(Format::Siqa),
+        FormatArg::Winogrande => Some(Format::Winogrande),
+    };
+    SetSpec {
+        path: args.datasets[k].clone(),
+        format,
+        labels: args.labels.get(k).cloned(),
+        ids: args.ids.clone(),
+        limit: args.limit,
+        facts: args.facts.get(k).cloned(),
+    }
 }

@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use kgqa::engine::dataset::Split;
+use kgqa::eval::dataset::Split;
 use kgqa::model::head::MultipleChoice;
-use kgqa::train as trainer;
 
 use super::data::DataArgs;
 
@@ -44,7 +43,7 @@ pub fn eval(args: &EvalArgs, precision: kgqa::model::kernels::Precision) -> anyh
     let mut lines = Vec::new();
     for (item, e) in items.iter().zip(&examples) {
         let t = Instant::now();
-        let logits = trainer::batch_logits(&model, &[e], false)?.squeeze(0)?;
+        let logits = kgqa::eval::batch::batch_logits(&model, &[e], false)?.squeeze(0)?;
         let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
         correct += usize::from(best == e.answer);

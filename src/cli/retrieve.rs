@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use kgqa::engine::dataset::{self, Split};
+use kgqa::eval::dataset::{self, Split};
 use kgqa::kg::retrieve::{Options, Retriever};
 
 /// Which questions of the dataset to keep.

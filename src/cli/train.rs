@@ -252,11 +252,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let plan = TrainPlan {
         data: args.data.spec(),
         run: run_spec(&args.hyper),
-        config: settings(
-            &args.hyper,
-            base,
-            Fusion { curated: args.curated, ..args.fusion.into() },
-        ),
+        config: settings(&args.hyper, base, Fusion { curated: args.curated, ..args.fusion.into() }),
     };
     let mut report = Report::new(&args.hyper);
     let state = plan.run(&mut report)?;

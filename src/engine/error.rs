@@ -23,25 +23,6 @@ pub enum Error {
         /// The stage it did not start.
         stage: &'static str,
     },
-    /// A dataset or facts file is malformed; `line` is 1-based.
-    #[error("{}:{line}: {message}", file.display())]
-    Dataset {
-        /// The file.
-        file: std::path::PathBuf,
-        /// The 1-based line.
-        line: u64,
-        /// What is wrong.
-        message: String,
-    },
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// The engine layer's result type.

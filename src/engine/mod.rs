@@ -8,18 +8,15 @@
 //! the engine strings them together, times every stage and explains the answer with the
 //! facts it used.
 
-pub mod dataset;
 pub mod error;
-pub mod formats;
-pub mod knowledge;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::knowledge::{ChoiceKnowledge, Knowledge};
 pub use error::{Error, Result};
-pub use knowledge::{ChoiceKnowledge, Knowledge};
 
 use crate::kg::Graph;
 use crate::kg::candidates::AnswerKind;
@@ -296,7 +293,7 @@ impl Engine {
         let passage = request.passage.as_deref().map(str::trim).filter(|p| !p.is_empty());
         deadline.check("grounding")?;
         let t = Instant::now();
-        let grounded = knowledge::ground_question(&self.graph, question, passage);
+        let grounded = crate::knowledge::ground_question(&self.graph, question, passage);
         timings.ground_ms = ms(t);
         let focus = grounded.focus.clone();
         let (choices, graph_scores) = self.choices(request, &focus, deadline, &mut timings)?;
@@ -359,7 +356,7 @@ impl Engine {
     fn knowledge(
         &self,
         request: &Request,
-        grounded: knowledge::Grounded,
+        grounded: crate::knowledge::Grounded,
         choices: &[(String, Option<String>)],
         deadline: Deadline,
         timings: &mut Timings,
@@ -402,7 +399,7 @@ impl Engine {
         };
         let t = Instant::now();
         let inputs = if request.no_kg {
-            knowledge::ModelInputs::default()
+            crate::knowledge::ModelInputs::default()
         } else {
             scored.knowledge.model_inputs(model.head().fusion)
         };

@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::engine::dataset::{self, Item, Split};
-use crate::engine::formats::{self, Format};
-use crate::engine::knowledge::Knowledge;
+use crate::eval::batch::Example;
+use crate::eval::dataset::{self, Item, Split};
+use crate::eval::error::{Error, Result};
+use crate::eval::formats::{self, Format};
 use crate::eval::report::{Latency, ModelInfo, Paired, Run};
 use crate::eval::stats::{mcnemar_exact, wilson_interval};
+use crate::knowledge::Knowledge;
 use crate::model::head::MultipleChoice;
 use crate::model::kernels::Precision;
-use crate::train::data::Example;
-use crate::train::error::{Error, Result};
 
 /// Scores each question alone (batch 1, as a user's question is): the run's figures,
 /// which questions it got right and each question's model time (encoding + scoring).
@@ -78,7 +78,7 @@ pub fn throughput(model: &MultipleChoice, examples: &[Example], batch: usize) ->
     let t = Instant::now();
     for group in by_choices.values() {
         for chunk in group.chunks(batch) {
-            crate::train::batch_logits(model, chunk, false)?;
+            crate::eval::batch::batch_logits(model, chunk, false)?;
         }
     }
     Ok(sample.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))

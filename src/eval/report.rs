@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::engine::dataset::Item;
+use crate::eval::dataset::Item;
 use serde::Serialize;
 
 /// The whole benchmark.

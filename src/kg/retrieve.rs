@@ -470,7 +470,9 @@ impl Retriever {
                     if q != c && !concepts.contains(q) {
                         let found = subgraph.paths(q, c, self.options.two_hop, question);
                         let curated = self.options.curated;
-                        paths.extend(found.into_iter().filter(|p| !curated || informative(&p.edges)));
+                        paths.extend(
+                            found.into_iter().filter(|p| !curated || informative(&p.edges)),
+                        );
                     }
                 }
             }
@@ -540,5 +542,28 @@ impl Retriever {
         facts.retain(|f| seen.insert(f.text.clone()));
         facts.truncate(k);
         Ok(facts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(relation: &str) -> Edge {
+        let r = match relation.strip_prefix("wn:") {
+            Some(name) => format!("{}{name}", crate::kg::vocab::WN_RELATION),
+            None => format!("http://conceptnet.io/r/{relation}"),
+        };
+        Edge { head: "a".into(), relation: r, tail: "b".into(), weight: 1.0 }
+    }
+
+    #[test]
+    fn two_word_relations_in_a_row_say_nothing() {
+        assert!(informative(&[edge("wn:derivation")]), "one edge always counts");
+        assert!(informative(&[edge("IsA"), edge("AtLocation")]));
+        assert!(informative(&[edge("UsedFor"), edge("wn:domainTopic")]));
+        assert!(!informative(&[edge("wn:hyponym"), edge("IsA")]));
+        assert!(!informative(&[edge("Synonym"), edge("Antonym")]));
+        assert!(!informative(&[edge("wn:derivation"), edge("HasSubevent")]));
     }
 }

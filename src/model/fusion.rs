@@ -244,4 +244,14 @@ mod tests {
         ];
         assert_eq!(rows, expected);
     }
+
+    #[test]
+    fn curated_is_written_only_when_on() {
+        let plain = Fusion { input: true, entity: false, curated: false };
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#"{"input":true,"entity":false}"#);
+        let curated = Fusion { curated: true, ..plain };
+        let text = serde_json::to_string(&curated).unwrap();
+        assert_eq!(serde_json::from_str::<Fusion>(&text).unwrap(), curated);
+        assert_eq!(serde_json::from_str::<Fusion>(r#"{"input":true}"#).unwrap(), plain);
+    }
 }

@@ -176,7 +176,8 @@ mod tests {
         let e: ApiError = engine::Error::Graph(kg::Error::UpdateRefused).into();
         assert_eq!((e.status, e.field.as_deref()), (StatusCode::BAD_REQUEST, Some("query")));
         let io = std::io::Error::other("disk");
-        let e: ApiError = engine::Error::Io { path: "/srv/secret/x".into(), source: io }.into();
+        let e: ApiError =
+            engine::Error::Graph(kg::Error::Io { path: "/srv/secret/x".into(), source: io }).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         // The path stays in the log; the client gets the request id to quote.
         assert!(!e.error.contains("secret"), "{}", e.error);

@@ -78,29 +78,7 @@ pub(crate) async fn run(
     limits: QueryLimits,
     max_bytes: u64,
 ) -> Result<(Vec<u8>, bool), ApiError> {
-    let mut worker = tokio::process::Command::new(&command.program);
-    worker.args(&command.graph_args).arg("sparql-worker");
-    for g in &dataset.default_graphs {
-        worker.arg("--default-graph-uri").arg(g.as_str());
-    }
-    for g in &dataset.named_graphs {
-        worker.arg("--named-graph-uri").arg(g.as_str());
-    }
-    let mut child = worker
-        .arg("--max-results")
-        .arg(limits.max_results.to_string())
-        .arg("--timeout-ms")
-        .arg(limits.timeout.as_millis().to_string())
-        .arg("--max-memory-mib")
-        .arg(limits.max_memory_mib.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        // The worker's log lines (a failure's details, under its request id) join the
-        // server's.
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| ApiError::internal(format!("starting a query worker: {e}")))?;
+    let mut child = spawn(command, dataset, limits)?;
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     // The worker stops itself at the limit; the server kills it a little later at most.
@@ -148,12 +126,43 @@ pub(crate) async fn run(
     }
     parse(&out).ok_or_else(|| {
         // No header: the worker died on the query (a crash is logged, the client told).
-        eprintln!("kgqa serve: a query worker stopped without an answer ({status})");
+        tracing::warn!("a query worker stopped without an answer ({status})");
         ApiError::bad_field(
             "query",
             "the query could not be evaluated: the query engine failed on it",
         )
     })?
+}
+
+/// Starts a worker for `dataset` under `limits`, its stdin and stdout piped.
+fn spawn(
+    command: &WorkerCommand,
+    dataset: &Dataset,
+    limits: QueryLimits,
+) -> Result<tokio::process::Child, ApiError> {
+    let mut worker = tokio::process::Command::new(&command.program);
+    worker.args(&command.graph_args).arg("sparql-worker");
+    for g in &dataset.default_graphs {
+        worker.arg("--default-graph-uri").arg(g.as_str());
+    }
+    for g in &dataset.named_graphs {
+        worker.arg("--named-graph-uri").arg(g.as_str());
+    }
+    worker
+        .arg("--max-results")
+        .arg(limits.max_results.to_string())
+        .arg("--timeout-ms")
+        .arg(limits.timeout.as_millis().to_string())
+        .arg("--max-memory-mib")
+        .arg(limits.max_memory_mib.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // The worker's log lines (a failure's details, under its request id) join the
+        // server's.
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("starting a query worker: {e}")))
 }
 
 /// The 503 of a query over its time limit.

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::engine::Knowledge;
-use crate::engine::dataset::{self, Item, Split};
-use crate::model::fusion::{EntityMention, Fusion};
-use crate::model::head::Question;
+use crate::eval::batch::Example;
+use crate::eval::dataset::{self, Item, Split};
+use crate::knowledge::Knowledge;
+use crate::model::fusion::Fusion;
 use crate::train::error::{Error, Result};
 
 /// Where a run's questions come from: a CommonsenseQA-format file, the id list of its
@@ -115,53 +115,6 @@ pub fn split_held_out<T: Clone>(all: Vec<T>, held_out: usize) -> (Vec<T>, Vec<T>
     let held_out: Vec<T> = order[..held].iter().map(|&i| all[i].clone()).collect();
     let train_set: Vec<T> = order[held..].iter().map(|&i| all[i].clone()).collect();
     (train_set, held_out)
-}
-
-/// Owned inputs of one question (what [`Question`] borrows).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    /// The question text.
-    pub question: String,
-    /// The choice texts.
-    pub choices: Vec<String>,
-    /// Index of the correct choice.
-    pub answer: usize,
-    /// Input fusion: texts per choice.
-    pub facts: Vec<Vec<String>>,
-    /// Entity fusion: concept texts.
-    pub concept_texts: Vec<String>,
-    /// Entity fusion: mentions per choice.
-    pub mentions: Vec<Vec<EntityMention>>,
-}
-
-impl Example {
-    /// The example of `item` with the knowledge `fusion` needs (none without knowledge).
-    pub fn new(item: &Item, knowledge: Option<&Knowledge>, fusion: Fusion) -> Option<Self> {
-        let mut e = Example {
-            question: item.question.clone(),
-            choices: item.choices.clone(),
-            answer: item.answer?,
-            ..Example::default()
-        };
-        if let Some(k) = knowledge {
-            let inputs = k.model_inputs(fusion);
-            (e.facts, e.concept_texts, e.mentions) =
-                (inputs.facts, inputs.concept_texts, inputs.mentions);
-        }
-        Some(e)
-    }
-
-    /// The borrowed view the model takes.
-    pub fn question(&self) -> Question<'_> {
-        Question {
-            question: &self.question,
-            passage: None,
-            choices: &self.choices,
-            facts: &self.facts,
-            concept_texts: &self.concept_texts,
-            mentions: &self.mentions,
-        }
-    }
 }
 
 /// A permutation of `0..n` from `seed` (Fisher-Yates with splitmix64): the same seed gives

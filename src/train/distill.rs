@@ -22,13 +22,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::eval::batch::Example;
+use crate::eval::batch::batch_logits;
 use crate::model::Collect;
 use crate::model::head::MultipleChoice;
-use crate::train::data::Example;
 use crate::train::error::{Error, Result};
 use crate::train::hidden_cache::HiddenCache;
 use crate::train::losses::{attention_mse, cosine_loss, hidden_mse, layer_map, soft_target_loss};
-use crate::train::{Objective, batch_logits, cross_entropy};
+use crate::train::{Objective, cross_entropy};
 
 pub use crate::train::student::{NarrowInit, PROJECTION, PROJECTION_BIAS, build_student};
 

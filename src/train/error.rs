@@ -8,9 +8,9 @@ pub enum Error {
     /// The model layer failed (loading, a forward or backward pass, saving).
     #[error(transparent)]
     Model(#[from] crate::model::Error),
-    /// A dataset or facts file could not be read.
+    /// A dataset or facts file could not be read, or scoring it failed.
     #[error(transparent)]
-    Data(#[from] crate::engine::Error),
+    Data(#[from] crate::eval::Error),
     /// The graph failed (synonym variants for augmentation read it).
     #[error(transparent)]
     Graph(#[from] crate::kg::Error),

@@ -27,10 +27,11 @@ use std::time::Instant;
 use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::eval::batch::{Example, accuracy, batch_logits};
 use crate::model::fusion::Fusion;
 use crate::model::head::MultipleChoice;
 pub use crate::train::error::{Error, Result};
-use data::{Example, permutation};
+use data::permutation;
 use optim::{AdamW, AdamWConfig, clip_grad_norm, learning_rate};
 
 /// Everything that defines a training run.
@@ -204,34 +205,6 @@ pub fn cross_entropy(logits: &Tensor, answers: &[usize]) -> Result<Tensor> {
     let log_probs =
         candle_nn::ops::log_softmax(logits, D::Minus1).map_err(crate::model::Error::from)?;
     Ok(candle_nn::loss::nll(&log_probs, &targets).map_err(crate::model::Error::from)?)
-}
-
-/// `[questions, choices]` logits of a batch of examples with the same number of choices.
-pub fn batch_logits(model: &MultipleChoice, batch: &[&Example], train: bool) -> Result<Tensor> {
-    let questions: Vec<_> = batch.iter().map(|e| e.question()).collect();
-    let choices = batch[0].choices.len();
-    if batch.iter().any(|e| e.choices.len() != choices) {
-        return Err(Error::Invalid {
-            field: "choices",
-            message: "questions of one batch must have the same number of choices".into(),
-        });
-    }
-    let encoded = model.encode_many(&questions)?;
-    let logits = model.logits(&encoded, train)?;
-    Ok(logits.reshape((batch.len(), choices)).map_err(crate::model::Error::from)?)
-}
-
-/// Accuracy of `model` on `examples` (batches of `batch_size`, no dropout).
-pub fn accuracy(model: &MultipleChoice, examples: &[Example], batch_size: usize) -> Result<f64> {
-    let mut correct = 0usize;
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let refs: Vec<&Example> = chunk.iter().collect();
-        let logits = batch_logits(model, &refs, false)?;
-        let best = logits.argmax(D::Minus1).and_then(|t| t.to_vec1::<u32>());
-        let best = best.map_err(crate::model::Error::from)?;
-        correct += chunk.iter().zip(best).filter(|(e, b)| e.answer == *b as usize).count();
-    }
-    Ok(correct as f64 / examples.len().max(1) as f64)
 }
 
 /// Where [`evaluate`] keeps a new best model.

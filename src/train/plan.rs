@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::engine::dataset::Split;
+use crate::eval::batch::Example;
+use crate::eval::dataset::Split;
 use crate::kg::Graph;
 use crate::model::fusion::Fusion;
 use crate::model::head::MultipleChoice;
 use crate::train::augment::labelled::{self, Labelled, Sources};
-use crate::train::data::{DataSpec, Example, split_held_out};
+use crate::train::data::{DataSpec, split_held_out};
 use crate::train::distill::{self, Distill, DistillConfig, NarrowInit, build_student};
 use crate::train::error::{Error, Result};
 use crate::train::losses::every_other;

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use kgqa::eval::batch::Example;
 use kgqa::model::fusion::Fusion;
 use kgqa::model::{Bert, Config};
 use kgqa::train::TrainConfig;
-use kgqa::train::data::Example;
 
 /// The folder of the tiny tokenizer (`tokenizer.json`).
 pub fn base() -> PathBuf {

@@ -9,10 +9,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::eval::batch::Example;
 use crate::kg::Graph;
 use crate::kg::retrieve::Retriever;
 use crate::model::head::MultipleChoice;
-use crate::train::data::Example;
 use crate::train::distill::mean_teacher_logits_many;
 use crate::train::error::{Error, Result};
 use crate::train::io;

@@ -7,12 +7,12 @@
 
 pub mod labelled;
 
+use crate::eval::batch::Example;
 use crate::kg::Graph;
 use crate::kg::retrieve::Retriever;
 use crate::kg::vocab::display_name;
 use crate::kg::{Result, vocab};
 use crate::model::rng::splitmix64;
-use crate::train::data::Example;
 
 /// Up to `n` distinct variants of `text` (never `text` itself): each grounded mention that
 /// has synonyms is replaced, with probability 1/2, by one of them (seeded choices).

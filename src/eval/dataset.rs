@@ -13,10 +13,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::error::{Error, Result};
-use crate::engine::knowledge::Knowledge;
+use crate::eval::error::{Error, Result};
 use crate::kg::Graph;
 use crate::kg::retrieve::Retriever;
+use crate::knowledge::Knowledge;
 
 /// One multiple-choice question.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::dataset::{Item, read_csqa, read_lines};
-use crate::engine::error::{Error, Result};
+use crate::eval::error::{Error, Result};
 
 /// A question-set format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
