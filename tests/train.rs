@@ -392,3 +392,18 @@ fn averaged_models_hold_the_mean_weights() {
     assert!(!out.status.success() && err.contains("shallow") && err.contains("settings"), "{err}");
     assert!(!bad.exists());
 }
+
+#[test]
+fn a_model_trained_on_curated_facts_gets_curated_retrieval() {
+    let (_dir, base) = tiny_base(0.0);
+    let engine_for = |head: &str| {
+        std::fs::write(base.join("kgqa.json"), head).unwrap();
+        let model = MultipleChoice::load(&base, &Device::Cpu).unwrap();
+        let graph = kgqa::kg::Graph::embedded().unwrap();
+        let engine =
+            kgqa::engine::Engine::new(graph, Some((base.clone(), model)), Default::default());
+        engine.unwrap().retriever().options().curated
+    };
+    assert!(!engine_for(r#"{"pooling": "mean", "fusion": {"input": true}}"#));
+    assert!(engine_for(r#"{"pooling": "mean", "fusion": {"input": true, "curated": true}}"#));
+}

@@ -88,7 +88,6 @@ pub struct WorkerArgs {
 /// Runs `kgqa sparql-worker`: one query from standard input, its answer to standard
 /// output ([`kgqa::server::isolate`]).
 pub fn worker(graph_args: &super::GraphArgs, args: &WorkerArgs) -> anyhow::Result<()> {
-    lower_priority();
     let graph = match graph_args.store.as_deref() {
         Some(dir) => kgqa::kg::Graph::open_statements(dir)?,
         None => kgqa::kg::Graph::embedded()?,
@@ -105,29 +104,7 @@ pub fn worker(graph_args: &super::GraphArgs, args: &WorkerArgs) -> anyhow::Resul
         timeout: std::time::Duration::from_millis(args.timeout_ms),
         max_memory_mib: args.max_memory_mib,
     };
-    // The parser recurses per nesting level: a large stack, beside the nesting check.
-    let code = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(256 << 20)
-            .spawn_scoped(s, || {
-                let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
-                server::isolate::worker(&graph, limits, &dataset, &mut stdin, &mut stdout)
-            })
-            .map(|h| h.join().unwrap_or(1))
-    })?;
-    std::process::exit(code)
-}
-
-/// Lowers this process's CPU priority (nice 10): a query worker's work, a client's query
-/// that may run to its time limit, must not take the cores from `/ask`.
-#[allow(unsafe_code)]
-fn lower_priority() {
-    // SAFETY: `setpriority` reads its three integer arguments and changes only this
-    // process's scheduling priority; a failure (returned, not raised) leaves it as it was.
-    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
-    if failed {
-        eprintln!("kgqa sparql-worker: could not lower its priority");
-    }
+    std::process::exit(server::isolate::worker_process(&graph, limits, &dataset)?)
 }
 
 /// A positive duration from a command-line number of seconds.

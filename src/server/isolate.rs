@@ -188,6 +188,38 @@ fn parse(out: &[u8]) -> Option<Result<(Vec<u8>, bool), ApiError>> {
     Some(Err(ApiError { status, error, field: header.field, request_id: header.request_id }))
 }
 
+/// The worker process (`kgqa sparql-worker`): at a lower CPU priority, on a thread with a
+/// large stack (oxigraph's parser recurses per nesting level, beside the nesting check),
+/// runs [`worker`] on standard input and output. Returns the process's exit status.
+pub fn worker_process(
+    graph: &Graph,
+    limits: QueryLimits,
+    dataset: &Dataset,
+) -> std::io::Result<i32> {
+    lower_priority();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(s, || {
+                let (mut stdin, mut stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+                worker(graph, limits, dataset, &mut stdin, &mut stdout)
+            })
+            .map(|h| h.join().unwrap_or(1))
+    })
+}
+
+/// Lowers this process's CPU priority (nice 10): a query worker's work, a client's query
+/// that may run to its time limit, must not take the cores from `/ask`.
+#[allow(unsafe_code)]
+fn lower_priority() {
+    // SAFETY: `setpriority` reads its three integer arguments and changes only this
+    // process's scheduling priority; a failure (returned, not raised) leaves it as it was.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    if failed {
+        tracing::warn!("kgqa sparql-worker: could not lower its priority");
+    }
+}
+
 /// The worker's side: reads a query from `input`, answers it on `graph` within `limits`
 /// and writes the header and answer to `output`. Returns the process's exit status. The
 /// watchdog ends the process itself when the query runs over its time or memory.
