@@ -17,6 +17,7 @@
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
+#        minilm-input-curated student6-mpnet
 #        eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
@@ -158,6 +159,16 @@ for step in ${STEPS[*]}; do
     facts-curated) [ -f runs/facts-curated.jsonl ] || "$KGQA" --store runs/store retrieve --dataset "$Q" --curated --out runs/facts-curated.jsonl ;;
     # mpnet-lm-3k's questions, order and steps, reading curated facts: the graph's gain.
     mpnet-input-3k-curated) done_run mpnet-input-3k-curated || "$KGQA" train "${CUR[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --limit 3500 --base "$(mpnet)" --run runs/mpnet-input-3k-curated --fusion input --curated ;;
+    # The 6-layer all-MiniLM-L6-v2 as a student start that reads curated facts (fresh head).
+    minilm-input-curated) mkdir -p runs/minilm-input-curated
+      for f in config.json tokenizer.json model.safetensors; do ln -sf "$BASE/$f" runs/minilm-input-curated/; done
+      echo '{"pooling": "cls", "max_length": 64, "fusion": {"input": true, "curated": true}}' > runs/minilm-input-curated/kgqa.json ;;
+    # The MPNet teacher with the higher held-out accuracy (ties: the LM-only one) teaches it.
+    student6-mpnet) done_run student6-mpnet || {
+      teacher=$(python3 -c 'import json, sys
+best = lambda r: json.load(open(f"runs/{r}/checkpoint/state.json"))["best_accuracy"] or 0
+print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-lm-3k") else "mpnet-lm-3k")')
+      "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations --teacher "runs/$teacher/best" --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet; } ;;
     mpnet-input) done_run mpnet-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input --fusion input ;;
     # The shipped student: the uniform weight average ("model soup") of
     # the four sibling students above (one start, one facts cache), exported as shipped.
