@@ -3,7 +3,6 @@
 //! prediction.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
@@ -38,25 +37,13 @@ pub fn eval(args: &EvalArgs, precision: kgqa::model::kernels::Precision) -> anyh
     let data = args.data.spec();
     let items = data.items(Split::Unlisted)?;
     let examples = data.examples(&items, fusion)?;
-    let mut correct = 0usize;
-    let mut ms = Vec::with_capacity(examples.len());
-    let mut lines = Vec::new();
-    for (item, e) in items.iter().zip(&examples) {
-        let t = Instant::now();
-        let logits = kgqa::eval::batch::batch_logits(&model, &[e], false)?.squeeze(0)?;
-        let best = logits.argmax(0)?.to_scalar::<u32>()? as usize;
-        ms.push(t.elapsed().as_secs_f64() * 1e3);
-        correct += usize::from(best == e.answer);
-        if args.predictions.is_some() {
-            let p = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
-            let line = serde_json::json!({"id": item.id, "answer": e.answer, "predicted": best,
-                "probabilities": p});
-            lines.push(line.to_string());
-        }
-    }
+    let predicted = kgqa::eval::batch::predict(&model, &items, &examples)?;
+    let correct = predicted.iter().filter(|(p, _)| p.predicted == p.answer).count();
+    let mut ms: Vec<f64> = predicted.iter().map(|(_, ms)| *ms).collect();
     if let Some(path) = &args.predictions {
-        lines.push(String::new());
-        std::fs::write(path, lines.join("\n"))
+        let lines: Vec<String> =
+            predicted.iter().map(|(p, _)| serde_json::to_string(p)).collect::<Result<_, _>>()?;
+        std::fs::write(path, lines.join("\n") + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let n = examples.len().max(1);

@@ -86,3 +86,50 @@ pub fn accuracy(model: &MultipleChoice, examples: &[Example], batch_size: usize)
     }
     Ok(correct as f64 / examples.len().max(1) as f64)
 }
+
+/// One question's prediction: what `kgqa eval --predictions` writes per line and
+/// `scripts/compare-predictions.py` pairs up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The question's id.
+    pub id: String,
+    /// The gold answer's index.
+    pub answer: usize,
+    /// The chosen index.
+    pub predicted: usize,
+    /// The choices' probabilities.
+    pub probabilities: Vec<f32>,
+}
+
+/// Each question scored alone (batch 1, as a user's question is): its prediction and its
+/// model time in milliseconds.
+pub fn predict(
+    model: &MultipleChoice,
+    items: &[Item],
+    examples: &[Example],
+) -> Result<Vec<(Prediction, f64)>> {
+    let mut out = Vec::with_capacity(examples.len());
+    for (item, e) in items.iter().zip(examples) {
+        let t = std::time::Instant::now();
+        let logits = batch_logits(model, &[e], false)?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&logits)
+            .and_then(|p| p.squeeze(0))
+            .and_then(|p| p.to_vec1::<f32>())
+            .map_err(crate::model::Error::from)?;
+        let logits = logits.squeeze(0).and_then(|l| l.to_vec1::<f32>());
+        let logits = logits.map_err(crate::model::Error::from)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        // The first of equal scores, as the model's argmax gives.
+        let predicted = logits
+            .iter()
+            .enumerate()
+            .fold(None, |best: Option<(usize, f32)>, (i, &l)| match best {
+                Some((_, b)) if b >= l => best,
+                _ => Some((i, l)),
+            })
+            .map_or(0, |(i, _)| i);
+        let id = item.id.clone();
+        out.push((Prediction { id, answer: e.answer, predicted, probabilities }, ms));
+    }
+    Ok(out)
+}
