@@ -1,7 +1,6 @@
 //! `kgqa load FILE... --store DIR` and `kgqa load --check --store DIR`.
 
 #[cfg(feature = "rocksdb")]
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -104,51 +103,11 @@ fn load_dir(
     json: bool,
 ) -> anyhow::Result<()> {
     let report = kgqa::kg::store::load_into_dir(store, files, options)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-        return Ok(());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
     }
-    for file in &report.stats.files {
-        writeln!(
-            out,
-            "{}: {:?}, {} statements, {} edges{}{}",
-            file.path.display(),
-            file.format,
-            file.statements,
-            file.edges,
-            if file.filtered > 0 {
-                format!(", {} filtered by language", file.filtered)
-            } else {
-                String::new()
-            },
-            if file.skipped > 0 {
-                format!(", {} invalid records skipped", file.skipped)
-            } else {
-                String::new()
-            },
-        )?;
-        for reason in &file.skip_reasons {
-            writeln!(out, "  skipped: {reason}")?;
-        }
-    }
-    let s = &report.stats;
-    writeln!(
-        out,
-        "loaded {} statements ({} new in the store, {} in all), {} concepts, {} relations in {:.2} s ({:.0} statements/s); lexicon: {} forms; concept index: {} concepts, {:.1} MB in {:.1} s",
-        s.statements,
-        report.statements_added,
-        report.statements_after,
-        s.concepts,
-        s.relations,
-        report.total_seconds,
-        s.statements as f64 / report.total_seconds.max(1e-9),
-        report.lexicon_entries,
-        report.index_concepts,
-        report.index_bytes as f64 / 1e6,
-        report.index_seconds,
-    )?;
     Ok(())
 }
 

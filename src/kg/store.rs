@@ -88,6 +88,51 @@ pub struct LoadReport {
     pub total_seconds: f64,
 }
 
+impl std::fmt::Display for LoadReport {
+    /// One line per file (format, statements, edges, what was filtered or skipped and why)
+    /// and a summary line: what `kgqa load` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for file in &self.stats.files {
+            write!(
+                f,
+                "{}: {:?}, {} statements, {} edges",
+                file.path.display(),
+                file.format,
+                file.statements,
+                file.edges
+            )?;
+            if file.filtered > 0 {
+                write!(f, ", {} filtered by language", file.filtered)?;
+            }
+            if file.skipped > 0 {
+                write!(f, ", {} invalid records skipped", file.skipped)?;
+            }
+            writeln!(f)?;
+            for reason in &file.skip_reasons {
+                writeln!(f, "  skipped: {reason}")?;
+            }
+        }
+        let s = &self.stats;
+        write!(
+            f,
+            "loaded {} statements ({} new in the store, {} in all), {} concepts, {} relations \
+             in {:.2} s ({:.0} statements/s); lexicon: {} forms; concept index: {} concepts, \
+             {:.1} MB in {:.1} s",
+            s.statements,
+            self.statements_added,
+            self.statements_after,
+            s.concepts,
+            s.relations,
+            self.total_seconds,
+            s.statements as f64 / self.total_seconds.max(1e-9),
+            self.lexicon_entries,
+            self.index_concepts,
+            self.index_bytes as f64 / 1e6,
+            self.index_seconds,
+        )
+    }
+}
+
 impl Graph {
     /// The embedded default graph, in memory.
     pub fn embedded() -> Result<Self> {
