@@ -26,6 +26,10 @@ pub struct EvalArgs {
     /// probabilities) to this file: what `scripts/compare-predictions.py` pairs up.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    /// Score every question with its facts withheld (the model alone, for a model that
+    /// reads them): with `--predictions`, what the graph changes, question by question.
+    #[arg(long)]
+    pub withhold_facts: bool,
 }
 
 /// Runs `kgqa eval`.
@@ -36,7 +40,13 @@ pub fn eval(args: &EvalArgs, precision: kgqa::model::kernels::Precision) -> anyh
     let fusion = model.head().fusion;
     let data = args.data.spec();
     let items = data.items(Split::Unlisted)?;
-    let examples = data.examples(&items, fusion)?;
+    let examples = if args.withhold_facts {
+        let bare = |i: &kgqa::eval::dataset::Item| kgqa::eval::batch::Example::new(i, None, fusion);
+        let examples: Option<Vec<_>> = items.iter().map(bare).collect();
+        examples.context("every question needs its answerKey")?
+    } else {
+        data.examples(&items, fusion)?
+    };
     let predicted = kgqa::eval::batch::predict(&model, &items, &examples)?;
     let correct = predicted.iter().filter(|(p, _)| p.predicted == p.answer).count();
     let mut ms: Vec<f64> = predicted.iter().map(|(_, ms)| *ms).collect();
