@@ -263,3 +263,29 @@ fn a_damaged_generation_is_reported_not_half_read() {
     let e = Graph::open(dir.path()).err().expect("a missing generation is refused").to_string();
     assert!(e.contains("generation 1") && e.contains("missing"), "{e}");
 }
+
+/// Curated knowledge defines a choice by the sense its question speaks of: "market" has a
+/// verb sense first in the graph's order and a noun sense whose gloss shares words with
+/// the question.
+#[test]
+fn curated_knowledge_defines_a_choice_by_the_sense_its_question_means() {
+    let wn = tempfile::tempdir().unwrap();
+    let noun = "00000100 06 n 01 market 0 000 | a place where goods such as magazines are sold  \n";
+    let verb = "00000050 35 v 01 market 0 000 01 + 08 00 | engage in buying and selling  \n";
+    std::fs::write(wn.path().join("data.noun"), noun).unwrap();
+    std::fs::write(wn.path().join("data.verb"), verb).unwrap();
+    std::fs::write(wn.path().join("data.adj"), "").unwrap();
+    std::fs::write(wn.path().join("data.adv"), "").unwrap();
+    let (_d, graph) = load(&[wn.path().to_path_buf()]);
+    let definition = |curated: bool| {
+        let options = kgqa::kg::retrieve::Options { curated, ..Default::default() };
+        let retriever = kgqa::kg::retrieve::Retriever::new(options).unwrap();
+        let question = "Where would you find magazines?";
+        let choices = [("market".to_owned(), None)];
+        let k =
+            kgqa::knowledge::Knowledge::gather(&graph, &retriever, question, None, &choices, false);
+        k.unwrap().choices[0].definitions[0].text.clone()
+    };
+    assert_eq!(definition(false), "engage in buying and selling");
+    assert_eq!(definition(true), "a place where goods such as magazines are sold");
+}
