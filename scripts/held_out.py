@@ -2,8 +2,8 @@
 """The held-out slice `kgqa train` and `kgqa distill` pick checkpoints on, outside kgqa.
 
 `kgqa` holds out 500 of the in-house training questions: a Fisher-Yates permutation
-(splitmix64, seed 0x5EED) of the listed ids in file order, first 500 (`split_examples` in
-`src/cli/train.rs`, `permutation` in `src/train/data.rs`). This script computes the same
+(splitmix64, seed 0x5EED) of the listed ids in file order, first 500 (`split_held_out` and
+`permutation` in `src/train/data.rs`). This script computes the same
 slice, so models can be evaluated on it (checked: `teacher-lm-lr1` scores 41.8% here and
 in its own training log).
 
