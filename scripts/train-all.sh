@@ -17,7 +17,7 @@
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
-#        minilm-input-curated student6-mpnet
+#        minilm-input-curated student6-mpnet soup-curated
 #        eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
@@ -163,6 +163,10 @@ for step in ${STEPS[*]}; do
     minilm-input-curated) mkdir -p runs/minilm-input-curated
       for f in config.json tokenizer.json model.safetensors; do ln -sf "$BASE/$f" runs/minilm-input-curated/; done
       echo '{"pooling": "cls", "max_length": 64, "fusion": {"input": true, "curated": true}}' > runs/minilm-input-curated/kgqa.json ;;
+    # The shipped student's weights reading curated knowledge (soup4-curated in RUNS.md).
+    soup-curated) mkdir -p runs/soup-curated
+      for f in config.json tokenizer.json model.safetensors; do ln -sf "$ROOT/data/models/student/$f" runs/soup-curated/; done
+      python3 -c 'import json; k = json.load(open("data/models/student/kgqa.json")); k["fusion"]["curated"] = True; json.dump(k, open("runs/soup-curated/kgqa.json", "w"), indent=2)' ;;
     # The MPNet teacher with the higher held-out accuracy (ties: the LM-only one) teaches it.
     student6-mpnet) done_run student6-mpnet || {
       teacher=$(python3 -c 'import json, sys

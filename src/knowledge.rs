@@ -204,7 +204,11 @@ impl Knowledge {
         let concept_lists: Vec<Vec<String>> =
             choice_knowledge.iter().map(|c| c.concepts.clone()).collect();
         let retrieved = retriever.retrieve(graph, &question_concepts, &concept_lists)?;
-        let context = sense::content_words(&question_text(&question_mentions));
+        // Sense choice reads the question's words; plain retrieval has no use for them.
+        let context = match retriever.options().curated {
+            true => sense::content_words(&question_text(&question_mentions)),
+            false => Default::default(),
+        };
         for (choice, r) in choice_knowledge.iter_mut().zip(retrieved) {
             choice.facts = r.facts;
             choice.definitions = r.definitions;

@@ -81,7 +81,8 @@ pub struct Options {
     pub cache: usize,
     /// Curated knowledge: 2-hop paths only where they say something ([`informative`]),
     /// and each choice defined by the sense its question speaks of
-    /// ([`crate::kg::sense::choose`]). Off for models trained before it existed.
+    /// ([`crate::kg::sense::choose`]). Off by default: a model trained on plain facts reads
+    /// plain facts.
     #[serde(default)]
     pub curated: bool,
 }

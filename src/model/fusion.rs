@@ -26,7 +26,7 @@ pub struct Fusion {
     #[serde(default)]
     pub entity: bool,
     /// Trained on curated knowledge (`kgqa retrieve --curated`): the engine retrieves the
-    /// same way for it. Not written when off, so older model folders read unchanged.
+    /// same way for it. Written only when on, so a `kgqa.json` without it means plain facts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub curated: bool,
 }
