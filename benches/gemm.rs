@@ -26,7 +26,41 @@ fn time(reps: usize, f: impl Fn()) -> f64 {
     )
 }
 
+/// The three products of a linear layer's training step at MPNet's shapes (5,120 token rows
+/// = 16 questions x 5 choices x 64): forward `x · wᵀ`, `dx = dy · w`, and the weight
+/// gradient `dw = dyᵀ · x` in two forms, straight from the transposed view of `dy` and
+/// from a transposed copy of it (copy included).
+fn training_products() {
+    use ndarray::Array2;
+    let fill = |r: usize, c: usize, seed: usize| {
+        Array2::from_shape_fn((r, c), |(i, j)| ((i * 31 + j * 17 + seed) % 23) as f32 / 23.0 - 0.5)
+    };
+    for (rows, inner, out) in [(5120, 768, 768), (5120, 768, 3072), (5120, 3072, 768)] {
+        let (x, w, dy) = (fill(rows, inner, 1), fill(out, inner, 2), fill(rows, out, 3));
+        let mm = |a: ndarray::ArrayView2<f32>, b: ndarray::ArrayView2<f32>| {
+            let mut c = Array2::<f32>::zeros((a.nrows(), b.ncols()));
+            kgqa::model::kernels::blas::par_mat_mul(1.0, &a, &b, 0.0, c.view_mut());
+            c
+        };
+        let fwd = time(5, || drop(mm(x.view(), w.t())));
+        let dx = time(5, || drop(mm(dy.view(), w.view())));
+        let dw_t = time(5, || drop(mm(dy.t(), x.view())));
+        let dw_copy = time(5, || {
+            let dyt = dy.t().as_standard_layout().into_owned();
+            drop(mm(dyt.view(), x.view()))
+        });
+        println!(
+            "train {rows}x{inner}x{out} forward_ms={fwd:.1} dx_ms={dx:.1} dw_transposed_ms={dw_t:.1} \
+             dw_copied_ms={dw_copy:.1}"
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--training") {
+        training_products();
+        return;
+    }
     let shapes = [
         (160, 384, 384),
         (320, 384, 384),

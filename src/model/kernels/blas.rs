@@ -15,6 +15,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
 
 use crate::model::kernels::cpu_op::{contiguous, fusable};
 use crate::model::kernels::openblas;
@@ -164,7 +165,44 @@ impl CustomOp3 for BiasedLinear {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dx = gemm(dy, w, Gemm { trans_a: false, trans_b: false })?;
         let dw = gemm(dy, x, Gemm { trans_a: true, trans_b: false })?;
-        Ok((Some(dx), Some(dw), Some(dy.sum(0)?)))
+        Ok((Some(dx), Some(dw), Some(column_sums(dy)?)))
+    }
+}
+
+/// Columns per task of [`ColumnSums`]: a few cache lines of each row.
+const SUM_COLUMNS: usize = 64;
+
+/// `Σ_rows dy` for a 2-D tensor, the bias gradient: candle's `sum(0)` on contiguous f32
+/// CPU tensors (one thread, a strided walk per column) as a pass split over rayon's threads
+/// by columns. Each column still adds its rows in order from zero, so the sums are the
+/// bits candle's give.
+fn column_sums(dy: &Tensor) -> candle_core::Result<Tensor> {
+    if fusable(dy) && dy.rank() == 2 { dy.apply_op1_no_bwd(&ColumnSums) } else { dy.sum(0) }
+}
+
+struct ColumnSums;
+
+impl candle_core::CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "column-sums"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dy = contiguous(storage, layout)?;
+        let (_, width) = layout.shape().dims2()?;
+        let mut sums = vec![0f32; width];
+        sums.par_chunks_mut(SUM_COLUMNS).enumerate().for_each(|(task, sums)| {
+            let first = task * SUM_COLUMNS;
+            for row in dy.chunks_exact(width) {
+                let row = &row[first..first + sums.len()];
+                sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            }
+        });
+        Ok((CpuStorage::F32(sums), Shape::from(width)))
     }
 }
 
@@ -284,6 +322,23 @@ mod tests {
             for (p, q) in a.iter().zip(b) {
                 assert!((p - q).abs() < 1e-4, "{what}: {p} vs {q}");
             }
+        }
+    }
+
+    /// The bias gradient's column sums are candle's `sum(0)`, bit for bit, over several
+    /// tasks' columns (the last one partial).
+    #[test]
+    fn column_sums_are_candles_bits() {
+        use candle_core::Device;
+        let (rows, width) = (301, 3 * SUM_COLUMNS + 5);
+        let values: Vec<f32> =
+            (0..rows * width).map(|i| ((i * 37) % 101) as f32 / 7.3 - 6.0).collect();
+        let dy = Tensor::from_vec(values, (rows, width), &Device::Cpu).unwrap();
+        let ours = column_sums(&dy).unwrap().to_vec1::<f32>().unwrap();
+        let reference = dy.sum(0).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(ours.len(), width);
+        for (a, b) in ours.iter().zip(&reference) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
         }
     }
 

@@ -9,7 +9,9 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::model::kernels::cpu_op::{contiguous, fusable};
+use rayon::prelude::*;
+
+use crate::model::kernels::cpu_op::{TASK, contiguous, fusable};
 use crate::model::rng::splitmix64;
 
 /// The increment of the splitmix64 state per draw.
@@ -48,10 +50,18 @@ impl Mask {
         }
     }
 
-    /// `values` times the mask, in a new buffer.
+    /// `values` times the mask, in a new buffer, over rayon's threads: draw `i` needs
+    /// only the seed advanced `i` steps, so each run of elements starts where it lies.
     fn apply(&self, values: &[f32]) -> Vec<f32> {
-        let mut state = self.seed;
-        values.iter().map(|&v| v * self.factor(splitmix64(&mut state))).collect()
+        let mut out = vec![0f32; values.len()];
+        let runs = out.par_chunks_mut(TASK).zip(values.par_chunks(TASK));
+        runs.enumerate().for_each(|(run, (out, values))| {
+            let mut state = self.seed.wrapping_add(((run * TASK) as u64).wrapping_mul(GAMMA));
+            for (o, &v) in out.iter_mut().zip(values) {
+                *o = v * self.factor(splitmix64(&mut state));
+            }
+        });
+        out
     }
 }
 
@@ -124,14 +134,17 @@ mod tests {
     #[test]
     fn matches_the_composed_mask_and_its_gradient() {
         let device = Device::Cpu;
-        let n = 4000;
+        // Several of the parallel passes' runs, the last one partial.
+        let (rows, width) = (3 * TASK / 100 + 7, 100);
+        let n = rows * width;
         let values: Vec<f32> = (0..n).map(|i| ((i * 37) % 23) as f32 / 4.0 - 3.0 + 0.1).collect();
         let weights: Vec<f32> = (0..n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
-        let w = Tensor::from_vec(weights, (40, 100), &device).unwrap();
+        let w = Tensor::from_vec(weights, (rows, width), &device).unwrap();
         let run = |f: &dyn Fn(&Tensor, &mut u64) -> candle_core::Result<Tensor>| {
-            let x =
-                Var::from_tensor(&Tensor::from_vec(values.clone(), (40, 100), &device).unwrap())
-                    .unwrap();
+            let x = Var::from_tensor(
+                &Tensor::from_vec(values.clone(), (rows, width), &device).unwrap(),
+            )
+            .unwrap();
             let mut state = 7u64;
             let y = f(x.as_tensor(), &mut state).unwrap();
             let y = (f(&y, &mut state).unwrap() + &y).unwrap();

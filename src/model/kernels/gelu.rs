@@ -9,7 +9,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use crate::model::kernels::cpu_op::{contiguous, fusable};
+use crate::model::kernels::cpu_op::{contiguous, fusable, par_map, par_zip_map};
 
 /// Exact-form GELU, `x * (1 + erf(x / sqrt 2)) / 2`, for contiguous f32 CPU tensors;
 /// other tensors go through candle's `gelu_erf`.
@@ -52,7 +52,7 @@ impl CustomOp2 for GeluGrad {
         if x.len() != grad.len() {
             return Err(candle_core::Error::Msg("fused gelu grad: shapes differ".into()));
         }
-        let out: Vec<f32> = x.iter().zip(grad).map(|(&x, &g)| g * gelu_derivative(x)).collect();
+        let out = par_zip_map(x, grad, |x, g| g * gelu_derivative(x));
         Ok((CpuStorage::F32(out), x_layout.shape().clone()))
     }
 }
@@ -102,7 +102,7 @@ impl CustomOp1 for FusedGeluErf {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let input = contiguous(storage, layout)?;
-        let out: Vec<f32> = input.iter().map(|&x| gelu(x)).collect();
+        let out = par_map(input, gelu);
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -123,7 +123,9 @@ mod tests {
 
     #[test]
     fn matches_candle_gelu_erf() {
-        let values: Vec<f32> = (-1000..=1000).map(|i| i as f32 / 100.0).collect();
+        // -10..10 in steps of 0.01, repeated over several of the parallel pass's tasks.
+        let n = 3 * crate::model::kernels::cpu_op::TASK + 17;
+        let values: Vec<f32> = (0..n).map(|i| (i % 2001) as f32 / 100.0 - 10.0).collect();
         let x = Tensor::new(values.as_slice(), &candle_core::Device::Cpu).unwrap();
         let ours = gelu_erf(&x).unwrap();
         let reference = x.gelu_erf().unwrap();
@@ -135,7 +137,9 @@ mod tests {
     /// through libm's erf), on a loss that weighs each output differently.
     #[test]
     fn training_gradient_matches_candle() {
-        let values: Vec<f32> = (-600..=600).map(|i| i as f32 / 100.0).collect();
+        // -6..6 in steps of 0.01, repeated over several of the parallel pass's tasks.
+        let n = 3 * crate::model::kernels::cpu_op::TASK + 17;
+        let values: Vec<f32> = (0..n).map(|i| (i % 1201) as f32 / 100.0 - 6.0).collect();
         let weights: Vec<f32> = (0..values.len()).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
         let device = candle_core::Device::Cpu;
         let w = Tensor::new(weights.as_slice(), &device).unwrap();

@@ -6,8 +6,9 @@
 //! stable pass per row and the backward `dx = y ⊙ (g − ⟨g, y⟩)` another; no approximation.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
-use crate::model::kernels::cpu_op::{contiguous, fusable};
+use crate::model::kernels::cpu_op::{contiguous, fusable, row_task};
 
 /// Softmax over the last dimension with a backward pass, for contiguous f32 CPU tensors;
 /// other tensors go through candle's composed `softmax`.
@@ -80,12 +81,12 @@ impl CustomOp2 for MaskedSoftmax {
             return Err(candle_core::Error::Msg("fused masked softmax: mask shape".into()));
         }
         let mut out = vec![0f32; x.len()];
-        let blocks = x.chunks_exact(per_batch).zip(out.chunks_exact_mut(per_batch));
-        for ((x, y), m) in blocks.zip(m.chunks_exact(width)) {
+        let blocks = x.par_chunks_exact(per_batch).zip(out.par_chunks_exact_mut(per_batch));
+        blocks.zip(m.par_chunks_exact(width)).for_each(|((x, y), m)| {
             for (row, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
                 softmax_row(row, Some(m), y);
             }
-        }
+        });
         Ok((CpuStorage::F32(out), scores_layout.shape().clone()))
     }
 
@@ -124,9 +125,12 @@ impl CustomOp1 for FusedSoftmax {
         let x = contiguous(storage, layout)?;
         let width = row_width(layout)?;
         let mut out = vec![0f32; x.len()];
-        for (row, y) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-            softmax_row(row, None, y);
-        }
+        let task = row_task(width);
+        out.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(y, x)| {
+            for (row, y) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)) {
+                softmax_row(row, None, y);
+            }
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -159,14 +163,17 @@ impl CustomOp2 for SoftmaxGrad {
         }
         let width = row_width(y_layout)?;
         let mut out = vec![0f32; y.len()];
-        for ((y, g), d) in
-            y.chunks_exact(width).zip(g.chunks_exact(width)).zip(out.chunks_exact_mut(width))
-        {
-            let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-            for ((d, &y), &g) in d.iter_mut().zip(y).zip(g) {
-                *d = y * (g - dot);
+        let task = row_task(width);
+        let runs = out.par_chunks_mut(task).zip(y.par_chunks(task).zip(g.par_chunks(task)));
+        runs.for_each(|(d, (y, g))| {
+            let rows = y.chunks_exact(width).zip(g.chunks_exact(width));
+            for ((y, g), d) in rows.zip(d.chunks_exact_mut(width)) {
+                let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+                for ((d, &y), &g) in d.iter_mut().zip(y).zip(g) {
+                    *d = y * (g - dot);
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(out), y_layout.shape().clone()))
     }
 }
@@ -225,6 +232,43 @@ mod tests {
         // Each row sums to one.
         for row in ours_y.chunks(width) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+
+    /// Inputs that span several of the parallel passes' tasks (the last one partial):
+    /// forward and gradient still equal candle's, masked and unmasked.
+    #[test]
+    fn inputs_split_into_tasks_match_candle() {
+        let device = Device::Cpu;
+        let width = 64;
+        let rows = 3 * row_task(width) / width + 5;
+        let (batch, heads) = (rows / 5, 5);
+        let n = batch * heads * width;
+        let values: Vec<f32> = (0..n).map(|i| ((i * 37) % 23) as f32 / 4.0 - 3.0).collect();
+        let weights: Vec<f32> = (0..n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+        let w = Tensor::from_vec(weights, (batch, heads, width), &device).unwrap();
+        let mask: Vec<f32> =
+            (0..batch * width).map(|i| if i % 9 == 2 { f32::MIN } else { 0.0 }).collect();
+        let mask = Tensor::from_vec(mask, (batch, 1, width), &device).unwrap();
+        let run = |f: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>| {
+            let x = Var::from_tensor(
+                &Tensor::from_vec(values.clone(), (batch, heads, width), &device).unwrap(),
+            )
+            .unwrap();
+            let y = f(x.as_tensor()).unwrap();
+            let grads = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            [flat(&y), flat(grads.get(x.as_tensor()).unwrap())]
+        };
+        let candle = |x: &Tensor| candle_nn::ops::softmax(x, candle_core::D::Minus1);
+        let pairs = [
+            (run(&|x| softmax_last_dim_train(x)), run(&candle)),
+            (run(&|x| masked_softmax_train(x, &mask)), run(&|x| candle(&x.broadcast_add(&mask)?))),
+        ];
+        for (ours, reference) in pairs {
+            for (a, b) in ours.iter().flatten().zip(reference.iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
         }
     }
 }
