@@ -96,6 +96,9 @@ fn sense_definition(
         return Ok(None);
     };
     let mut senses = Vec::new();
+    // One round trip for all the senses' glosses where the graph is remote.
+    let iris = head.concepts.iter().filter(|c| is_sense(c));
+    retriever.prefetch_definitions(graph, iris.map(String::as_str))?;
     for iri in head.concepts.iter().filter(|c| is_sense(c)) {
         if let Some(gloss) = retriever.definitions(graph, iri, 1)?.into_iter().next() {
             senses.push((iri.clone(), gloss));

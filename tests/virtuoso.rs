@@ -152,7 +152,8 @@ fn a_virtuoso_endpoint_answers_as_the_local_graph() {
 
 /// Real data: ConceptNet-100K + WordNet in a local store, its statements written out as
 /// N-Triples and bulk-loaded into Virtuoso; the lexicon fetched from Virtuoso equals the
-/// store's, and so do the facts of the first 100 in-house test questions and their answers.
+/// store's, and so do the facts of the first 100 in-house test questions and their answers,
+/// and the curated knowledge of the first 40.
 #[test]
 fn conceptnet_and_wordnet_in_virtuoso_answer_as_the_local_store() {
     if !common::enabled() {
@@ -187,12 +188,19 @@ fn conceptnet_and_wordnet_in_virtuoso_answer_as_the_local_store() {
     let items = dataset::read_csqa(&csqa.join("train_rand_split.jsonl")).unwrap();
     let test: Vec<_> =
         dataset::select(items, &ids, Split::Unlisted).into_iter().take(100).collect();
-    let retrieve = |g: &Graph| {
-        let r = Retriever::new(Options::default()).unwrap();
-        dataset::retrieve_all(g, &r, &test, 2, &|| ()).unwrap()
+    let retrieve = |g: &Graph, options: Options, n: usize| {
+        let r = Retriever::new(options).unwrap();
+        dataset::retrieve_all(g, &r, &test[..n], 2, &|| ()).unwrap()
     };
-    let (here, there) = (retrieve(&local), retrieve(&remote));
-    for ((item, a), b) in test.iter().zip(&here).zip(&there) {
+    // Plain knowledge, then curated knowledge (each choice defined by the WordNet sense
+    // its question means: the glosses of every sense, fetched in batches from Virtuoso).
+    let curated = Options { curated: true, ..Options::default() };
+    let (here, there) =
+        (retrieve(&local, Options::default(), 100), retrieve(&remote, Options::default(), 100));
+    let (here_c, there_c) = (retrieve(&local, curated.clone(), 40), retrieve(&remote, curated, 40));
+    for ((item, a), b) in
+        test.iter().zip(&here).zip(&there).chain(test.iter().zip(&here_c).zip(&there_c))
+    {
         let (a, b) = (serde_json::to_value(a).unwrap(), serde_json::to_value(b).unwrap());
         same_up_to_doubles(&a, &b, &item.id);
     }

@@ -528,6 +528,35 @@ impl Retriever {
         Ok(())
     }
 
+    /// Fetches into the cache the definitions of those `concepts` it lacks, in batches of
+    /// [`BATCH`] per query, where every query is a round trip (a remote endpoint; a local
+    /// store reads them from its concept index when asked). The same lists as
+    /// [`Retriever::definitions`]: the concept's own definitions first, then its senses'.
+    pub(crate) fn prefetch_definitions<'a>(
+        &self,
+        graph: &Graph,
+        concepts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        let refs = self.to_prefetch(graph, concepts, |cache, c| cache.definitions.contains(c));
+        let mut found = vec![Vec::<String>::new(); refs.len()];
+        for query in [&self.definitions, &self.sense_definitions] {
+            self.run_many(graph, query, &refs, |k, s| {
+                if let Some(Term::Literal(l)) = s.get("definition")
+                    && found[k].len() < CACHED_DEFINITIONS
+                    && !found[k].iter().any(|d| d == l.value())
+                {
+                    found[k].push(l.value().to_owned());
+                }
+            })?;
+        }
+        self.remember(|cache| {
+            for (c, d) in refs.iter().zip(found) {
+                cache.definitions.put((*c).to_owned(), Arc::new(d));
+            }
+        });
+        Ok(())
+    }
+
     /// Scores paths, keeps one fact per sentence, the best `k` (score, then text).
     pub(crate) fn rank(&self, graph: &Graph, paths: Vec<Path>, k: usize) -> Result<Vec<Fact>> {
         let hubs = paths.iter().flat_map(|p| p.nodes.split_last().map_or(&[][..], |(_, r)| r));
