@@ -17,7 +17,7 @@
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
-#        minilm-input-curated student6-mpnet soup-curated torch-ref-3k
+#        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
 #        eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
@@ -173,6 +173,9 @@ for step in ${STEPS[*]}; do
 best = lambda r: json.load(open(f"runs/{r}/checkpoint/state.json"))["best_accuracy"] or 0
 print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-lm-3k") else "mpnet-lm-3k")')
       "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations --teacher "runs/$teacher/best" --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet; } ;;
+    # student6-mpnet's command, taught by the full-epoch MPNet teacher.
+    student6-mpnet-full) done_run student6-mpnet-full || "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
+      --teacher runs/mpnet-lm/best --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet-full ;;
     # The PyTorch reference recipe on mpnet-lm-3k's exact questions (scripts/torch-reference.py;
     # Python with torch and transformers: benches/mc_speed.sh's set-up, KGQA_PYTHON).
     torch-ref-3k) [ -s runs/predictions/torch-ref-3k-both.jsonl ] || "${KGQA_PYTHON:-$HOME/.cache/kgqa/bench-venv/bin/python}" \
