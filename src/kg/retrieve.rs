@@ -403,14 +403,7 @@ impl Retriever {
             if out.len() >= n {
                 break;
             }
-            self.run(graph, query, concept, |s| {
-                if let Some(Term::Literal(l)) = s.get("definition")
-                    && out.len() < n
-                    && !out.iter().any(|d| d == l.value())
-                {
-                    out.push(l.value().to_owned());
-                }
-            })?;
+            self.run(graph, query, concept, |s| add_definition(&mut out, s, n))?;
         }
         Ok(out)
     }
@@ -541,12 +534,7 @@ impl Retriever {
         let mut found = vec![Vec::<String>::new(); refs.len()];
         for query in [&self.definitions, &self.sense_definitions] {
             self.run_many(graph, query, &refs, |k, s| {
-                if let Some(Term::Literal(l)) = s.get("definition")
-                    && found[k].len() < CACHED_DEFINITIONS
-                    && !found[k].iter().any(|d| d == l.value())
-                {
-                    found[k].push(l.value().to_owned());
-                }
+                add_definition(&mut found[k], s, CACHED_DEFINITIONS)
             })?;
         }
         self.remember(|cache| {
@@ -572,6 +560,17 @@ impl Retriever {
         facts.retain(|f| seen.insert(f.text.clone()));
         facts.truncate(k);
         Ok(facts)
+    }
+}
+
+/// Appends a solution's `definition` literal to `out` unless `out` holds `n` already or
+/// holds it: the one rule of [`Retriever::definitions`] and its batched prefetch.
+fn add_definition(out: &mut Vec<String>, solution: &QuerySolution, n: usize) {
+    if let Some(Term::Literal(l)) = solution.get("definition")
+        && out.len() < n
+        && !out.iter().any(|d| d == l.value())
+    {
+        out.push(l.value().to_owned());
     }
 }
 
