@@ -142,7 +142,12 @@ fn cli_train_survives_sigkill_and_eval_reports() {
     child.kill().unwrap();
     child.wait().unwrap();
     let resumed = train(&killed).output().unwrap();
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let said = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{said}");
+    // The resumed start reports its memory once, after its first step.
+    let memory: Vec<&str> = said.lines().filter(|l| l.starts_with("memory: ")).collect();
+    assert_eq!(memory.len(), 1, "{said}");
+    assert!(memory[0].contains(" GiB resident") && memory[0].ends_with(" GiB still available"));
     let checkpoint = |run: &Path| run.join("checkpoint");
     assert_same_weights(&checkpoint(&whole), &checkpoint(&killed), "after SIGKILL + resume");
     let log = |run: &Path| -> Vec<(u64, f64)> {

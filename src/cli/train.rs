@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use kgqa::eval::bench::{available_mib, peak_rss_mib};
 use kgqa::model::fusion::Fusion;
 use kgqa::train::augment::labelled;
 use kgqa::train::distill::{DistillConfig, NarrowInit};
@@ -333,6 +334,19 @@ impl Report {
         if self.bar.is_hidden() { eprintln!("{line}") } else { self.bar.println(line) }
     }
 
+    /// After the first step: the process's peak memory, which later steps stay near, and
+    /// what the machine has left, so that a second run that cannot fit is not started
+    /// beside this one (the kernel would kill one of them hours later).
+    fn memory(&self) {
+        if let (Some(peak), Some(free)) = (peak_rss_mib(), available_mib()) {
+            self.line(format!(
+                "memory: {:.1} GiB resident at the first step's peak, {:.1} GiB still available",
+                peak / 1024.0,
+                free / 1024.0
+            ));
+        }
+    }
+
     fn finish(self, state: &TrainState, epochs: usize) {
         self.bar.finish_and_clear();
         let status = if state.epoch >= epochs { "done" } else { "stopped" };
@@ -397,6 +411,9 @@ impl Observer for Report {
         self.bar.set_length(total);
         self.bar.set_position(s.step);
         let first = *self.first_step.get_or_insert(s.step.saturating_sub(1));
+        if s.step == first + 1 {
+            self.memory();
+        }
         let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
         let qps = (s.step - first) as f64 * self.batch / seconds;
         let epoch = s.epoch + 1;

@@ -121,6 +121,15 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Memory the system could still give processes without swapping (Linux's
+/// `MemAvailable`), in MiB.
+pub fn available_mib() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 /// The model in `dir` with its products at `precision`, and what the report says of it.
 pub fn load_model(dir: &Path, precision: Precision) -> Result<(MultipleChoice, ModelInfo)> {
     let mut model = MultipleChoice::load(dir, &crate::model::device())?;
