@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Late (score) fusion as analysis: a model's choice log-probabilities plus w times a
-score computed from the retrieved facts alone, w picked on the held-out slice.
+"""The graph added to a model's answers after the model (late fusion), weighed on the
+held-out slice only.
 
-A third way of adding the graph, after input and entity fusion: no training, one weight.
-For each score of `graph-signal.py` (and "has any fact"), w is chosen from a fixed grid on
-the 500 held-out training questions (`held_out.py`), then applied once to the test split.
+Each choice's score becomes `log p(choice) + w * s(choice)`: `p` is the model's
+probability (`kgqa eval --predictions`), `s` the choice's best fact score in a retrieval
+cache (`kgqa retrieve`'s path score; 0 for a choice without facts). `w` is picked from a
+fixed grid by accuracy on kgqa's held-out slice (ties: the smaller); only then is the
+test split scored, once, with that `w`. Writes the test answers as `kgqa eval
+--predictions` lines, for `compare-predictions.py` against the model alone.
 
-Usage: python3 scripts/late-fusion.py PREDICTIONS.jsonl FACTS.jsonl
-PREDICTIONS.jsonl: `kgqa eval --ids EVAL_IDS.txt --predictions ...` with the ids file of
-`scripts/held_out.py`, so that it covers both the held-out slice and the test split.
+Usage: python3 scripts/late-fusion.py PREDICTIONS.jsonl FACTS.jsonl OUT.jsonl
+(PREDICTIONS must cover the held-out slice and the test split: `kgqa eval --ids
+runs/eval-ids.txt`, see held_out.py.)
 """
 import importlib.util
 import json
@@ -16,52 +19,74 @@ import math
 import sys
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))
-held_out = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(held_out)
-
-SCORES = {
-    "sum of fact scores": lambda fs: sum(f["score"] for f in fs),
-    "log(1 + sum)": lambda fs: math.log1p(sum(f["score"] for f in fs)),
-    "best fact score": lambda fs: max((f["score"] for f in fs), default=0.0),
-    "one-hop facts": lambda fs: sum(1 for f in fs if len(f["edges"]) == 1),
-    "has any fact": lambda fs: float(bool(fs)),
-}
-GRID = [-2, -1, -0.5, -0.25, -0.1, 0, 0.05, 0.1, 0.25, 0.5, 1, 2]
+GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-def accuracy(rows, facts, w, score):
+def load_held_out():
+    spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def best_scores(path, wanted):
+    """{id: [best fact score per choice]} for the questions in `wanted`."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r["id"] in wanted:
+                out[r["id"]] = [max((x["score"] for x in c.get("facts", [])), default=0.0)
+                                for c in r["choices"]]
+    return out
+
+
+def fused(probabilities, scores, w):
+    return [math.log(max(p, 1e-12)) + w * s for p, s in zip(probabilities, scores)]
+
+
+def accuracy(rows, scores, w):
     right = 0
     for r in rows:
-        choices = facts[r["id"]]
-        s = [math.log(max(p, 1e-30)) + w * score(choices[i]["facts"])
-             for i, p in enumerate(r["probabilities"])]
-        right += max(range(len(s)), key=s.__getitem__) == r["answer"]
+        f = fused(r["probabilities"], scores[r["id"]], w)
+        right += max(range(len(f)), key=lambda k: (f[k], -k)) == r["answer"]
     return right / len(rows)
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-    facts = {}
-    for line in open(sys.argv[2]):
-        r = json.loads(line)
-        facts[r["id"]] = r["choices"]
-    _, held, test = held_out.split()
-    held, test = set(held), set(test)
-    h = [r for r in rows if r["id"] in held]
-    t = [r for r in rows if r["id"] in test]
-    if len(h) != len(held) or len(t) != len(test):
-        sys.exit(f"{sys.argv[1]}: covers {len(h)} of {len(held)} held-out and {len(t)} of "
-                 f"{len(test)} test questions; evaluate with the ids of held_out.py")
-    print(f"{sys.argv[1]}: model alone {100 * accuracy(h, facts, 0, len):.1f}% held-out, "
-          f"{100 * accuracy(t, facts, 0, len):.1f}% test")
-    print("| score | w (picked on held-out) | held-out | test |")
-    print("|---|---|---|---|")
-    for name, score in SCORES.items():
-        acc, w = max((accuracy(h, facts, w, score), w) for w in GRID)
-        print(f"| {name} | {w} | {100 * acc:.1f}% | {100 * accuracy(t, facts, w, score):.1f}% |")
+    predictions, facts, out = sys.argv[1:]
+    _, held, test = load_held_out().split()
+    rows = [json.loads(l) for l in open(predictions) if l.strip()]
+    held_set, test_set = set(held), set(test)
+    held_rows = [r for r in rows if r["id"] in held_set]
+    test_rows = [r for r in rows if r["id"] in test_set]
+    if len(held_rows) != len(held_set) or len(test_rows) != len(test_set):
+        sys.exit(f"{predictions}: {len(held_rows)} of {len(held_set)} held-out and "
+                 f"{len(test_rows)} of {len(test_set)} test questions; both must be whole")
+    scores = best_scores(facts, held_set | test_set)
+    missing = [r["id"] for r in rows if r["id"] in held_set | test_set and r["id"] not in scores]
+    if missing:
+        sys.exit(f"{facts}: no facts line for {len(missing)} questions, e.g. {missing[0]}")
+    chosen, best = 0.0, -1.0
+    for w in GRID:
+        a = accuracy(held_rows, scores, w)
+        print(f"held-out, w {w}: {100 * a:.1f}%")
+        if a > best:
+            chosen, best = w, a
+    print(f"chosen on the held-out slice: w {chosen} ({100 * best:.1f}%)")
+    with open(out, "w") as f:
+        for r in test_rows:
+            z = fused(r["probabilities"], scores[r["id"]], chosen)
+            m = max(z)
+            e = [math.exp(v - m) for v in z]
+            p = [v / sum(e) for v in e]
+            predicted = max(range(len(z)), key=lambda k: (z[k], -k))
+            f.write(json.dumps({"id": r["id"], "answer": r["answer"], "predicted": predicted,
+                                "probabilities": p}) + "\n")
+    print(f"test, w {chosen}: {100 * accuracy(test_rows, scores, chosen):.1f}% "
+          f"({len(test_rows)} questions); answers in {out}")
 
 
 if __name__ == "__main__":
