@@ -87,6 +87,29 @@ def main():
                                 "probabilities": p}) + "\n")
     print(f"test, w {chosen}: {100 * accuracy(test_rows, scores, chosen):.1f}% "
           f"({len(test_rows)} questions); answers in {out}")
+    explain(test_rows, scores)
+
+
+def explain(rows, scores):
+    """What a weight on the graph can fix and break on these answers of the model alone:
+    where it is wrong, is the gold answer's best fact above its pick's; where it is right,
+    is the runner-up's above the gold answer's."""
+    wrong = [r for r in rows if r["predicted"] != r["answer"]]
+    gaps = sorted(math.log(max(r["probabilities"][r["predicted"]], 1e-12))
+                  - math.log(max(r["probabilities"][r["answer"]], 1e-12)) for r in wrong)
+    if gaps:
+        print(f"model alone: {len(wrong)} errors, median gap from its pick to the gold answer "
+              f"{gaps[len(gaps) // 2]:.2f} nats")
+    above = sum(scores[r["id"]][r["answer"]] > scores[r["id"]][r["predicted"]] for r in wrong)
+    below = sum(scores[r["id"]][r["answer"]] < scores[r["id"]][r["predicted"]] for r in wrong)
+    print(f"errors: the gold answer's best fact above the pick's {above}, below {below}")
+    breakable = 0
+    for r in rows:
+        if r["predicted"] == r["answer"] and len(r["probabilities"]) > 1:
+            p = r["probabilities"]
+            runner_up = sorted(range(len(p)), key=lambda k: -p[k])[1]
+            breakable += scores[r["id"]][runner_up] > scores[r["id"]][r["answer"]]
+    print(f"right answers whose runner-up has the better best fact: {breakable}")
 
 
 if __name__ == "__main__":
