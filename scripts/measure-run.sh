@@ -11,7 +11,8 @@
 #   FACTS defaults to those of runs/facts.jsonl and runs/facts-g14.jsonl that exist (the
 #   two groundings the models were measured on). KGQA_BIN picks the kgqa binary (default
 #   target/release/kgqa, as train-all.sh). KGQA_TEACHER picks the teacher compared with
-#   (default runs/teacher-input-lr1/best; left out when it does not exist). Writes runs/predictions/NAME-*.jsonl (and each evaluation's --json
+#   (default runs/teacher-input-lr1/best; left out when it does not exist). KGQA_EXPORT=int8
+#   also stores the encoder's matrices as 8-bit codes in the export (`kgqa export --int8`). Writes runs/predictions/NAME-*.jsonl (and each evaluation's --json
 #   summary beside it, with ms per question), runs/NAME-export/ and
 #   runs/measure-NAME.txt (everything printed). Test figures are for the record: the rule
 #   ships on held-out figures only.
@@ -34,7 +35,7 @@ exec > >(tee "runs/measure-$NAME.txt") 2>&1
 
 python3 scripts/held_out.py runs/eval-ids.txt
 [ -e "runs/$NAME-export/model.safetensors" ] ||
-  "$KGQA" export --model "$RUN/best" --out "runs/$NAME-export" --fp16 --int8-embeddings
+  "$KGQA" export --model "$RUN/best" --out "runs/$NAME-export" --fp16 --int8-embeddings ${KGQA_EXPORT:+--$KGQA_EXPORT}
 du -sh "runs/$NAME-export"
 
 # Held-out and test in one evaluation (the ids file lists the other training questions).

@@ -18,7 +18,7 @@
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
 #        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
-#        soup6 student6-mpnet-full-choices2 eval predictions)
+#        soup6 student6-mpnet-full-choices2 student3-mpnet eval predictions)
 set -euo pipefail
 # bash reads a script as it runs: the steps run from a copy, so editing this file while a
 # long run goes on cannot change (or break) what the run does next.
@@ -180,6 +180,9 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
     soup6) [ -f runs/soup6/best/model.safetensors ] || "$KGQA" average --model runs/student6-mpnet/best --model runs/student6-mpnet-full/best --out runs/soup6/best ;;
     student6-mpnet-full-choices2) done_run student6-mpnet-full-choices2 || "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
       --augment-choices 2 --teacher runs/mpnet-lm/best --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet-full-choices2 ;;
+    # Three of the MPNet teacher's layers, its width and vocabulary: soft targets and the cosine loss.
+    student3-mpnet) done_run student3-mpnet || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
+      --teacher runs/mpnet-lm/best --layers 0,1,2 --alpha 0.9 --temperature 2 --cosine 1 --lr 1e-4 --run runs/student3-mpnet ;;
     # The PyTorch reference recipe on mpnet-lm-3k's exact questions (scripts/torch-reference.py;
     # Python with torch and transformers: benches/mc_speed.sh's set-up, KGQA_PYTHON).
     torch-ref-3k) [ -s runs/predictions/torch-ref-3k-both.jsonl ] || "${KGQA_PYTHON:-$HOME/.cache/kgqa/bench-venv/bin/python}" \
