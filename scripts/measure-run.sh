@@ -17,7 +17,15 @@
 #   runs/measure-NAME.txt (everything printed). Test figures are for the record: the rule
 #   ships on held-out figures only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# bash reads a script as it runs: it runs from a copy, so editing this file while a
+# measurement goes on cannot change (or break) what it does next.
+ROOT="${KGQA_MEASURE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
+if [ -z "${KGQA_MEASURE_COPY:-}" ]; then
+  copy=$(mktemp); cp "$0" "$copy"
+  KGQA_MEASURE_ROOT="$ROOT" KGQA_MEASURE_COPY="$copy" exec bash "$copy" "$@"
+fi
+trap 'rm -f "$KGQA_MEASURE_COPY"' EXIT
+cd "$ROOT"
 RUN=${1:?usage: scripts/measure-run.sh RUN [FACTS.jsonl ...]}
 shift
 FACTS=("$@")
