@@ -17,15 +17,8 @@
 #   runs/measure-NAME.txt (everything printed). Test figures are for the record: the rule
 #   ships on held-out figures only.
 set -euo pipefail
-# bash reads a script as it runs: it runs from a copy, so editing this file while a
-# measurement goes on cannot change (or break) what it does next.
-ROOT="${KGQA_MEASURE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
-if [ -z "${KGQA_MEASURE_COPY:-}" ]; then
-  copy=$(mktemp); cp "$0" "$copy"
-  KGQA_MEASURE_ROOT="$ROOT" KGQA_MEASURE_COPY="$copy" exec bash "$copy" "$@"
-fi
-trap 'rm -f "$KGQA_MEASURE_COPY"' EXIT
-cd "$ROOT"
+# Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
+. "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
 RUN=${1:?usage: scripts/measure-run.sh RUN [FACTS.jsonl ...]}
 shift
 FACTS=("$@")

@@ -20,15 +20,8 @@
 #        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
 #        soup6 student6-mpnet-full-choices2 student3-mpnet eval predictions)
 set -euo pipefail
-# bash reads a script as it runs: the steps run from a copy, so editing this file while a
-# long run goes on cannot change (or break) what the run does next.
-ROOT="${KGQA_TRAIN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
-if [ -z "${KGQA_TRAIN_COPY:-}" ]; then
-  copy=$(mktemp); cp "$0" "$copy"
-  KGQA_TRAIN_ROOT="$ROOT" KGQA_TRAIN_COPY="$copy" exec bash "$copy" "$@"
-fi
-trap 'rm -f "$KGQA_TRAIN_COPY"' EXIT
-cd "$ROOT"
+# Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
+. "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
 DATA="${KGQA_DATASETS:-../shared/datasets}"
 CSQA="$DATA/commonsenseqa"
 Q="$CSQA/train_rand_split.jsonl"
