@@ -50,6 +50,11 @@ done_run() {
 sys.exit(json.load(open(sys.argv[1]))["epoch"] < int(sys.argv[2]))' "runs/$1/checkpoint/state.json" "${2:-1}"
 }
 ONE=(--epochs 1 --max-length 64)
+student6() { # RUN TEACHER [ARGS...]: all-MiniLM-L6-v2 (6 layers, curated facts) taught by an MPNet teacher
+  local run=$1 teacher=$2; shift 2
+  "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations "$@" --teacher "$teacher" \
+    --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run "runs/$run"
+}
 syn_alpha() { # RUN ALPHA: the shipped recipe (student-ens-l012-choices2-syn) at another alpha
   done_run "$1" && return
   if [ -f runs/student-ens-l012-choices2-syn/augmented.jsonl ] && [ ! -e "runs/$1/augmented.jsonl" ]; then
@@ -165,14 +170,12 @@ for step in ${STEPS[*]}; do
       teacher=$(python3 -c 'import json, sys
 best = lambda r: json.load(open(f"runs/{r}/checkpoint/state.json"))["best_accuracy"] or 0
 print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-lm-3k") else "mpnet-lm-3k")')
-      "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations --teacher "runs/$teacher/best" --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet; } ;;
+      student6 student6-mpnet "runs/$teacher/best"; } ;;
     # student6-mpnet's command, taught by the full-epoch MPNet teacher.
-    student6-mpnet-full) done_run student6-mpnet-full || "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
-      --teacher runs/mpnet-lm/best --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet-full ;;
+    student6-mpnet-full) done_run student6-mpnet-full || student6 student6-mpnet-full runs/mpnet-lm/best ;;
     # The two 6-layer MPNet students (one start, one facts cache, one seed) averaged.
     soup6) [ -f runs/soup6/best/model.safetensors ] || "$KGQA" average --model runs/student6-mpnet/best --model runs/student6-mpnet-full/best --out runs/soup6/best ;;
-    student6-mpnet-full-choices2) done_run student6-mpnet-full-choices2 || "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
-      --augment-choices 2 --teacher runs/mpnet-lm/best --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run runs/student6-mpnet-full-choices2 ;;
+    student6-mpnet-full-choices2) done_run student6-mpnet-full-choices2 || student6 student6-mpnet-full-choices2 runs/mpnet-lm/best --augment-choices 2 ;;
     # Three of the MPNet teacher's layers, its width and vocabulary: soft targets and the cosine loss.
     student3-mpnet) done_run student3-mpnet || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
       --teacher runs/mpnet-lm/best --layers 0,1,2 --alpha 0.9 --temperature 2 --cosine 1 --lr 1e-4 --run runs/student3-mpnet ;;

@@ -97,9 +97,9 @@ fn sense_definition(
     };
     let mut senses = Vec::new();
     // One round trip for all the senses' glosses where the graph is remote.
-    let iris = head.concepts.iter().filter(|c| is_sense(c));
-    retriever.prefetch_definitions(graph, iris.map(String::as_str))?;
-    for iri in head.concepts.iter().filter(|c| is_sense(c)) {
+    let iris: Vec<&String> = head.concepts.iter().filter(|c| is_sense(c)).collect();
+    retriever.prefetch_definitions(graph, iris.iter().map(|c| c.as_str()))?;
+    for iri in iris {
         if let Some(gloss) = retriever.definitions(graph, iri, 1)?.into_iter().next() {
             senses.push((iri.clone(), gloss));
         }

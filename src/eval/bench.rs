@@ -115,17 +115,19 @@ pub fn coverage(knowledge: &[Option<Knowledge>]) -> Option<f64> {
 
 /// The process's peak resident memory (Linux's `VmHWM`), in MiB.
 pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    proc_mib("/proc/self/status", "VmHWM:")
 }
 
 /// Memory the system could still give processes without swapping (Linux's
 /// `MemAvailable`), in MiB.
 pub fn available_mib() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    proc_mib("/proc/meminfo", "MemAvailable:")
+}
+
+/// The `key   N kB` line of a `/proc` file, in MiB.
+fn proc_mib(file: &str, key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
