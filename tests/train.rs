@@ -1,6 +1,7 @@
-//! Training on a tiny random BERT (with the tiny tokenizer of `tests/data/tokenizer/`): the training path has gradients everywhere and they match finite
-//! differences, a tiny model overfits 16 questions, a run stopped half-way and resumed
-//! ends with the same weights as an uninterrupted one, and half-precision export.
+//! Training on a tiny random BERT (with the tiny tokenizer of `tests/data/tokenizer/`):
+//! the training path has gradients everywhere and they match finite differences, a tiny
+//! model overfits 16 questions, a run stopped half-way and resumed ends with the same
+//! weights as an uninterrupted one, and export (half precision, 8-bit codes, no pooler).
 
 mod common;
 
@@ -223,6 +224,37 @@ fn half_precision_export_round_trips() {
     let loaded = MultipleChoice::load(&small, &Device::Cpu).unwrap();
     let c = batch_logits(&loaded, &refs, false).unwrap();
     assert!(max_diff(&a, &c) < 2e-2);
+}
+
+/// A checkpoint's pooler (`pooler.dense.*`, which no score reads) is dropped on load: the
+/// scores do not change and a saved or exported folder does not carry it.
+#[test]
+fn the_unread_pooler_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    tiny_model(&plain, 0.0);
+    let with_pooler = dir.path().join("pooler");
+    tiny_model(&with_pooler, 0.0);
+    let file = with_pooler.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+    let weight = Tensor::ones((32, 32), DType::F32, &Device::Cpu).unwrap();
+    tensors.insert("pooler.dense.weight".into(), weight);
+    tensors.insert("pooler.dense.bias".into(), Tensor::ones(32, DType::F32, &Device::Cpu).unwrap());
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+    let model = MultipleChoice::load(&with_pooler, &Device::Cpu).unwrap();
+    assert_eq!(model.tensor("pooler.dense.weight").map(|t| t.dims().to_vec()), None);
+    let refs_data = examples();
+    let refs: Vec<&Example> = refs_data.iter().collect();
+    let plain_scores =
+        batch_logits(&MultipleChoice::load(&plain, &Device::Cpu).unwrap(), &refs, false);
+    let scores = batch_logits(&model, &refs, false).unwrap();
+    assert_eq!(max_diff(&plain_scores.unwrap(), &scores), 0.0);
+    let out = dir.path().join("out");
+    model.save_as(&out, &with_pooler.join("tokenizer.json"), &[], DType::F16, &[]).unwrap();
+    let saved =
+        candle_core::safetensors::load(out.join("model.safetensors"), &Device::Cpu).unwrap();
+    assert!(saved.keys().all(|n| !n.contains("pooler")), "{:?}", saved.keys());
+    assert!(saved.contains_key("classifier.weight"));
 }
 
 /// `kgqa export --int8` stores the layers' matrices as the int8 products' own codes: the

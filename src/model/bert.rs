@@ -5,7 +5,7 @@
 //!
 //! Tensor names follow the original checkpoints (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.N.attention.self.query.weight`, ...; an optional `bert.` or `mpnet.`
-//! prefix and an optional pooler), as in Hugging Face's `modeling_bert.py` /
+//! prefix; a checkpoint's pooler is not read), as in Hugging Face's `modeling_bert.py` /
 //! `modeling_mpnet.py` and candle-transformers' `models/bert.rs`.
 
 use candle_core::{D, DType, Device, Module, Tensor};
@@ -94,7 +94,6 @@ pub struct Bert {
     layers: Vec<Layer>,
     /// MPNet's relative position bias table `[buckets, heads]`, shared by all layers.
     relative_bias: Option<Embedding>,
-    pooler: Option<Linear>,
     config: Config,
     device: Device,
     /// State of the dropout masks' generator (splitmix64), seeded per training step so
@@ -137,11 +136,6 @@ impl Bert {
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config))
             .collect::<Result<Vec<_>>>()?;
-        let pooler = if vb.contains_tensor("pooler.dense.weight") {
-            Some(candle_nn::linear(h, h, vb.pp("pooler.dense"))?)
-        } else {
-            None
-        };
         let relative_bias = if mpnet {
             Some(candle_nn::embedding(
                 config.relative_attention_num_buckets,
@@ -155,7 +149,6 @@ impl Bert {
             embeddings,
             layers,
             relative_bias,
-            pooler,
             config: config.clone(),
             device: vb.device().clone(),
             dropout_state: std::sync::Mutex::new(0),
@@ -269,13 +262,6 @@ impl Bert {
         }
         out.last_hidden_state = first_token(x, collect)?;
         Ok(out)
-    }
-
-    /// The pooler's output (`tanh(W h_cls + b)`), if the checkpoint has a pooler.
-    pub fn pool(&self, last_hidden_state: &Tensor) -> Result<Option<Tensor>> {
-        let Some(pooler) = &self.pooler else { return Ok(None) };
-        let cls = last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?;
-        Ok(Some(pooler.forward(&cls)?.tanh()?))
     }
 
     fn embed(&self, inputs: &Inputs<'_>, seq: usize, train: bool) -> Result<Tensor> {

@@ -233,6 +233,9 @@ impl MultipleChoice {
                 message: format!("not a complete safetensors file: {e}"),
             })?;
         crate::model::kernels::quant::dequantize_all(&mut tensors)?;
+        // The checkpoint's pooler (`pooler.dense.*`) is never read: scores pool the last
+        // layer itself. Dropped here, trained and exported folders do not carry it.
+        tensors.retain(|name, _| !is_pooler(name));
         // Half-precision folders (exported students) compute in F32.
         for t in tensors.values_mut() {
             if t.dtype().is_float() && t.dtype() != DType::F32 {
@@ -549,4 +552,11 @@ impl MultipleChoice {
         let probs = candle_nn::ops::softmax_last_dim(&logits)?;
         Ok(probs.to_vec1::<f32>()?)
     }
+}
+
+/// Whether `name` is a weight of the checkpoint's pooler, at the top level or under the
+/// encoder's prefix (`bert.`, `mpnet.`).
+fn is_pooler(name: &str) -> bool {
+    let name = name.strip_prefix("bert.").or_else(|| name.strip_prefix("mpnet.")).unwrap_or(name);
+    name.starts_with("pooler.")
 }
