@@ -17,7 +17,7 @@
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
-#        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
+#        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full soup6c
 #        soup6 student6-mpnet-full-choices2 student3-mpnet eval predictions)
 set -euo pipefail
 # Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
@@ -175,6 +175,8 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
     student6-mpnet-full) done_run student6-mpnet-full || student6 student6-mpnet-full runs/mpnet-lm/best ;;
     # The two 6-layer MPNet students (one start, one facts cache, one seed) averaged.
     soup6) [ -f runs/soup6/best/model.safetensors ] || "$KGQA" average --model runs/student6-mpnet/best --model runs/student6-mpnet-full/best --out runs/soup6/best ;;
+    soup6c) [ -f runs/soup6c/best/model.safetensors ] || "$KGQA" average --model runs/student6-mpnet/best \
+      --model runs/student6-mpnet-full/best --model runs/student6-mpnet-full-choices2/best --out runs/soup6c/best ;;
     student6-mpnet-full-choices2) done_run student6-mpnet-full-choices2 || student6 student6-mpnet-full-choices2 runs/mpnet-lm/best --augment-choices 2 ;;
     # Three of the MPNet teacher's layers, its width and vocabulary: soft targets and the cosine loss.
     student3-mpnet) done_run student3-mpnet || "$KGQA" distill "${COMMON[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations \
