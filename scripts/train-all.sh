@@ -17,8 +17,8 @@
 #        student-ens-l012-choices2-syn-a10 graph-questions student-ens-l012-choices2-syn-a9-graph
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
-#        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full soup6c
-#        soup6 student6-mpnet-full-choices2 student3-mpnet eval predictions)
+#        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
+#        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c eval predictions)
 set -euo pipefail
 # Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
 . "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
