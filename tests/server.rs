@@ -202,9 +202,14 @@ fn health_metrics_concepts_api_description_and_page() {
     let page = server.get("/");
     assert!(page.header("content-security-policy").unwrap().contains("script-src 'self'"));
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    // The shipped model's own shape, as its config.json gives it.
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/models/student/config.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
     assert_eq!(
         (h["model"]["layers"].as_u64(), h["model"]["input_fusion"].as_bool()),
-        (Some(3), Some(true))
+        (config["num_hidden_layers"].as_u64(), Some(true))
     );
     // The matrix-product kernels in use, and as strong as the CPU allows (issue 24).
     let k = &h["kernels"];
