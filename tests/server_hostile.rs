@@ -94,7 +94,9 @@ fn a_query_over_the_memory_budget_gets_400() {
 /// string of 16 characters doubled 23 times) gets 400 instead of being held whole.
 #[test]
 fn an_answer_over_the_size_limit_gets_400() {
-    let server = Server::start(&["--max-sparql-answer-mib", "8"]);
+    // A generous time limit: on a busy machine building the string can take over the
+    // default 10 s, and this test is about the size limit, not the time limit.
+    let server = Server::start(&["--max-sparql-answer-mib", "8", "--sparql-timeout", "120"]);
     let binds = doubling_binds();
     let r = sparql(&server, &format!("SELECT ?x23 WHERE {{ {binds} }}"));
     assert_eq!(r.status, 400, "{}", &r.text()[..r.text().len().min(300)]);
