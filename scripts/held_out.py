@@ -12,6 +12,10 @@ writes EVAL_IDS.txt: the in-house training ids minus the held-out slice, so that
 `kgqa eval --ids EVAL_IDS.txt` evaluates the held-out slice and the test split together
 (1,741 questions; `--predictions` lines carry the ids to tell them apart).
 
+Usage: python3 scripts/held_out.py --ids-for held-out EVAL_IDS.txt
+writes EVAL_IDS.txt so that `kgqa eval --ids EVAL_IDS.txt` evaluates the held-out slice
+alone (500 questions), for choosing among candidates without computing test answers.
+
 Usage: python3 scripts/held_out.py --only held-out|test PREDICTIONS.jsonl > PART.jsonl
 prints the prediction lines (`kgqa eval --predictions`) of one split, e.g. to compare two
 models or ensembles on the held-out slice with `compare-predictions.py`.
@@ -58,7 +62,16 @@ def split(dataset=CSQA / "train_rand_split.jsonl", ids=CSQA / "inhouse_split_qid
 def main():
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
-    if sys.argv[1] != "--only" and sys.argv[1].startswith("-"):
+    if sys.argv[1] == "--ids-for":
+        if len(sys.argv) != 4 or sys.argv[2] != "held-out":
+            sys.exit(__doc__)
+        train, held, test = split()
+        held_set = set(held)
+        with open(sys.argv[3], "w") as out:
+            out.writelines(q + "\n" for q in train + test if q not in held_set)
+        print(f"{sys.argv[3]}: kgqa eval with it covers the {len(held)} held-out questions")
+        return
+    if sys.argv[1] not in ("--only", "--ids-for") and sys.argv[1].startswith("-"):
         sys.exit(f"held_out.py: unknown option {sys.argv[1]}\n{__doc__}")
     if sys.argv[1] == "--only":
         if len(sys.argv) != 4 or sys.argv[2] not in ("held-out", "test"):

@@ -18,7 +18,7 @@
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
 #        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
-#        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c eval predictions)
+#        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c soup6w mpnet-lm-f6 eval predictions)
 set -euo pipefail
 # Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
 . "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
@@ -185,6 +185,26 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
     # Python with torch and transformers: benches/mc_speed.sh's set-up, KGQA_PYTHON).
     torch-ref-3k) [ -s runs/predictions/torch-ref-3k-both.jsonl ] || "${KGQA_PYTHON:-$HOME/.cache/kgqa/bench-venv/bin/python}" \
       scripts/torch-reference.py "$(mpnet)" --limit 3500 --lr 3e-5 --checkpoint runs/torch-ref-3k --out runs/predictions/torch-ref-3k-both.jsonl ;;
+    # mpnet-lm with the embeddings and layers 0-5 frozen (RUNS.md: a teacher run that
+    # fits in one working session).
+    mpnet-lm-f6) done_run mpnet-lm-f6 || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-lm-f6 --fusion none --freeze-layers 6 ;;
+    # Soups leaning towards soup6c's best member (RUNS.md), from the two exported folders
+    # the repository holds: student6-mpnet-full-choices2 (commit 1057bbd) and soup6c
+    # (8e89444). The best member's share: 1/2, 2/3, 5/6. Screened on held-out questions.
+    soup6w) for c in 1057bbd:choices2-shipped 8e89444:soup6c-shipped; do
+        dir=runs/${c#*:}; mkdir -p "$dir"
+        for f in config.json kgqa.json tokenizer.json model.safetensors; do
+          [ -s "$dir/$f" ] || git show "${c%%:*}:data/models/student/$f" > "$dir/$f"; done
+      done
+      python3 scripts/held_out.py --ids-for held-out runs/held-out-ids.txt
+      for w in 50:1:3 67:1:1 83:3:1; do
+        IFS=: read -r share a b <<< "$w"; run=runs/soup6w-$share
+        [ -f "$run/best/model.safetensors" ] || "$KGQA" average --model runs/choices2-shipped --weight "$a" \
+          --model runs/soup6c-shipped --weight "$b" --out "$run/best"
+        [ -f "$run-export/model.safetensors" ] || "$KGQA" export --model "$run/best" --out "$run-export" --fp16 --int8-embeddings
+        "$KGQA" eval --model "$run-export" --dataset "$Q" --ids runs/held-out-ids.txt --facts runs/facts-curated.jsonl
+      done
+      "$KGQA" eval --model runs/soup6c-shipped --dataset "$Q" --ids runs/held-out-ids.txt --facts runs/facts-curated.jsonl ;;
     mpnet-input) done_run mpnet-input || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input --fusion input ;;
     # The shipped student: the uniform weight average ("model soup") of
     # the four sibling students above (one start, one facts cache), exported as shipped.

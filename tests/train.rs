@@ -444,3 +444,89 @@ fn a_model_trained_on_curated_facts_gets_curated_retrieval() {
     assert!(!engine_for(r#"{"pooling": "mean", "fusion": {"input": true}}"#));
     assert!(engine_for(r#"{"pooling": "mean", "fusion": {"input": true, "curated": true}}"#));
 }
+
+/// `kgqa average --weight`: each tensor is the weighted mean (weights 1 and 3: a quarter of
+/// the first model, three quarters of the second); a weight count that does not match the
+/// models, or a negative weight, is refused by name and writes nothing.
+#[test]
+fn weighted_averages_lean_towards_the_heavier_model() {
+    use std::process::Command;
+    let (dir, base_dir) = tiny_base(0.1);
+    let data = examples();
+    let (train_set, held_out) = data.split_at(12);
+    let cfg = TrainConfig { keep_evaluations: true, ..config(&base_dir, 2, 1e-3, 5) };
+    let run = dir.path().join("run");
+    train::train(&run, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let (a, b) = (run.join("evaluations/step-000003"), run.join("evaluations/step-000006"));
+    let average = |weights: &[&str], out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
+        c.args(["average", "--model"]).arg(&a).arg("--model").arg(&b);
+        for w in weights {
+            c.args(["--weight", w]);
+        }
+        c.arg("--out").arg(out).output().unwrap()
+    };
+    let soup = dir.path().join("soup");
+    let out = average(&["1", "3"], &soup);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ta, tb, ts) = (tensors(&a), tensors(&b), tensors(&soup));
+    let name = "encoder.layer.0.attention.self.query.weight";
+    assert!(max_diff(&ta[name], &tb[name]) > 0.0, "the two evaluations are the same model");
+    for (k, t) in &ts {
+        let mean = ((&ta[k] * 0.25).unwrap() + (&tb[k] * 0.75).unwrap()).unwrap();
+        assert!(max_diff(t, &mean) < 1e-6, "{k}: not the weighted mean");
+    }
+    for (weights, says) in [(&["1"][..], "1 weights for 2 models"), (&["1", "-1"][..], "-1")] {
+        let bad = dir.path().join("bad");
+        let out = average(weights, &bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{weights:?}: {err}");
+        assert!(!bad.exists(), "{weights:?}: a folder was written");
+    }
+}
+
+/// `freeze_layers`: the embeddings and the first layer keep their loaded weights exactly,
+/// while the second layer and the classifier learn; the run's checkpoint holds them all
+/// and resumes. More layers than the model has is refused by the field's name.
+#[test]
+fn frozen_layers_keep_their_weights() {
+    let (dir, base_dir) = tiny_base(0.1);
+    let data = examples();
+    let (train_set, held_out) = data.split_at(12);
+    let cfg = TrainConfig { freeze_layers: 1, ..config(&base_dir, 1, 1e-3, 5) };
+    let run = dir.path().join("run");
+    train::train(&run, &cfg, train_set, held_out, Some(2), &mut |_, _, _| {}).unwrap();
+    train::train(&run, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
+    let (before, after) = (tensors(&base_dir), tensors(&run.join("checkpoint")));
+    for (name, t) in &after {
+        let Some(old) = before.get(name) else { continue };
+        let moved = max_diff(t, old) > 0.0;
+        let frozen = name.starts_with("embeddings.") || name.starts_with("encoder.layer.0.");
+        assert_eq!(moved, !frozen, "{name}: moved {moved}, frozen {frozen}");
+    }
+    assert!(after.contains_key("classifier.weight"));
+    let too_many = TrainConfig { freeze_layers: 3, ..cfg };
+    let err = train::train(
+        &dir.path().join("bad"),
+        &too_many,
+        train_set,
+        held_out,
+        None,
+        &mut |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("freeze_layers"), "{err}");
+}
+
+#[test]
+fn frozen_names_cover_the_embeddings_and_the_lower_layers() {
+    use kgqa::train::frozen_below;
+    for name in ["embeddings.word_embeddings.weight", "mpnet.encoder.layer.1.output.dense.weight"] {
+        assert!(frozen_below(name, 2), "{name}");
+    }
+    assert!(frozen_below("encoder.relative_attention_bias.weight", 1));
+    for name in ["encoder.layer.2.output.dense.weight", "classifier.weight", "encoder.layer.10.x"] {
+        assert!(!frozen_below(name, 2), "{name}");
+    }
+    assert!(!frozen_below("embeddings.word_embeddings.weight", 0));
+}

@@ -109,6 +109,10 @@ pub struct HyperArgs {
     /// Checkpoint and stop once this many steps are done (run again to resume).
     #[arg(long)]
     pub stop_at: Option<u64>,
+    /// Keep the embeddings and the first N encoder layers as loaded (no gradient through
+    /// them): a step costs their forward pass only (0: train everything).
+    #[arg(long, default_value_t = 0)]
+    pub freeze_layers: usize,
 }
 
 /// `--keep`: which evaluated model a run keeps ([`kgqa::train::KeepRule`]).
@@ -239,6 +243,7 @@ fn settings(h: &HyperArgs, base: PathBuf, fusion: Fusion) -> TrainConfig {
         eval_every: h.eval_every,
         keep_evaluations: h.keep_evaluations,
         keep: h.keep.into(),
+        freeze_layers: h.freeze_layers,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     }
 }

@@ -137,6 +137,19 @@ impl MultipleChoice {
         seed: u64,
         adjust: impl FnOnce(&mut HeadConfig),
     ) -> Result<(Self, Vec<(String, candle_core::Var)>)> {
+        Self::load_trainable_frozen(dir, device, seed, adjust, &|_| false)
+    }
+
+    /// [`Self::load_trainable`], except that the tensors `frozen` names stay plain tensors:
+    /// not returned as variables, so no gradient flows through them (and frozen attention
+    /// weights get the fused inference product).
+    pub fn load_trainable_frozen(
+        dir: &Path,
+        device: &Device,
+        seed: u64,
+        adjust: impl FnOnce(&mut HeadConfig),
+        frozen: &dyn Fn(&str) -> bool,
+    ) -> Result<(Self, Vec<(String, candle_core::Var)>)> {
         let (mut head, mut tensors) = Self::read(dir, device)?;
         adjust(&mut head);
         if !tensors.contains_key("classifier.weight") {
@@ -148,14 +161,17 @@ impl MultipleChoice {
         let mut vars = Vec::with_capacity(tensors.len());
         let mut as_vars = HashMap::with_capacity(tensors.len());
         for (name, t) in tensors {
+            if frozen(&name) {
+                as_vars.insert(name, t);
+                continue;
+            }
             let var = candle_core::Var::from_tensor(&t)?;
             as_vars.insert(name.clone(), var.as_tensor().clone());
             vars.push((name, var));
         }
+        // Every tensor read (variable or frozen); parts `build` adds become variables.
+        let known: std::collections::HashSet<String> = as_vars.keys().cloned().collect();
         let model = Self::build(dir, head, as_vars, device)?;
-        // Zero-initialized parts added by `build` become variables too.
-        let known: std::collections::HashSet<String> =
-            vars.iter().map(|(n, _)| n.clone()).collect();
         let mut model = model;
         for (name, t) in model.tensors.clone() {
             if !known.contains(&name) {
@@ -175,12 +191,29 @@ impl MultipleChoice {
     /// folder whose head settings, configuration, tensor names or shapes differ is refused
     /// by name.
     pub fn average(dirs: &[&Path], device: &Device) -> Result<Self> {
-        let Some(first) = dirs.first() else {
+        Self::average_weighted(&dirs.iter().map(|d| (*d, 1.0)).collect::<Vec<_>>(), device)
+    }
+
+    /// [`Self::average`] with a weight per folder: the sum of each tensor times its folder's
+    /// weight over the sum of the weights (a soup leaning towards some members). Weights
+    /// must be finite and at least 0, with a positive sum.
+    pub fn average_weighted(members: &[(&Path, f64)], device: &Device) -> Result<Self> {
+        let Some(&(first, _)) = members.first() else {
             return Err(Error::Unsupported("averaging needs at least one model".into()));
         };
+        let total: f64 = members.iter().map(|(_, w)| w).sum();
+        if members.iter().any(|(_, w)| !w.is_finite() || *w < 0.0) || total <= 0.0 {
+            let weights: Vec<f64> = members.iter().map(|(_, w)| *w).collect();
+            return Err(Error::Unsupported(format!(
+                "soup weights must be finite, at least 0 and not all 0, got {weights:?}"
+            )));
+        }
         let (head, mut sum) = Self::read(first, device)?;
+        for t in sum.values_mut() {
+            *t = (&*t * (members[0].1 / total))?;
+        }
         let config = Config::read(&first.join("config.json"))?;
-        for dir in &dirs[1..] {
+        for &(dir, weight) in &members[1..] {
             let mismatch = |message: String| Error::Mismatch { path: dir.to_path_buf(), message };
             let (other_head, tensors) = Self::read(dir, device)?;
             if other_head != head || Config::read(&dir.join("config.json"))? != config {
@@ -205,11 +238,8 @@ impl MultipleChoice {
                         "tensor {name} is {a:?}, in the first model {b:?}"
                     )));
                 }
-                *s = (&*s + t)?;
+                *s = (&*s + (t * (weight / total))?)?;
             }
-        }
-        for t in sum.values_mut() {
-            *t = (&*t / dirs.len() as f64)?;
         }
         Self::build(first, head, sum, device)
     }

@@ -72,6 +72,12 @@ pub struct TrainConfig {
     /// [`KeepRule::Best`]).
     #[serde(default)]
     pub keep: KeepRule,
+    /// The embeddings (with MPNet's relative position bias) and the first N encoder layers
+    /// stay as loaded: no gradient flows through them and no optimizer state is kept for
+    /// them, so a step costs their forward pass only (0: everything is trained; runs from
+    /// before this setting read as 0).
+    #[serde(default)]
+    pub freeze_layers: usize,
     /// The command line that started the run (for the record).
     #[serde(default)]
     pub command: String,
@@ -386,6 +392,21 @@ pub fn train_with(
     Ok(state)
 }
 
+/// Whether the tensor `name` is one of the embeddings' (MPNet's relative position bias
+/// included) or of the first `layers` encoder layers: frozen by `freeze_layers`. Nothing is
+/// frozen when `layers` is 0.
+pub fn frozen_below(name: &str, layers: usize) -> bool {
+    if layers == 0 {
+        return false;
+    }
+    let name = name.strip_prefix("bert.").or_else(|| name.strip_prefix("mpnet.")).unwrap_or(name);
+    if name.starts_with("embeddings.") || name.starts_with("encoder.relative_attention_bias.") {
+        return true;
+    }
+    let layer = name.strip_prefix("encoder.layer.").and_then(|rest| rest.split('.').next());
+    layer.and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < layers)
+}
+
 /// Creates the run folder, or checks that the run it holds has `config`'s settings (the
 /// command line and `keep_evaluations` may differ); whether it resumes from a checkpoint.
 fn prepare_run(run: &Path, config: &TrainConfig) -> Result<bool> {
@@ -436,10 +457,24 @@ impl<'a> Session<'a> {
     ) -> Result<Self> {
         let device = crate::model::device();
         let from = if resume { run.join("checkpoint") } else { config.base.clone() };
-        let (model, vars) = MultipleChoice::load_trainable(&from, &device, config.seed, |h| {
+        let layers =
+            crate::model::config::Config::read(&from.join("config.json"))?.num_hidden_layers;
+        if config.freeze_layers > layers {
+            return Err(Error::Invalid {
+                field: "freeze_layers",
+                message: format!(
+                    "{} layers to freeze, the model has {layers}",
+                    config.freeze_layers
+                ),
+            });
+        }
+        let frozen = |name: &str| frozen_below(name, config.freeze_layers);
+        let adjust = |h: &mut crate::model::head::HeadConfig| {
             h.fusion = config.fusion;
             h.max_length = config.max_length;
-        })?;
+        };
+        let (model, vars) =
+            MultipleChoice::load_trainable_frozen(&from, &device, config.seed, adjust, &frozen)?;
         let positions = model.bert().config().max_position_embeddings;
         if config.max_length > positions {
             return Err(Error::Invalid {

@@ -164,6 +164,7 @@ pub fn config(dir: &Path, epochs: usize, lr: f64, dropout_seed: u64) -> TrainCon
         eval_every: 0,
         keep_evaluations: false,
         keep: Default::default(),
+        freeze_layers: 0,
         command: String::new(),
     }
 }
