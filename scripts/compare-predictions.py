@@ -11,12 +11,31 @@ choice (a student's *fidelity* to its teacher, right or wrong), and the accuracy
 two averaged in logit space (the mean of their log-probabilities has the same argmax), as
 analysis.
 
+Lines without "answer" (the files kept in data/predictions/, which hold no dataset
+content) take it from the CommonsenseQA training file by id.
+
 Usage: python3 scripts/compare-predictions.py A.jsonl B.jsonl
 """
 import json
 import math
 import sys
 from math import comb
+from pathlib import Path
+
+
+CSQA = Path(__file__).resolve().parent.parent / ".." / "shared" / "datasets" / "commonsenseqa"
+_ANSWERS = {}
+
+
+def gold(qid):
+    """The answer index of a CommonsenseQA question, read from the training file once."""
+    if not _ANSWERS:
+        for line in open(CSQA / "train_rand_split.jsonl"):
+            if line.strip():
+                q = json.loads(line)
+                labels = [c["label"] for c in q["question"]["choices"]]
+                _ANSWERS[q["id"]] = labels.index(q["answerKey"])
+    return _ANSWERS[qid]
 
 
 def read(path):
@@ -28,7 +47,8 @@ def read(path):
                 continue
             try:
                 r = json.loads(line)
-                out[r["id"]] = (r["predicted"] == r["answer"], r["answer"], r["probabilities"])
+                answer = r["answer"] if "answer" in r else gold(r["id"])
+                out[r["id"]] = (r["predicted"] == answer, answer, r["probabilities"])
             except (ValueError, KeyError) as e:
                 sys.exit(f"{path}:{n}: not a prediction line ({e})")
     return out
