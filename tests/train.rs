@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use common::training::*;
@@ -381,19 +381,25 @@ fn evaluations_inside_epochs_are_logged_kept_and_resumed() {
     assert_same_weights(&last.join("best"), &final_model, "best/ is not the last model");
 }
 
-/// `kgqa average`: every tensor of the result is the mean of the models' (here two kept
-/// evaluations of one run); one model averages to itself; a model of another shape is
-/// refused with its folder and the difference named, and nothing is written.
-#[test]
-fn averaged_models_hold_the_mean_weights() {
-    use std::process::Command;
+/// Two models of one shape that differ: the evaluations kept at steps 3 and 6 of a tiny run
+/// (in the returned folder).
+fn two_kept_evaluations() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (dir, base_dir) = tiny_base(0.1);
     let data = examples();
     let (train_set, held_out) = data.split_at(12);
     let cfg = TrainConfig { keep_evaluations: true, ..config(&base_dir, 2, 1e-3, 5) };
     let run = dir.path().join("run");
     train::train(&run, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
-    let (a, b) = (run.join("evaluations/step-000003"), run.join("evaluations/step-000006"));
+    (dir, run.join("evaluations/step-000003"), run.join("evaluations/step-000006"))
+}
+
+/// `kgqa average`: every tensor of the result is the mean of the models' (here two kept
+/// evaluations of one run); one model averages to itself; a model of another shape is
+/// refused with its folder and the difference named, and nothing is written.
+#[test]
+fn averaged_models_hold_the_mean_weights() {
+    use std::process::Command;
+    let (dir, a, b) = two_kept_evaluations();
     let average = |models: &[&Path], out: &Path| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
         c.arg("average");
@@ -416,7 +422,7 @@ fn averaged_models_hold_the_mean_weights() {
     // The averaged folder is a model: it loads and scores.
     let model = MultipleChoice::load(&soup, &Device::Cpu).unwrap();
     assert!(model.head().trained);
-    assert!(accuracy(&model, held_out, 8).is_ok());
+    assert!(accuracy(&model, &examples()[12..], 8).is_ok());
     let one = dir.path().join("one");
     assert!(average(&[&a], &one).status.success());
     assert_same_weights(&one, &a, "one model's average");
@@ -451,13 +457,7 @@ fn a_model_trained_on_curated_facts_gets_curated_retrieval() {
 #[test]
 fn weighted_averages_lean_towards_the_heavier_model() {
     use std::process::Command;
-    let (dir, base_dir) = tiny_base(0.1);
-    let data = examples();
-    let (train_set, held_out) = data.split_at(12);
-    let cfg = TrainConfig { keep_evaluations: true, ..config(&base_dir, 2, 1e-3, 5) };
-    let run = dir.path().join("run");
-    train::train(&run, &cfg, train_set, held_out, None, &mut |_, _, _| {}).unwrap();
-    let (a, b) = (run.join("evaluations/step-000003"), run.join("evaluations/step-000006"));
+    let (dir, a, b) = two_kept_evaluations();
     let average = |weights: &[&str], out: &Path| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kgqa"));
         c.args(["average", "--model"]).arg(&a).arg("--model").arg(&b);

@@ -457,8 +457,14 @@ impl<'a> Session<'a> {
     ) -> Result<Self> {
         let device = crate::model::device();
         let from = if resume { run.join("checkpoint") } else { config.base.clone() };
-        let layers =
-            crate::model::config::Config::read(&from.join("config.json"))?.num_hidden_layers;
+        let frozen = |name: &str| frozen_below(name, config.freeze_layers);
+        let adjust = |h: &mut crate::model::head::HeadConfig| {
+            h.fusion = config.fusion;
+            h.max_length = config.max_length;
+        };
+        let (model, vars) =
+            MultipleChoice::load_trainable_frozen(&from, &device, config.seed, adjust, &frozen)?;
+        let layers = model.bert().config().num_hidden_layers;
         if config.freeze_layers > layers {
             return Err(Error::Invalid {
                 field: "freeze_layers",
@@ -468,13 +474,6 @@ impl<'a> Session<'a> {
                 ),
             });
         }
-        let frozen = |name: &str| frozen_below(name, config.freeze_layers);
-        let adjust = |h: &mut crate::model::head::HeadConfig| {
-            h.fusion = config.fusion;
-            h.max_length = config.max_length;
-        };
-        let (model, vars) =
-            MultipleChoice::load_trainable_frozen(&from, &device, config.seed, adjust, &frozen)?;
         let positions = model.bert().config().max_position_embeddings;
         if config.max_length > positions {
             return Err(Error::Invalid {
