@@ -18,7 +18,8 @@
 #        student-narrow-select student-narrow-random soup4 student-narrow-select-e2
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
 #        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
-#        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c soup6w mpnet-lm-f6 eval predictions)
+#        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c soup6w mpnet-lm-f6 mpnet-input-f6
+#        eval predictions)
 set -euo pipefail
 # Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
 . "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
@@ -188,6 +189,9 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
     # mpnet-lm with the embeddings and layers 0-5 frozen (RUNS.md: a teacher run that
     # fits in one working session).
     mpnet-lm-f6) done_run mpnet-lm-f6 || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-lm-f6 --fusion none --freeze-layers 6 ;;
+    # mpnet-lm-f6's run reading curated facts (input fusion): the graph's gain, paired
+    # against mpnet-lm-f6's answers (data/predictions/mpnet-lm-f6.jsonl).
+    mpnet-input-f6) done_run mpnet-input-f6 || "$KGQA" train "${CUR[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input-f6 --fusion input --curated --freeze-layers 6 ;;
     # Soups leaning towards soup6c's best member (RUNS.md), from the two exported folders
     # the repository holds: student6-mpnet-full-choices2 (commit 1057bbd) and soup6c
     # (8e89444). The best member's share: 1/2, 2/3, 5/6. Screened on held-out questions.
