@@ -75,7 +75,7 @@ pub enum Command {
     /// Fine-tune a multiple-choice model (a teacher) on a CommonsenseQA-format set.
     Train(train::TrainArgs),
     /// Distil a smaller student from one or more teachers (soft targets, DistilBERT, TinyBERT).
-    Distill(train::DistillArgs),
+    Distill(Box<train::DistillArgs>),
     /// Write a model folder again, optionally with half-precision weights (for shipping).
     Export(export::ExportArgs),
     /// Accuracy and per-question latency of a model on a CommonsenseQA-format set.

@@ -160,9 +160,21 @@ pub struct DistillArgs {
     #[command(flatten)]
     pub hyper: HyperArgs,
     /// Teacher model folder; repeat for an ensemble (averaged in logit space). The first
-    /// one also gives the hidden states and attentions to imitate.
-    #[arg(long, required = true)]
+    /// one also gives the hidden states and attentions to imitate. Needed unless
+    /// `--teacher-labels` labels every question.
+    #[arg(long, required_unless_present = "teacher_labels")]
     pub teacher: Vec<PathBuf>,
+    /// A teacher label file (written by `--export-labels`): the teachers' logits for the
+    /// questions it holds, used instead of running the teachers. With the same data,
+    /// seed and augmentation settings it labels the whole transfer set, and `--teacher`
+    /// may be left out (soft targets and hard labels only: no cosine or TinyBERT loss).
+    #[arg(long)]
+    pub teacher_labels: Option<PathBuf>,
+    /// Label the transfer set (training questions and variants) with the teachers, write
+    /// their logits to this file (`.gz`: compressed) and stop before training; no
+    /// question text is written, only keys. Labelling resumes in the `--run` folder.
+    #[arg(long, conflicts_with = "teacher_labels")]
+    pub export_labels: Option<PathBuf>,
     /// The model folder the student's layers (and its fusion) come from; default: the
     /// first teacher. Lets a small model learn from a larger teacher of another vocabulary
     /// (e.g. an MPNet teacher and a MiniLM student): only the soft targets over the
@@ -294,11 +306,17 @@ pub fn distill(graph_args: &super::GraphArgs, args: &DistillArgs) -> anyhow::Res
             transfer_facts: args.transfer_facts.clone(),
         },
         teacher_cache_bytes: args.teacher_cache_mb << 20,
+        labels: args.teacher_labels.clone(),
     };
     // Settings first: a bad value fails before the graph opens or a teacher loads.
     plan.check()?;
     let graph = (args.augment > 0).then(|| super::open_graph(graph_args)).transpose()?;
     let mut report = Report::new(&args.hyper);
+    if let Some(out) = &args.export_labels {
+        let n = plan.export_labels(graph.as_ref(), out, &mut report)?;
+        report.line(format!("teacher labels: {n} questions written to {}", out.display()));
+        return Ok(());
+    }
     let state = plan.run(graph.as_ref(), &mut report)?;
     report.finish(&state, plan.config.epochs);
     Ok(())

@@ -16,6 +16,7 @@ pub mod data;
 pub mod distill;
 pub mod error;
 pub mod hidden_cache;
+pub mod labels;
 pub mod losses;
 pub mod optim;
 pub mod plan;

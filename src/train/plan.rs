@@ -17,6 +17,7 @@ use crate::train::augment::labelled::{self, Labelled, Sources};
 use crate::train::data::{DataSpec, split_held_out};
 use crate::train::distill::{self, Distill, DistillConfig, NarrowInit, build_student};
 use crate::train::error::{Error, Result};
+use crate::train::labels::{self, TeacherLabels};
 use crate::train::losses::every_other;
 use crate::train::{HardLabels, TrainConfig, TrainState, io, train_with};
 
@@ -134,6 +135,25 @@ pub struct DistillPlan {
     pub augment: AugmentPlan,
     /// Bytes for the first teacher's last hidden states kept across epochs (cosine loss).
     pub teacher_cache_bytes: usize,
+    /// A teacher label file ([`crate::train::labels`]) whose logits stand in for the
+    /// teachers' wherever it labels a question; with it `teachers` may be empty.
+    pub labels: Option<PathBuf>,
+}
+
+/// What a distillation starts from once its inputs are read (see [`DistillPlan::prepare`]).
+struct Prepared {
+    teachers: Vec<MultipleChoice>,
+    labels: Option<TeacherLabels>,
+    source: Source,
+    /// The source layers the student copies.
+    layers: Vec<usize>,
+    /// The transfer set: the training questions, then their variants.
+    train_set: Vec<Example>,
+    /// How many of `train_set` are training questions.
+    questions: usize,
+    held_out: Vec<Example>,
+    /// (training-set index, the teachers' logits) known before training.
+    cached_logits: Vec<(usize, Vec<f32>)>,
 }
 
 /// Where a student's layers come from, as loaded.
@@ -151,8 +171,9 @@ impl DistillPlan {
     pub fn check(&self) -> Result<()> {
         self.losses.validate(self.config.epochs)?;
         TrainConfig { base: PathBuf::new(), ..self.config.clone() }.validate()?;
-        if self.teachers.is_empty() {
-            return Err(invalid("teacher", "a distillation needs at least one teacher".into()));
+        if self.teachers.is_empty() && self.labels.is_none() {
+            let message = "a distillation needs at least one teacher (or --teacher-labels)";
+            return Err(invalid("teacher", message.into()));
         }
         Ok(())
     }
@@ -160,31 +181,110 @@ impl DistillPlan {
     /// Runs (or resumes) the plan to its end or `stop_at`. `graph` gives the synonym
     /// variants (needed when the plan asks for them).
     pub fn run(&self, graph: Option<&Graph>, observer: &mut dyn Observer) -> Result<TrainState> {
+        let p = self.prepare(graph, observer)?;
+        let layers = p.layers.clone();
+        let init = self.run.folder.join("student-init");
+        if !init.join("model.safetensors").is_file() {
+            let (hidden, seed, narrow) =
+                (self.student.hidden, self.config.seed, self.student.narrow_init);
+            build_student(&p.source.path, &init, &layers, hidden, seed, narrow)?;
+        }
+        let base = canonical(&init)?;
+        let config = TrainConfig { base, fusion: p.source.student, ..self.config.clone() };
+        if p.teachers.is_empty() && self.losses.alpha > 0.0 {
+            self.all_labelled(&p)?;
+        }
+        let objective = Distill::new(p.teachers, self.losses.clone())
+            .with_cached_logits(p.cached_logits)
+            .with_hidden_cache(self.teacher_cache_bytes);
+        self.write_record(&layers)?;
+        observer.started(p.train_set.len(), p.held_out.len(), config.fusion);
+        let mut step = |s: &TrainState, total: u64, loss: f64| observer.step(s, total, loss);
+        let training_only = [distill::PROJECTION, distill::PROJECTION_BIAS];
+        let (run, stop, train_set) = (&self.run.folder, self.run.stop_at, &p.train_set);
+        train_with(
+            run,
+            &config,
+            train_set,
+            &p.held_out,
+            stop,
+            &objective,
+            &training_only,
+            &mut step,
+        )
+    }
+
+    /// Labels the plan's whole transfer set (its training questions and their variants)
+    /// with the teachers and writes the logits to `out` ([`crate::train::labels`]) instead
+    /// of training; both labellings resume in the run folder. Returns how many questions
+    /// the file labels.
+    pub fn export_labels(
+        &self,
+        graph: Option<&Graph>,
+        out: &Path,
+        observer: &mut dyn Observer,
+    ) -> Result<usize> {
+        let p = self.prepare(graph, observer)?;
+        if p.teachers.is_empty() {
+            return Err(invalid("teacher", "labels are made by teachers; give --teacher".into()));
+        }
+        let fusion = teachers_fusion(&p.teachers);
+        if fusion.entity {
+            let message = "entity fusion's inputs (concept mentions) are not keyed in label \
+                           files; label with input-fusion or LM-only teachers";
+            return Err(invalid("teacher", message.into()));
+        }
+        let originals = p.questions;
+        let questions: Vec<(Example, bool)> =
+            p.train_set[..originals].iter().map(|e| (e.clone(), false)).collect();
+        let settings = self.label_settings(originals, p.source.examples)?;
+        let partial = self.run.folder.join(labels::TRAIN_PARTIAL);
+        let mut progress = |done: usize, total: usize| observer.labelling(done, total);
+        let teachers = &p.teachers;
+        let labelled =
+            labelled::label_resumably(&partial, &settings, &questions, &mut progress, |b| {
+                labels::label_batch(teachers, p.labels.as_ref(), b)
+            })?;
+        let header = labels::Header {
+            format: labels::FORMAT.into(),
+            teachers: self.teachers.iter().map(|t| t.display().to_string()).collect(),
+            fusion,
+            facts: settings.facts.clone().filter(|_| fusion.input),
+            command: self.config.command.clone(),
+        };
+        let from_train =
+            labelled.iter().filter_map(|l| Some((&l.example, l.teacher_logits.as_deref()?)));
+        let from_variants =
+            p.cached_logits.iter().map(|(i, logits)| (&p.train_set[*i], logits.as_slice()));
+        labels::write(out, &header, from_train.chain(from_variants))
+    }
+
+    /// What both [`DistillPlan::run`] and [`DistillPlan::export_labels`] start from: the
+    /// teachers and label file, the student's source, the questions split, the variants
+    /// labelled (or read back from the run folder).
+    fn prepare(&self, graph: Option<&Graph>, observer: &mut dyn Observer) -> Result<Prepared> {
         self.check()?;
         let device = crate::model::device();
+        let labels = self.labels.as_deref().map(TeacherLabels::read).transpose()?;
         let teachers = self
             .teachers
             .iter()
             .map(|t| load(t, "teacher", &device))
             .collect::<Result<Vec<_>>>()?;
-        let source = self.source(&teachers, &device)?;
+        let source = self.source(&teachers, labels.as_ref(), &device)?;
         if source.examples.entity && self.augment.choice_sets > 0 {
             let message = "with entity fusion a choice's mentions point into its own \
                            question's concept list, so choices cannot move between \
                            questions; use synonym variants";
             return Err(invalid("augment_choices", message.into()));
         }
+        // The last check before the run folder is written.
         let layers = self.layers(source.depth)?;
-        let init = self.run.folder.join("student-init");
-        if !init.join("model.safetensors").is_file() {
-            std::fs::create_dir_all(&self.run.folder).map_err(io(&self.run.folder))?;
-            let (hidden, seed, narrow) =
-                (self.student.hidden, self.config.seed, self.student.narrow_init);
-            build_student(&source.path, &init, &layers, hidden, seed, narrow)?;
-        }
+        std::fs::create_dir_all(&self.run.folder).map_err(io(&self.run.folder))?;
         let items = self.data.items(Split::Listed)?;
         let examples = self.data.examples(&items, source.examples)?;
         let (mut train_set, held_out) = split_held_out(examples, self.run.held_out);
+        let questions = train_set.len();
         let mut cached_logits = Vec::new();
         if !self.augment.is_empty() {
             let concepts = items.iter().map(|i| i.question_concept.clone()).collect();
@@ -192,6 +292,7 @@ impl DistillPlan {
             let sources = Sources {
                 graph,
                 teachers: &teachers,
+                labels: labels.as_ref(),
                 train: (&train_set, &concepts),
                 transfer: self.transfer(&train_set, source.examples)?,
             };
@@ -203,40 +304,78 @@ impl DistillPlan {
             cached_logits = append(&mut train_set, extra);
             observer.augmented(variants, read, cached_logits.len());
         }
-        let base = canonical(&init)?;
-        let config = TrainConfig { base, fusion: source.student, ..self.config.clone() };
-        let objective = Distill::new(teachers, self.losses.clone())
-            .with_cached_logits(cached_logits)
-            .with_hidden_cache(self.teacher_cache_bytes);
-        self.write_record(&layers)?;
-        observer.started(train_set.len(), held_out.len(), config.fusion);
-        let mut step = |s: &TrainState, total: u64, loss: f64| observer.step(s, total, loss);
-        let training_only = [distill::PROJECTION, distill::PROJECTION_BIAS];
-        let (run, stop) = (&self.run.folder, self.run.stop_at);
-        train_with(run, &config, &train_set, &held_out, stop, &objective, &training_only, &mut step)
+        if let Some(l) = &labels {
+            let found = train_set[..questions]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| Some((i, l.get(e)?.to_vec())));
+            cached_logits.extend(found);
+        }
+        Ok(Prepared {
+            teachers,
+            labels,
+            source,
+            layers,
+            train_set,
+            questions,
+            held_out,
+            cached_logits,
+        })
     }
 
-    /// The student's source: `student.from`, else the first teacher.
-    fn source(&self, teachers: &[MultipleChoice], device: &candle_core::Device) -> Result<Source> {
-        let teacher = &teachers[0];
+    /// Without teachers every training question must come labelled: checked before the
+    /// first step rather than met at some step.
+    fn all_labelled(&self, p: &Prepared) -> Result<()> {
+        let cached: std::collections::HashSet<usize> =
+            p.cached_logits.iter().map(|(i, _)| *i).collect();
+        match (0..p.train_set.len()).find(|i| !cached.contains(i)) {
+            None => Ok(()),
+            Some(i) => labels::label_batch(&[], p.labels.as_ref(), &[&p.train_set[i]]).map(|_| ()),
+        }
+    }
+
+    /// The student's source: `student.from`, else the first teacher. Without teachers
+    /// (a label file instead) the questions carry what the labelling teachers read.
+    fn source(
+        &self,
+        teachers: &[MultipleChoice],
+        labels: Option<&TeacherLabels>,
+        device: &candle_core::Device,
+    ) -> Result<Source> {
         let Some(from) = &self.student.from else {
+            let Some(teacher) = teachers.first() else {
+                let message = "without --teacher the student starts from --student-from";
+                return Err(invalid("student_from", message.into()));
+            };
             let (depth, fusion) =
                 (teacher.bert().config().num_hidden_layers, teacher.head().fusion);
             let path = self.teachers[0].clone();
             return Ok(Source { path, student: fusion, examples: fusion, depth });
         };
         let student = load(from, "student_from", device)?;
-        let (width, teacher_width) =
-            (student.bert().config().hidden_size, teacher.bert().config().hidden_size);
         let imitates = self.losses.cosine > 0.0 || self.losses.tinybert;
-        if imitates && (width != teacher_width || self.student.hidden.is_some()) {
-            let message = format!(
-                "the student ({width} wide) and the teacher ({teacher_width}) share no hidden \
-                 space to imitate; use the soft targets alone (no cosine or TinyBERT loss)"
-            );
-            return Err(invalid("student_from", message));
-        }
-        let (s, t) = (student.head().fusion, teacher.head().fusion);
+        let t = match (teachers.first(), labels) {
+            (Some(teacher), _) => {
+                let (width, teacher_width) =
+                    (student.bert().config().hidden_size, teacher.bert().config().hidden_size);
+                if imitates && (width != teacher_width || self.student.hidden.is_some()) {
+                    let message = format!(
+                        "the student ({width} wide) and the teacher ({teacher_width}) share no \
+                         hidden space to imitate; use the soft targets alone (no cosine or \
+                         TinyBERT loss)"
+                    );
+                    return Err(invalid("student_from", message));
+                }
+                teachers_fusion(teachers)
+            }
+            (None, Some(l)) if !imitates => l.header.fusion,
+            (None, _) => {
+                let message = "the cosine and TinyBERT losses imitate a teacher's hidden \
+                               states, which a label file does not hold; give --teacher";
+                return Err(invalid("teacher", message.into()));
+            }
+        };
+        let s = student.head().fusion;
         Ok(Source {
             path: from.clone(),
             student: s,
@@ -327,4 +466,13 @@ fn canonical(path: &Path) -> Result<PathBuf> {
 
 fn invalid(field: &'static str, message: String) -> Error {
     Error::Invalid { field, message }
+}
+
+/// The fusion of what an ensemble of teachers reads (any teacher's).
+fn teachers_fusion(teachers: &[MultipleChoice]) -> Fusion {
+    teachers.iter().map(|t| t.head().fusion).fold(Fusion::default(), |a, f| Fusion {
+        input: a.input || f.input,
+        entity: a.entity || f.entity,
+        curated: a.curated || f.curated,
+    })
 }

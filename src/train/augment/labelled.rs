@@ -13,9 +13,9 @@ use crate::eval::batch::Example;
 use crate::kg::Graph;
 use crate::kg::retrieve::Retriever;
 use crate::model::head::MultipleChoice;
-use crate::train::distill::mean_teacher_logits_many;
 use crate::train::error::{Error, Result};
 use crate::train::io;
+use crate::train::labels::{TeacherLabels, label_batch};
 
 /// The file in the run folder: one line of [`Settings`], then one [`Labelled`] per line.
 pub const FILE: &str = "augmented.jsonl";
@@ -95,6 +95,8 @@ pub struct Sources<'a> {
     pub graph: Option<&'a Graph>,
     /// The teachers whose mean logits label the variants.
     pub teachers: &'a [MultipleChoice],
+    /// Logits labelled earlier (`--teacher-labels`), used for every batch they cover.
+    pub labels: Option<&'a TeacherLabels>,
     /// The training questions and their question concepts (choice-set variants).
     pub train: (&'a [Example], &'a [Option<String>]),
     /// Further questions (`--transfer`), each with whether the teachers' argmax becomes its
@@ -125,9 +127,9 @@ pub fn labelled_variants(
     let mut variants = variants(sources.graph, sources.train, settings)?;
     variants.extend(sources.transfer);
     let partial = run.join(PARTIAL);
-    let teachers = sources.teachers;
+    let (teachers, labels) = (sources.teachers, sources.labels);
     let extra = label_resumably(&partial, settings, &variants, progress, |refs| {
-        mean_teacher_logits_many(teachers, refs, None)
+        label_batch(teachers, labels, refs)
     })?;
     std::fs::rename(&partial, &path).map_err(io(&path))?;
     Ok((extra, false))
@@ -190,11 +192,12 @@ fn batches(variants: &[(Example, bool)]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// Labels `variants` with `label` (mean logits per variant of a batch), appending each
-/// batch to `partial` as it is done. When `partial` exists from a killed start with the
+/// batch to `partial` as it is done (also the training questions themselves, for
+/// `--export-labels`, each as a variant that keeps its answer). When `partial` exists from a killed start with the
 /// same settings, its whole batches are kept (each checked against the variant it should
 /// be) and only the rest is labelled; a torn last line or a half-written batch is labelled
 /// again, in the same batches as an uninterrupted run, so the result is the same.
-fn label_resumably(
+pub(crate) fn label_resumably(
     partial: &Path,
     settings: &Settings,
     variants: &[(Example, bool)],
@@ -271,7 +274,7 @@ fn write(path: &Path, settings: &Settings, extra: &[Labelled]) -> Result<()> {
 }
 
 /// One JSON line (the types written here always serialize: strings, numbers, lists).
-fn to_line(value: &impl Serialize) -> String {
+pub(crate) fn to_line(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"unserializable\":\"{e}\"}}"))
 }
 
