@@ -19,7 +19,7 @@
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
 #        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
 #        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c soup6w mpnet-lm-f6 mpnet-input-f6
-#        eval predictions)
+#        labels-mpnet-lm eval predictions)
 set -euo pipefail
 # Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
 . "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
@@ -189,6 +189,14 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
     # mpnet-lm with the embeddings and layers 0-5 frozen (RUNS.md: a teacher run that
     # fits in one working session).
     mpnet-lm-f6) done_run mpnet-lm-f6 || "$KGQA" train "${COMMON[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-lm-f6 --fusion none --freeze-layers 6 ;;
+    # mpnet-lm's logits for student6-mpnet-full-choices2's transfer set (its 7,500 training
+    # questions and two choice-set variants of each), written to data/labels/ so that its
+    # students can be distilled without the teacher (`distill --teacher-labels FILE`, the
+    # same arguments, no --teacher): docs/usage.md, teacher label files.
+    labels-mpnet-lm) [ -s data/labels/mpnet-lm-choices2.jsonl.gz ] || { mkdir -p data/labels
+      "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --augment-choices 2 --teacher runs/mpnet-lm/best \
+        --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --run runs/labels-mpnet-lm \
+        --export-labels data/labels/mpnet-lm-choices2.jsonl.gz; } ;;
     # mpnet-lm-f6's run reading curated facts (input fusion): the graph's gain, paired
     # against mpnet-lm-f6's answers (data/predictions/mpnet-lm-f6.jsonl).
     mpnet-input-f6) done_run mpnet-input-f6 || "$KGQA" train "${CUR[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input-f6 --fusion input --curated --freeze-layers 6 ;;

@@ -82,7 +82,9 @@ fn queries_that_read_little_still_stop_at_the_time_limit() {
 
 #[test]
 fn a_query_over_the_memory_budget_gets_400() {
-    let server = Server::start(&["--sparql-memory-mib", "300"]);
+    // A generous time limit, as below: on a busy machine the doubling can outlast the
+    // default 10 s before it reaches the budget, and this test is about the budget.
+    let server = Server::start(&["--sparql-memory-mib", "300", "--sparql-timeout", "120"]);
     let binds = doubling_binds();
     let r = sparql(&server, &format!("SELECT (STRLEN(?x23) AS ?n) WHERE {{ {binds} }}"));
     assert_eq!(r.status, 400, "{}", r.text());
