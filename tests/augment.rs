@@ -88,23 +88,8 @@ fn cli_distill_keeps_its_augmented_questions() {
 #[test]
 fn cli_distill_makes_choice_set_variants() {
     let (dir, teacher) = tiny_base(0.0);
-    let questions: Vec<(&str, &str, [&str; 4])> = vec![
-        ("dig", "what did we dig the garden with?", ["trowel", "soil", "seed", "water"]),
-        ("dig", "what digs the ground for a house?", ["excavator", "crane", "drill", "Trowel"]),
-        ("dig", "where do dogs dig?", ["yard", "sky", "ocean", "cloud"]),
-        ("tool", "what tool cuts wood?", ["saw", "spoon", "cup", "pillow"]),
-        ("tool", "what tool drives nails?", ["hammer", "sock", "leaf", "bread"]),
-        ("sea", "what lives in the sea?", ["fish", "lion", "cow", "horse"]),
-    ];
-    let lines: Vec<String> = questions
-        .iter()
-        .enumerate()
-        .map(|(i, (concept, stem, choices))| {
-            csqa_line(&format!("q{i}"), stem, Some(concept), choices, 0)
-        })
-        .collect();
-    let file = dir.path().join("q.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
+    let questions = CHOICE_SET_QUESTIONS;
+    let file = write_choice_set_questions(dir.path());
     let run = dir.path().join("student");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kgqa"))
         .arg("distill")

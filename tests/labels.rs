@@ -12,30 +12,6 @@ use common::training::*;
 use kgqa::eval::batch::Example;
 use kgqa::model::head::MultipleChoice;
 
-/// Six questions, five of them sharing a concept (so choice-set variants exist).
-const QUESTIONS: [(&str, &str, [&str; 4]); 6] = [
-    ("dig", "what did we dig the garden with?", ["trowel", "soil", "seed", "water"]),
-    ("dig", "what digs the ground for a house?", ["excavator", "crane", "drill", "rope"]),
-    ("dig", "where do dogs dig?", ["yard", "sky", "ocean", "cloud"]),
-    ("tool", "what tool cuts wood?", ["saw", "spoon", "cup", "pillow"]),
-    ("tool", "what tool drives nails?", ["hammer", "sock", "leaf", "bread"]),
-    ("sea", "what lives in the sea?", ["fish", "lion", "cow", "horse"]),
-];
-
-/// [`QUESTIONS`] as a CommonsenseQA file in `dir`.
-fn questions(dir: &Path) -> PathBuf {
-    let lines: Vec<String> = QUESTIONS
-        .iter()
-        .enumerate()
-        .map(|(i, (concept, stem, choices))| {
-            csqa_line(&format!("q{i}"), stem, Some(concept), choices, 0)
-        })
-        .collect();
-    let file = dir.join("q.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    file
-}
-
 /// A tiny teacher trained on [`examples`] (30 epochs under `dir`): its logits on other
 /// questions are far from uniform, so soft targets from wrong logits would show.
 fn trained_teacher(dir: &Path) -> PathBuf {
@@ -50,7 +26,7 @@ fn trained_teacher(dir: &Path) -> PathBuf {
 
 /// The six questions as the distillation reads them (no facts).
 fn originals() -> Vec<Example> {
-    QUESTIONS
+    CHOICE_SET_QUESTIONS
         .iter()
         .map(|(_, stem, choices)| Example {
             question: stem.to_string(),
@@ -91,7 +67,7 @@ fn a_student_distils_from_exported_labels_as_from_its_teacher() {
     let teacher = trained_teacher(dir.path());
     let student_from = dir.path().join("student-from");
     tiny_model(&student_from, 0.0);
-    let q = questions(dir.path());
+    let q = write_choice_set_questions(dir.path());
     let labels = dir.path().join("labels.jsonl.gz");
     let (t, l) = (teacher.to_str().unwrap(), labels.to_str().unwrap());
     let export_run = dir.path().join("export");
@@ -160,7 +136,7 @@ fn a_student_distils_from_exported_labels_as_from_its_teacher() {
 #[test]
 fn labels_without_a_teacher_must_cover_the_run() {
     let (dir, teacher) = tiny_base(0.0);
-    let q = questions(dir.path());
+    let q = write_choice_set_questions(dir.path());
     let labels = dir.path().join("labels.jsonl");
     let l = labels.to_str().unwrap();
     let export_run = dir.path().join("export");

@@ -37,6 +37,15 @@ impl Fusion {
         self.input || self.entity
     }
 
+    /// What a model reading either fusion's inputs needs: each flag of either.
+    pub fn union(self, other: Fusion) -> Fusion {
+        Fusion {
+            input: self.input || other.input,
+            entity: self.entity || other.entity,
+            curated: self.curated || other.curated,
+        }
+    }
+
     /// A short name for tables: `none`, `input`, `entity` or `input+entity`.
     pub fn name(&self) -> &'static str {
         match (self.input, self.entity) {
@@ -253,5 +262,13 @@ mod tests {
         let text = serde_json::to_string(&curated).unwrap();
         assert_eq!(serde_json::from_str::<Fusion>(&text).unwrap(), curated);
         assert_eq!(serde_json::from_str::<Fusion>(r#"{"input":true}"#).unwrap(), plain);
+    }
+
+    #[test]
+    fn union_keeps_each_flag_of_either() {
+        let input = Fusion { input: true, entity: false, curated: true };
+        let entity = Fusion { input: false, entity: true, curated: false };
+        assert_eq!(input.union(entity), Fusion { input: true, entity: true, curated: true });
+        assert_eq!(Fusion::default().union(entity), entity);
     }
 }

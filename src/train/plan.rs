@@ -379,11 +379,7 @@ impl DistillPlan {
         Ok(Source {
             path: from.clone(),
             student: s,
-            examples: Fusion {
-                input: s.input || t.input,
-                entity: s.entity || t.entity,
-                curated: s.curated || t.curated,
-            },
+            examples: s.union(t),
             depth: student.bert().config().num_hidden_layers,
         })
     }
@@ -470,9 +466,5 @@ fn invalid(field: &'static str, message: String) -> Error {
 
 /// The fusion of what an ensemble of teachers reads (any teacher's).
 fn teachers_fusion(teachers: &[MultipleChoice]) -> Fusion {
-    teachers.iter().map(|t| t.head().fusion).fold(Fusion::default(), |a, f| Fusion {
-        input: a.input || f.input,
-        entity: a.entity || f.entity,
-        curated: a.curated || f.curated,
-    })
+    teachers.iter().map(|t| t.head().fusion).fold(Fusion::default(), Fusion::union)
 }

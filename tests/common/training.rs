@@ -1,7 +1,8 @@
-//! Helpers of the training tests (`tests/train.rs`, `tests/distill.rs`, `tests/augment.rs`):
-//! a tiny random BERT with the tiny tokenizer of `tests/data/tokenizer/` (written by
-//! `scripts/tiny-tokenizer.py`), 16 toy questions and a training config. They need no
-//! real data, so they run under a plain `cargo test`.
+//! Helpers of the training tests (`tests/train.rs`, `tests/distill.rs`, `tests/augment.rs`,
+//! `tests/labels.rs`): a tiny random BERT with the tiny tokenizer of `tests/data/tokenizer/`
+//! (written by `scripts/tiny-tokenizer.py`), 16 toy questions, six questions with shared
+//! concepts for choice-set variants and a training config. They need no real data, so they
+//! run under a plain `cargo test`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,32 @@ pub fn write_questions(path: &Path) {
         })
         .collect();
     std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+/// Six questions, five of them sharing a concept with others (so choice-set variants
+/// exist; "Trowel" tests that a variant never pairs a choice with its own other case).
+pub const CHOICE_SET_QUESTIONS: [(&str, &str, [&str; 4]); 6] = [
+    ("dig", "what did we dig the garden with?", ["trowel", "soil", "seed", "water"]),
+    ("dig", "what digs the ground for a house?", ["excavator", "crane", "drill", "Trowel"]),
+    ("dig", "where do dogs dig?", ["yard", "sky", "ocean", "cloud"]),
+    ("tool", "what tool cuts wood?", ["saw", "spoon", "cup", "pillow"]),
+    ("tool", "what tool drives nails?", ["hammer", "sock", "leaf", "bread"]),
+    ("sea", "what lives in the sea?", ["fish", "lion", "cow", "horse"]),
+];
+
+/// [`CHOICE_SET_QUESTIONS`] as a CommonsenseQA file `q.jsonl` in `dir` (ids `q0`...,
+/// the first choice right, `question_concept` the first field).
+pub fn write_choice_set_questions(dir: &Path) -> PathBuf {
+    let lines: Vec<String> = CHOICE_SET_QUESTIONS
+        .iter()
+        .enumerate()
+        .map(|(i, (concept, stem, choices))| {
+            csqa_line(&format!("q{i}"), stem, Some(concept), choices, 0)
+        })
+        .collect();
+    let file = dir.join("q.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    file
 }
 
 /// One CommonsenseQA-format line (labels A, B, ...; `question_concept` when given).
