@@ -20,21 +20,16 @@ import json
 import math
 import sys
 from math import comb
-from pathlib import Path
 
+from csqa import gold_answers
 
-CSQA = Path(__file__).resolve().parent.parent / ".." / "shared" / "datasets" / "commonsenseqa"
 _ANSWERS = {}
 
 
 def gold(qid):
     """The answer index of a CommonsenseQA question, read from the training file once."""
     if not _ANSWERS:
-        for line in open(CSQA / "train_rand_split.jsonl"):
-            if line.strip():
-                q = json.loads(line)
-                labels = [c["label"] for c in q["question"]["choices"]]
-                _ANSWERS[q["id"]] = labels.index(q["answerKey"])
+        _ANSWERS.update(gold_answers())
     return _ANSWERS[qid]
 
 

@@ -9,10 +9,15 @@ best fact outscores every distractor's. For each group: how many questions, accu
 and without the facts, and how many the facts fixed and broke. A graph that helps fixes
 more than it breaks where it gives the gold answer something the distractors lack.
 
+Lines without "answer" (the files kept in data/predictions/) take it from the
+CommonsenseQA training file by id.
+
 Usage: python3 scripts/graph-effect.py WITH.jsonl WITHOUT.jsonl FACTS.jsonl
 """
 import json
 import sys
+
+from csqa import gold_answers
 
 
 def read(path):
@@ -43,8 +48,9 @@ def main():
         if k["id"] in a:
             facts[k["id"]] = k
     table = {}
+    golds = {} if all("answer" in r for r in a.values()) else gold_answers()
     for qid, r in a.items():
-        gold = r["answer"]
+        gold = r["answer"] if "answer" in r else golds[qid]
         right_with, right_without = r["predicted"] == gold, b[qid]["predicted"] == gold
         for g in groups(facts[qid], gold):
             t = table.setdefault(g, [0, 0, 0, 0, 0])

@@ -17,17 +17,13 @@ import json
 import sys
 from pathlib import Path
 
-root = Path(__file__).resolve().parent.parent
-csqa = root / ".." / "shared" / "datasets" / "commonsenseqa"
+from csqa import DIR as csqa, gold_answers
+
 facts_path = Path(sys.argv[1])
 dataset = Path(sys.argv[2]) if len(sys.argv) > 2 else csqa / "train_rand_split.jsonl"
 ids_path = Path(sys.argv[3]) if len(sys.argv) > 3 else csqa / "inhouse_split_qids.txt"
 
-answers = {}
-for line in open(dataset):
-    q = json.loads(line)
-    labels = [c["label"] for c in q["question"]["choices"]]
-    answers[q["id"]] = labels.index(q["answerKey"])
+answers = gold_answers(dataset)
 train_ids = {l.strip() for l in open(ids_path) if l.strip()}
 # kgqa's held-out slice of the training questions (what picks checkpoints).
 spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))

@@ -20,19 +20,13 @@ Usage: python3 scripts/shared-facts.py FACTS.jsonl [WITH.jsonl WITHOUT.jsonl]
 import collections
 import json
 import sys
-from pathlib import Path
 
-root = Path(__file__).resolve().parent.parent
-dataset = root / ".." / "shared" / "datasets" / "commonsenseqa" / "train_rand_split.jsonl"
+from csqa import TRAIN as dataset, gold_answers
 
 
 def read(path):
     return {r["id"]: r for r in map(json.loads, open(path))}
 
-
-def gold_index(question):
-    labels = [c["label"] for c in question["question"]["choices"]]
-    return labels.index(question["answerKey"])
 
 
 def shape(fact, own):
@@ -69,7 +63,7 @@ def group(disc, gold):
 
 
 def main():
-    golds = {q["id"]: gold_index(q) for q in map(json.loads, open(dataset))}
+    golds = gold_answers(dataset)
     with_facts, without = (read(sys.argv[2]), read(sys.argv[3])) if len(sys.argv) > 3 else ({}, {})
     n = collections.Counter()
     groups = collections.defaultdict(lambda: [0, 0, 0, 0])  # questions, right, fixed, broken
