@@ -19,7 +19,8 @@
 #        mpnet-lm mpnet-lm-3k mpnet-input student-mpnet-soup facts-curated mpnet-input-3k-curated
 #        minilm-input-curated student6-mpnet soup-curated torch-ref-3k student6-mpnet-full
 #        soup6 student6-mpnet-full-choices2 student3-mpnet soup6c soup6w mpnet-lm-f6 mpnet-input-f6
-#        labels-mpnet-lm eval predictions)
+#        labels-mpnet-lm labels-mpnet-lm-s1 labels-mpnet-lm-s2 student6-labels-s0
+#        student6-labels-s1 student6-labels-s2 soup6-labels eval predictions)
 set -euo pipefail
 # Runs from a copy of itself (editing this file meanwhile changes nothing), in the root.
 . "${KGQA_FROM_ROOT:-$(dirname "$0")/..}/scripts/from-copy.sh" "$@"
@@ -56,6 +57,12 @@ student6() { # RUN TEACHER [ARGS...]: all-MiniLM-L6-v2 (6 layers, curated facts)
   "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations "$@" --teacher "$teacher" \
     --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --alpha 0.9 --temperature 2 --lr 5e-5 --run "runs/$run"
 }
+seeded() { # SEED: CUR with --seed SEED, into the array SEEDED
+  SEEDED=(); local prev="" a
+  for a in "${CUR[@]}"; do [ "$prev" = --seed ] && a=$1; SEEDED+=("$a"); prev="$a"; done
+}
+# mpnet-lm's label files of the choices2 transfer set: seed 0's, then seed N's (-sN).
+labels_file() { if [ "$1" = 0 ]; then echo data/labels/mpnet-lm-choices2.jsonl.gz; else echo "data/labels/mpnet-lm-choices2-s$1.jsonl.gz"; fi; }
 syn_alpha() { # RUN ALPHA: the shipped recipe (student-ens-l012-choices2-syn) at another alpha
   done_run "$1" && return
   if [ -f runs/student-ens-l012-choices2-syn/augmented.jsonl ] && [ ! -e "runs/$1/augmented.jsonl" ]; then
@@ -197,6 +204,20 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
       "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --augment-choices 2 --teacher runs/mpnet-lm/best \
         --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --run runs/labels-mpnet-lm \
         --export-labels data/labels/mpnet-lm-choices2.jsonl.gz; } ;;
+    # The same for seeds 1 and 2 (their own choice-set variants; the training questions'
+    # labels are read from seed 0's file, so the teacher labels only the new variants).
+    labels-mpnet-lm-s1|labels-mpnet-lm-s2) s=${step##*-s}; [ -s "$(labels_file "$s")" ] || { seeded "$s"
+      "$KGQA" distill "${SEEDED[@]}" "${ONE[@]}" --augment-choices 2 --teacher runs/mpnet-lm/best \
+        --teacher-labels "$(labels_file 0)" --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 \
+        --run "runs/labels-mpnet-lm-s$s" --export-labels "$(labels_file "$s")"; } ;;
+    # student6-mpnet-full-choices2's recipe from the label files alone (no teacher in the
+    # session), at seeds 0, 1 and 2: siblings from one start for soup6-labels.
+    student6-labels-s0|student6-labels-s1|student6-labels-s2) s=${step##*-s}; done_run "$step" || { seeded "$s"
+      "$KGQA" distill "${SEEDED[@]}" "${ONE[@]}" --eval-every 150 --keep-evaluations --augment-choices 2 \
+        --teacher-labels "$(labels_file "$s")" --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 \
+        --alpha 0.9 --temperature 2 --lr 5e-5 --run "runs/$step"; } ;;
+    soup6-labels) [ -f runs/soup6-labels/best/model.safetensors ] || "$KGQA" average --model runs/student6-labels-s0/best \
+      --model runs/student6-labels-s1/best --model runs/student6-labels-s2/best --out runs/soup6-labels/best ;;
     # mpnet-lm-f6's run reading curated facts (input fusion): the graph's gain, paired
     # against mpnet-lm-f6's answers (data/predictions/mpnet-lm-f6.jsonl).
     mpnet-input-f6) done_run mpnet-input-f6 || "$KGQA" train "${CUR[@]}" "${ONE[@]}" --lr 3e-5 --eval-every 150 --base "$(mpnet)" --run runs/mpnet-input-f6 --fusion input --curated --freeze-layers 6 ;;
