@@ -8,6 +8,9 @@ the distractors: whether the gold choice has a fact at all, a one-hop fact, and 
 best fact outscores every distractor's. For each group: how many questions, accuracy with
 and without the facts, and how many the facts fixed and broke. A graph that helps fixes
 more than it breaks where it gives the gold answer something the distractors lack.
+Then how often each pick is the facts' own favourite (the choice whose best fact scores
+highest), against how often that favourite is the answer: a model that follows the
+favourite more than the favourite deserves has learned to trust a weak signal.
 
 Lines without "answer" (the files kept in data/predictions/) take it from the
 CommonsenseQA training file by id.
@@ -39,6 +42,12 @@ def groups(k, gold):
         yield "only gold has facts"
 
 
+def top_fact_choice(k):
+    """The choice whose best fact scores highest (the first on ties; 0 when none has one)."""
+    best = [max((f["score"] for f in c["facts"]), default=0.0) for c in k["choices"]]
+    return max(range(len(best)), key=best.__getitem__)
+
+
 def main():
     with_facts, without, facts_path = sys.argv[1:4]
     a, b = read(with_facts), read(without)
@@ -63,6 +72,12 @@ def main():
     print("|---|---|---|---|---|---|")
     for g, (n, w, wo, fixed, broken) in table.items():
         print(f"| {g} | {n} | {100 * w / n:.1f}% | {100 * wo / n:.1f}% | {fixed} | {broken} |")
+    n = len(a)
+    top = {qid: top_fact_choice(facts[qid]) for qid in a}
+    follows = lambda preds: 100 * sum(preds[q]["predicted"] == top[q] for q in a) / n
+    is_gold = 100 * sum(top[q] == (r["answer"] if "answer" in r else golds[q]) for q, r in a.items()) / n
+    print(f"\nthe facts' favourite is picked: with facts {follows(a):.1f}%, withheld "
+          f"{follows(b):.1f}%; it is the answer on {is_gold:.1f}% of the questions")
 
 
 if __name__ == "__main__":
