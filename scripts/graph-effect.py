@@ -58,8 +58,9 @@ def main():
             facts[k["id"]] = k
     table = {}
     golds = {} if all("answer" in r for r in a.values()) else gold_answers()
+    gold_of = lambda qid: a[qid]["answer"] if "answer" in a[qid] else golds[qid]
     for qid, r in a.items():
-        gold = r["answer"] if "answer" in r else golds[qid]
+        gold = gold_of(qid)
         right_with, right_without = r["predicted"] == gold, b[qid]["predicted"] == gold
         for g in groups(facts[qid], gold):
             t = table.setdefault(g, [0, 0, 0, 0, 0])
@@ -75,7 +76,7 @@ def main():
     n = len(a)
     top = {qid: top_fact_choice(facts[qid]) for qid in a}
     follows = lambda preds: 100 * sum(preds[q]["predicted"] == top[q] for q in a) / n
-    is_gold = 100 * sum(top[q] == (r["answer"] if "answer" in r else golds[q]) for q, r in a.items()) / n
+    is_gold = 100 * sum(top[q] == gold_of(q) for q in a) / n
     print(f"\nthe facts' favourite is picked: with facts {follows(a):.1f}%, withheld "
           f"{follows(b):.1f}%; it is the answer on {is_gold:.1f}% of the questions")
 

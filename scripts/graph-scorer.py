@@ -15,23 +15,15 @@ whose best linear reading stays near chance cannot add much to a model that read
 Usage: python3 scripts/graph-scorer.py FACTS.jsonl
 """
 import collections
-import importlib.util
 import json
 import math
 import random
 import sys
-from pathlib import Path
 
 from csqa import TRAIN, gold_answers
+from held_out import split
 
 EPOCHS, LR, L2, MIN_COUNT = 10, 0.05, 1e-3, 20
-
-
-def load_held_out():
-    spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def question_concepts():
@@ -83,7 +75,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     gold, focus = gold_answers(), question_concepts()
-    train, held, _ = load_held_out().split()
+    train, held, _ = split()
     wanted = set(train)
     rows = {}
     for line in open(sys.argv[1]):

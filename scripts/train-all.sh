@@ -200,16 +200,13 @@ print("mpnet-input-3k-curated" if best("mpnet-input-3k-curated") > best("mpnet-l
     # questions and two choice-set variants of each), written to data/labels/ so that its
     # students can be distilled without the teacher (`distill --teacher-labels FILE`, the
     # same arguments, no --teacher): docs/usage.md, teacher label files.
-    labels-mpnet-lm) [ -s data/labels/mpnet-lm-choices2.jsonl.gz ] || { mkdir -p data/labels
-      "$KGQA" distill "${CUR[@]}" "${ONE[@]}" --augment-choices 2 --teacher runs/mpnet-lm/best \
-        --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --run runs/labels-mpnet-lm \
-        --export-labels data/labels/mpnet-lm-choices2.jsonl.gz; } ;;
-    # The same for seeds 1 and 2 (their own choice-set variants; the training questions'
-    # labels are read from seed 0's file, so the teacher labels only the new variants).
-    labels-mpnet-lm-s1|labels-mpnet-lm-s2) s=${step##*-s}; [ -s "$(labels_file "$s")" ] || { seeded "$s"
-      "$KGQA" distill "${SEEDED[@]}" "${ONE[@]}" --augment-choices 2 --teacher runs/mpnet-lm/best \
-        --teacher-labels "$(labels_file 0)" --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 \
-        --run "runs/labels-mpnet-lm-s$s" --export-labels "$(labels_file "$s")"; } ;;
+    # The same for seeds 1 and 2 (-s1, -s2: their own choice-set variants; the training
+    # questions' labels are read from seed 0's file, so the teacher labels only the variants).
+    labels-mpnet-lm|labels-mpnet-lm-s1|labels-mpnet-lm-s2) s=0; run=runs/$step; reuse=()
+      if [ "$step" != labels-mpnet-lm ]; then s=${step##*-s}; reuse=(--teacher-labels "$(labels_file 0)"); fi
+      [ -s "$(labels_file "$s")" ] || { mkdir -p data/labels; seeded "$s"
+      "$KGQA" distill "${SEEDED[@]}" "${ONE[@]}" --augment-choices 2 --teacher runs/mpnet-lm/best "${reuse[@]}" \
+        --student-from runs/minilm-input-curated --layers 0,1,2,3,4,5 --run "$run" --export-labels "$(labels_file "$s")"; } ;;
     # student6-mpnet-full-choices2's recipe from the label files alone (no teacher in the
     # session), at seeds 0, 1 and 2: siblings from one start for soup6-labels.
     student6-labels-s0|student6-labels-s1|student6-labels-s2) s=${step##*-s}; done_run "$step" || { seeded "$s"
