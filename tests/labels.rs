@@ -153,6 +153,28 @@ fn labels_without_a_teacher_must_cover_the_run() {
         ],
     ));
     let run = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    // Another seed's file, made with the first one's labels: the training questions come
+    // from it, only the new variants are labelled, and the result covers seed 1's run.
+    let seed1 = dir.path().join("labels-seed1.jsonl");
+    let t = teacher.to_str().unwrap();
+    let stderr = ok(distill(
+        &q,
+        &teacher,
+        &["--teacher", t, "--teacher-labels", l, "--seed", "1"]
+            .into_iter()
+            .chain(["--run", &run("export1"), "--export-labels", seed1.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    ));
+    assert!(stderr.contains("teacher labels: 16 questions written"), "{stderr}");
+    let (first, second) = (
+        kgqa::train::labels::TeacherLabels::read(&labels).unwrap(),
+        kgqa::train::labels::TeacherLabels::read(&seed1).unwrap(),
+    );
+    for e in originals() {
+        assert_eq!(first.get(&e), second.get(&e), "{}", e.question);
+    }
+    let s1 = seed1.to_str().unwrap();
+    ok(distill(&q, &teacher, &["--teacher-labels", s1, "--run", &run("from1"), "--seed", "1"]));
     let other_seed = refused(distill(
         &q,
         &teacher,

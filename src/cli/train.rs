@@ -172,8 +172,10 @@ pub struct DistillArgs {
     pub teacher_labels: Option<PathBuf>,
     /// Label the transfer set (training questions and variants) with the teachers, write
     /// their logits to this file (`.gz`: compressed) and stop before training; no
-    /// question text is written, only keys. Labelling resumes in the `--run` folder.
-    #[arg(long, conflicts_with = "teacher_labels")]
+    /// question text is written, only keys. Labelling resumes in the `--run` folder. With
+    /// `--teacher-labels` (another seed's file, say), the questions that file labels are
+    /// taken from it and only the rest are run through the teachers.
+    #[arg(long, requires = "teacher")]
     pub export_labels: Option<PathBuf>,
     /// The model folder the student's layers (and its fusion) come from; default: the
     /// first teacher. Lets a small model learn from a larger teacher of another vocabulary

@@ -167,7 +167,14 @@ pub fn label_batch(
         );
         return Err(Error::Invalid { field: "teacher_labels", message });
     }
-    mean_teacher_logits_many(teachers, batch, None)
+    // One question per forward pass: a batch is padded to its longest sequence, and the
+    // questions of one labelling batch differ enough in length that padding them together
+    // costs more than the larger products save.
+    let mut means = Vec::with_capacity(batch.len());
+    for example in batch {
+        means.extend(mean_teacher_logits_many(teachers, &[example], None)?);
+    }
+    Ok(means)
 }
 
 /// Writes `entries` (questions and their teachers' logits) under `header` to `path`, whole
