@@ -12,12 +12,12 @@ Usage: python3 scripts/graph-signal.py FACTS.jsonl [DATASET.jsonl] [IDS.txt]
 (default dataset and ids: ../shared/datasets/commonsenseqa/; questions listed in IDS are
 the in-house training split, the others its test split; both are reported.)
 """
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from csqa import DIR as csqa, gold_answers
+from held_out import split
 
 facts_path = Path(sys.argv[1])
 dataset = Path(sys.argv[2]) if len(sys.argv) > 2 else csqa / "train_rand_split.jsonl"
@@ -26,10 +26,7 @@ ids_path = Path(sys.argv[3]) if len(sys.argv) > 3 else csqa / "inhouse_split_qid
 answers = gold_answers(dataset)
 train_ids = {l.strip() for l in open(ids_path) if l.strip()}
 # kgqa's held-out slice of the training questions (what picks checkpoints).
-spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))
-held_out = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(held_out)
-held_ids = set(held_out.split(dataset, ids_path)[1])
+held_ids = set(split(dataset, ids_path)[1])
 SPLITS = ("train", "held-out", "rest", "test")
 
 scores = {

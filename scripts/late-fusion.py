@@ -13,20 +13,14 @@ Usage: python3 scripts/late-fusion.py PREDICTIONS.jsonl FACTS.jsonl OUT.jsonl
 (PREDICTIONS must cover the held-out slice and the test split: `kgqa eval --ids
 runs/eval-ids.txt`, see held_out.py.)
 """
-import importlib.util
 import json
 import math
 import sys
-from pathlib import Path
+
+from csqa import gold_answers
+from held_out import split
 
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-def load_held_out():
-    spec = importlib.util.spec_from_file_location("held_out", Path(__file__).with_name("held_out.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def best_scores(path, wanted):
@@ -57,8 +51,12 @@ def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     predictions, facts, out = sys.argv[1:]
-    _, held, test = load_held_out().split()
+    _, held, test = split()
+    # The gold answer from the dataset: kept answer files carry none.
+    gold = gold_answers()
     rows = [json.loads(l) for l in open(predictions) if l.strip()]
+    for r in rows:
+        r["answer"] = gold[r["id"]]
     held_set, test_set = set(held), set(test)
     held_rows = [r for r in rows if r["id"] in held_set]
     test_rows = [r for r in rows if r["id"] in test_set]
