@@ -129,8 +129,9 @@ fn a_student_distils_from_exported_labels_as_from_its_teacher() {
     assert!(moved > 1e-2, "the students trained ({moved})");
 }
 
-/// Without a teacher: a label file made with other settings (another seed's variants) is
-/// refused before training, naming the file and a question; the imitation losses and a
+/// Without a teacher: a label file exported for seed 1 from seed 0's file (and the
+/// teacher) covers seed 1's run; seed 0's file alone, made with other settings (another
+/// seed's variants), is refused before training, naming the file and a question; the imitation losses and a
 /// student without `--student-from` are refused by field; no label file and no teacher
 /// is a usage error.
 #[test]
@@ -153,18 +154,13 @@ fn labels_without_a_teacher_must_cover_the_run() {
         ],
     ));
     let run = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    // Another seed's file, made with the first one's labels: the training questions come
-    // from it, only the new variants are labelled, and the result covers seed 1's run.
+    // Another seed's file, exported with the teacher and the first file together: it
+    // holds the first file's logits for the training questions and covers seed 1's run.
     let seed1 = dir.path().join("labels-seed1.jsonl");
-    let t = teacher.to_str().unwrap();
-    let stderr = ok(distill(
-        &q,
-        &teacher,
-        &["--teacher", t, "--teacher-labels", l, "--seed", "1"]
-            .into_iter()
-            .chain(["--run", &run("export1"), "--export-labels", seed1.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    ));
+    let (t, s1) = (teacher.to_str().unwrap(), seed1.to_str().unwrap());
+    let export1 = run("export1");
+    let both = ["--teacher", t, "--teacher-labels", l, "--seed", "1", "--run", &export1];
+    let stderr = ok(distill(&q, &teacher, &[&both[..], &["--export-labels", s1]].concat()));
     assert!(stderr.contains("teacher labels: 16 questions written"), "{stderr}");
     let (first, second) = (
         kgqa::train::labels::TeacherLabels::read(&labels).unwrap(),
@@ -173,7 +169,6 @@ fn labels_without_a_teacher_must_cover_the_run() {
     for e in originals() {
         assert_eq!(first.get(&e), second.get(&e), "{}", e.question);
     }
-    let s1 = seed1.to_str().unwrap();
     ok(distill(&q, &teacher, &["--teacher-labels", s1, "--run", &run("from1"), "--seed", "1"]));
     let other_seed = refused(distill(
         &q,
