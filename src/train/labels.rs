@@ -18,7 +18,7 @@ use crate::eval::batch::Example;
 use crate::model::fusion::Fusion;
 use crate::model::head::MultipleChoice;
 use crate::train::augment::labelled::to_line;
-use crate::train::distill::mean_teacher_logits_many;
+use crate::train::distill::mean_teacher_logits;
 use crate::train::error::{Error, Result};
 use crate::train::io;
 
@@ -144,37 +144,29 @@ impl TeacherLabels {
     }
 }
 
-/// The teachers' mean logits for `batch`: from `labels` when it labels every question of
-/// it, else from running `teachers`; an error naming the first unlabelled question when
-/// there are no teachers to run.
+/// The teachers' mean logits for each question of `batch`: from `labels` when it labels
+/// the question, else from running `teachers` on it alone (a batch would be padded to its
+/// longest question, which costs more than the larger products save); an error naming
+/// the question when there are no teachers to run.
 pub fn label_batch(
     teachers: &[MultipleChoice],
     labels: Option<&TeacherLabels>,
     batch: &[&Example],
 ) -> Result<Vec<Vec<f32>>> {
-    if let Some(found) = labels.and_then(|l| l.batch(batch)) {
-        return Ok(found);
-    }
-    if teachers.is_empty() {
-        let missing = batch.iter().find(|e| labels.is_none_or(|l| l.get(e).is_none()));
-        let (file, question) = (
-            labels.map_or("no label file".into(), |l| l.path.display().to_string()),
-            missing.map_or("", |e| e.question.as_str()),
-        );
-        let message = format!(
-            "{file} has no logits for {question:?} and no --teacher was given to label it \
-             (label files fit only the questions, variants and seed they were made with)"
-        );
-        return Err(Error::Invalid { field: "teacher_labels", message });
-    }
-    // One question per forward pass: a batch is padded to its longest sequence, and the
-    // questions of one labelling batch differ enough in length that padding them together
-    // costs more than the larger products save.
-    let mut means = Vec::with_capacity(batch.len());
-    for example in batch {
-        means.extend(mean_teacher_logits_many(teachers, &[example], None)?);
-    }
-    Ok(means)
+    let label = |e: &Example| match labels.and_then(|l| l.get(e)) {
+        Some(found) => Ok(found.to_vec()),
+        None if teachers.is_empty() => {
+            let file = labels.map_or("no label file".into(), |l| l.path.display().to_string());
+            let message = format!(
+                "{file} has no logits for {:?} and no --teacher was given to label it \
+                 (label files fit only the questions, variants and seed they were made with)",
+                e.question
+            );
+            Err(Error::Invalid { field: "teacher_labels", message })
+        }
+        None => mean_teacher_logits(teachers, e),
+    };
+    batch.iter().map(|e| label(e)).collect()
 }
 
 /// Writes `entries` (questions and their teachers' logits) under `header` to `path`, whole

@@ -20,7 +20,7 @@ use crate::train::labels::{TeacherLabels, label_batch};
 /// The file in the run folder: one line of [`Settings`], then one [`Labelled`] per line.
 pub const FILE: &str = "augmented.jsonl";
 
-/// Variants the teachers label per batch.
+/// Variants per labelling batch: the unit appended to the partial file and kept on resume.
 const LABEL_BATCH: usize = 16;
 
 /// A variant and the teachers' mean logits that labelled it (kept so that the soft
